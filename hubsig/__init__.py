@@ -1,0 +1,71 @@
+"""hubsig: receive signed webhooks (``X-Hub-Signature``) safely and fast.
+
+This package's top level is the framework-agnostic core: signature
+verification, payload models and B3 trace context. It imports no web
+framework; the adapters live in their own modules.
+"""
+
+from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding
+from hubsig.errors import (
+    BodyTooLarge,
+    ConfigurationError,
+    DisallowedAlgorithm,
+    InvalidApiKey,
+    MalformedPayload,
+    MalformedSignature,
+    MissingSignature,
+    SignatureMismatch,
+    UnsupportedAlgorithm,
+    WebhookError,
+)
+from hubsig.headers import Headers
+from hubsig.keys import Secret, Secrets, SecretWhitespaceWarning
+from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig.payload import parse_events
+from hubsig.response import EventsResponse, events_response, parse_events_response
+from hubsig.signature_header import parse_signature_header
+from hubsig.trace import TraceContext, TraceIdFilter, current_trace, use_trace
+from hubsig.verifier import IncrementalVerification, Verification, Verifier, sign, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "BodyTooLarge",
+    "ConfigurationError",
+    "DigestEncoding",
+    "DisallowedAlgorithm",
+    "Entity",
+    "Event",
+    "EventType",
+    "EventsPayload",
+    "EventsResponse",
+    "Headers",
+    "IncrementalVerification",
+    "InteractionSubtype",
+    "InvalidApiKey",
+    "MalformedPayload",
+    "MalformedSignature",
+    "MediaType",
+    "MissingSignature",
+    "Secret",
+    "SecretWhitespaceWarning",
+    "Secrets",
+    "SignatureMismatch",
+    "TraceContext",
+    "TraceIdFilter",
+    "UnsupportedAlgorithm",
+    "Verification",
+    "Verifier",
+    "WebhookError",
+    "__version__",
+    "current_trace",
+    "events_response",
+    "parse_events",
+    "parse_events_response",
+    "parse_signature_header",
+    "sign",
+    "use_trace",
+    "verify",
+]

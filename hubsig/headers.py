@@ -1,0 +1,59 @@
+"""A case-insensitive, read-only view of request headers, whatever their source.
+
+Frameworks hand headers over as a dict, a list of ``(name, value)`` pairs,
+or ASGI's raw byte pairs; the core takes any of them through this one type.
+Byte values are decoded as Latin-1, as HTTP/1.1 defines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeAlias
+
+__all__ = ["HeaderSource", "Headers"]
+
+_Text = str | bytes
+HeaderSource: TypeAlias = (
+    "Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[_Text, _Text]] | Headers"
+)
+
+
+class Headers(Mapping[str, str]):
+    """Header values by lower-case name; ``get_all`` keeps repeated headers."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, source: HeaderSource = ()) -> None:
+        if isinstance(source, Headers):
+            self._values: dict[str, list[str]] = source._values
+            return
+        pairs: Iterable[tuple[_Text, _Text]] = (
+            source.items() if isinstance(source, Mapping) else source
+        )
+        values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            values.setdefault(_text(name).lower(), []).append(_text(value))
+        self._values = values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()][0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value sent under ``name``, in order (empty if none)."""
+        return list(self._values.get(name.lower(), ()))
+
+    def __repr__(self) -> str:
+        return f"Headers({sorted(self._values)})"
+
+
+def _text(value: _Text) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value

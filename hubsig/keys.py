@@ -1,0 +1,128 @@
+"""Secrets turned, once, into ready-to-use HMAC key states.
+
+HMAC hashes the key padded to the block size before the message, for every
+message. A receiver uses the same few keys for every request, so each key's
+inner and outer hash states are computed here once and copied per request,
+which is what makes ``Verifier.verify`` cheaper than a one-shot
+``hmac.digest`` on small bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from hubsig.errors import ConfigurationError
+
+__all__ = ["HashState", "KeyStates", "Secret", "SecretWhitespaceWarning", "Secrets", "load_secrets"]
+
+Secret: TypeAlias = str | bytes
+"""A shared secret: text (encoded as UTF-8) or raw bytes."""
+
+Secrets: TypeAlias = Secret | Sequence[Secret] | Mapping[str, Secret]
+"""One secret, several (rotation; the result names the index), or key id → secret."""
+
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+class SecretWhitespaceWarning(UserWarning):
+    """A secret starts or ends with whitespace, the usual sign of a copied newline."""
+
+
+class HashState(Protocol):
+    """The part of a ``hashlib`` object that HMAC needs."""
+
+    def copy(self) -> HashState: ...
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStates:
+    """One key's HMAC states for one algorithm: ``H(K ^ ipad)`` and ``H(K ^ opad)``."""
+
+    inner: HashState
+    outer: HashState
+
+    @classmethod
+    def compute(cls, key: bytes, algorithm: str) -> KeyStates:
+        inner: HashState = hashlib.new(algorithm)
+        outer: HashState = hashlib.new(algorithm)
+        block_size: int = hashlib.new(algorithm).block_size
+        if len(key) > block_size:
+            key = hashlib.new(algorithm, key).digest()
+        key = key.ljust(block_size, b"\0")
+        inner.update(key.translate(_INNER_PAD))
+        outer.update(key.translate(_OUTER_PAD))
+        return cls(inner, outer)
+
+    def mac(self, body: bytes | bytearray | memoryview) -> bytes:
+        """HMAC of ``body`` under this key, from the precomputed states."""
+        inner = self.inner.copy()
+        inner.update(body)
+        return self.finish(inner)
+
+    def finish(self, inner: HashState) -> bytes:
+        """The HMAC digest from an inner state that has hashed the whole body."""
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+def load_secrets(secrets: Secrets) -> list[tuple[str | None, bytes]]:
+    """Normalise the accepted secret forms into ``(key_id, key bytes)`` pairs.
+
+    Raises ``ConfigurationError`` for no secret, an empty one, ``None`` or a
+    value that is neither text nor bytes; warns with
+    ``SecretWhitespaceWarning`` for whitespace around a text secret (raw
+    bytes that are not UTF-8 are taken as they are). Neither message
+    contains the secret.
+    """
+    pairs: list[tuple[str | None, object]]
+    if isinstance(secrets, (str, bytes, bytearray)):
+        pairs = [(None, secrets)]
+    elif isinstance(secrets, Mapping):
+        pairs = [(str(key_id), secret) for key_id, secret in secrets.items()]
+    elif isinstance(secrets, Sequence):
+        pairs = [(None, secret) for secret in secrets]
+    else:
+        raise ConfigurationError("secrets must be text, bytes, a list of them, or a mapping")
+    if not pairs:
+        raise ConfigurationError("no secret given: every delivery would be refused")
+    return [
+        (key_id, _secret_bytes(secret, key_id, position))
+        for position, (key_id, secret) in enumerate(pairs)
+    ]
+
+
+def _secret_bytes(secret: object, key_id: str | None, position: int) -> bytes:
+    label = f"secret {key_id!r}" if key_id is not None else f"secret #{position}"
+    if isinstance(secret, str):
+        key = secret.encode("utf-8")
+    elif isinstance(secret, (bytes, bytearray)):
+        key = bytes(secret)
+    else:
+        raise ConfigurationError(f"{label} must be text or bytes, not {type(secret).__name__}")
+    if not key:
+        raise ConfigurationError(f"{label} is empty: an empty secret verifies nothing")
+    if key != key.strip() and _looks_like_text(key):
+        warnings.warn(
+            f"{label} has leading or trailing whitespace; a copied newline is the usual cause "
+            "of every signature failing",
+            SecretWhitespaceWarning,
+            stacklevel=4,
+        )
+    return key
+
+
+def _looks_like_text(key: bytes) -> bool:
+    """Whether a key reads as text: only then is edge whitespace likely a paste accident."""
+    try:
+        key.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -1,0 +1,69 @@
+"""The receiver's answer, the seed's ``EventsResponse``.
+
+``{"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": …}]}}``
+acknowledges a delivery; the same shape with a non-zero code reports a
+refusal or a failure, so senders and humans read one format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hubsig.errors import MalformedPayload
+from hubsig.payload import parse_json_object
+
+__all__ = ["EventsResponse", "events_response", "parse_events_response"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventsResponse:
+    """A response body: a status code (0 is success), a message, and the ids handled."""
+
+    code: int = 0
+    message: str = "OK"
+    ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": {"code": self.code, "message": self.message},
+            "data": {"ids": [{"id": entity_id} for entity_id in self.ids]},
+        }
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON for the response body."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def events_response(ids: Iterable[str] = (), code: int = 0, message: str = "OK") -> EventsResponse:
+    """Build an ``EventsResponse``; call ``.to_json()`` for the body bytes."""
+    return EventsResponse(code, message, tuple(ids))
+
+
+def parse_events_response(body: bytes | bytearray | memoryview) -> EventsResponse:
+    """Read a receiver's answer, as a sender or a test sees it.
+
+    Raises ``MalformedPayload`` when the body is not an ``EventsResponse``.
+    """
+    document = parse_json_object(body)
+    status = document.get("status")
+    if not isinstance(status, dict):
+        raise MalformedPayload("status must be an object")
+    code, message = status.get("code"), status.get("message")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise MalformedPayload("status.code must be an integer")
+    if message is not None and not isinstance(message, str):
+        raise MalformedPayload("status.message must be a string")
+    data = document.get("data")
+    if data is None:
+        return EventsResponse(code, message or "", ())
+    if not isinstance(data, dict) or not isinstance(data.get("ids", []), list):
+        raise MalformedPayload("data.ids must be an array")
+    ids: list[str] = []
+    for position, item in enumerate(data.get("ids", [])):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise MalformedPayload(f"data.ids[{position}] must be an object with a string id")
+        ids.append(item["id"])
+    return EventsResponse(code, message or "", tuple(ids))

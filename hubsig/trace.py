@@ -1,0 +1,167 @@
+"""B3 trace context: read from the delivery, kept for the request, forwarded onwards.
+
+Follows the openzipkin b3-propagation spec (single ``b3`` header first, then
+the ``X-B3-*`` headers) with one leniency the Genesys sender needs: a lone
+``X-B3-TraceId`` with no span id is kept, and our side gets a fresh span id.
+An invalid incoming trace never fails a delivery; it is replaced by a fresh
+one and ``TraceContext.discarded`` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+from hubsig.headers import Headers, HeaderSource
+
+__all__ = ["TraceContext", "TraceIdFilter", "current_trace", "use_trace"]
+
+_HEX = frozenset("0123456789abcdef")
+_current: ContextVar[TraceContext | None] = ContextVar("hubsig_trace", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The trace this request belongs to.
+
+    ``trace_id`` is 16 or 32 lower-hex characters; ``span_id`` is this
+    side's span (the sender's, or fresh when none came); ``sampled`` is
+    ``None`` when the sender left the decision open. ``generated`` is true
+    when no usable incoming trace id came, and ``discarded`` then names the
+    problem with the one that did (never its value).
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None = None
+    sampled: bool | None = None
+    debug: bool = False
+    generated: bool = False
+    discarded: str | None = None
+
+    @classmethod
+    def new(
+        cls, sampled: bool | None = None, debug: bool = False, *, discarded: str | None = None
+    ) -> TraceContext:
+        """A fresh 128-bit trace with a fresh span id."""
+        return cls(_random_id(16), _random_id(8), None, sampled, debug, True, discarded)
+
+    @classmethod
+    def from_headers(cls, headers: HeaderSource) -> TraceContext:
+        """Extract the trace from request headers; never raises on header content."""
+        view = Headers(headers)
+        single = view.get("b3")
+        discarded = None
+        if single is not None:
+            parsed = _from_single_header(single.strip())
+            if parsed is not None:
+                return parsed
+            discarded = "the b3 header is not valid B3"
+        multi = _from_multi_headers(view)
+        if multi is not None:
+            return multi
+        if view.get("x-b3-traceid") is not None:
+            discarded = "X-B3-TraceId is not 16 or 32 lower-hex characters, or is all zeros"
+        return cls.new(discarded=discarded)
+
+    def child(self) -> TraceContext:
+        """The context for an outgoing call made while handling this request."""
+        return replace(self, span_id=_random_id(8), parent_span_id=self.span_id)
+
+    def to_headers(self) -> dict[str, str]:
+        """Multi-header B3 for an outgoing call: a child span of this one."""
+        child = self.child()
+        headers = {"X-B3-TraceId": child.trace_id, "X-B3-SpanId": child.span_id}
+        if child.parent_span_id is not None:
+            headers["X-B3-ParentSpanId"] = child.parent_span_id
+        if child.debug:
+            headers["X-B3-Flags"] = "1"
+        elif child.sampled is not None:
+            headers["X-B3-Sampled"] = "1" if child.sampled else "0"
+        return headers
+
+
+def current_trace() -> TraceContext | None:
+    """The trace of the request being handled in this context, if any."""
+    return _current.get()
+
+
+@contextmanager
+def use_trace(trace: TraceContext) -> Iterator[TraceContext]:
+    """Make ``trace`` the current one for the block, and restore the previous one after."""
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)
+
+
+class TraceIdFilter(logging.Filter):
+    """Adds ``record.trace_id`` (``"-"`` outside a request) so formats can use ``%(trace_id)s``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace = _current.get()
+        record.trace_id = trace.trace_id if trace is not None else "-"
+        return True
+
+
+def _from_single_header(value: str) -> TraceContext | None:
+    """``{trace}-{span}[-{sampling}[-{parent}]]`` or a lone sampling state."""
+    parts = value.lower().split("-")
+    if len(parts) == 1:
+        sampling = _single_sampling(parts[0])
+        return None if sampling is None else TraceContext.new(*sampling)
+    if len(parts) > 4:
+        return None
+    trace_id, span_id = parts[0], parts[1]
+    if not _valid_id(trace_id, (16, 32)) or not _valid_id(span_id, (16,)):
+        return None
+    sampled: bool | None = None
+    debug = False
+    if len(parts) >= 3:
+        sampling = _single_sampling(parts[2])
+        if sampling is None:
+            return None
+        sampled, debug = sampling
+    parent = parts[3] if len(parts) == 4 else None
+    if parent is not None and not _valid_id(parent, (16,)):
+        return None
+    return TraceContext(trace_id, span_id, parent, sampled, debug)
+
+
+def _single_sampling(flag: str) -> tuple[bool, bool] | None:
+    return {"0": (False, False), "1": (True, False), "d": (True, True)}.get(flag)
+
+
+def _from_multi_headers(headers: Headers) -> TraceContext | None:
+    trace_id = (headers.get("x-b3-traceid") or "").strip().lower()
+    if not _valid_id(trace_id, (16, 32)):
+        return None
+    span_id = (headers.get("x-b3-spanid") or "").strip().lower()
+    parent = (headers.get("x-b3-parentspanid") or "").strip().lower()
+    debug = (headers.get("x-b3-flags") or "").strip() == "1"
+    sampled = {"1": True, "true": True, "0": False, "false": False}.get(
+        (headers.get("x-b3-sampled") or "").strip().lower()
+    )
+    if debug:
+        sampled = True
+    if not _valid_id(span_id, (16,)):
+        span_id, parent = _random_id(8), ""
+    return TraceContext(
+        trace_id, span_id, parent if _valid_id(parent, (16,)) else None, sampled, debug
+    )
+
+
+def _valid_id(value: str, lengths: tuple[int, ...]) -> bool:
+    return len(value) in lengths and set(value) <= _HEX and value.strip("0") != ""
+
+
+def _random_id(size: int) -> str:
+    while True:
+        value = secrets.token_hex(size)
+        if value.strip("0"):
+            return value
