@@ -6,14 +6,18 @@ framework; the adapters live in their own modules.
 """
 
 from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding
+from hubsig.config import RequestView, WebhookConfig
+from hubsig.endpoint import WebhookEndpoint, webhook
 from hubsig.errors import (
     BodyTooLarge,
     ConfigurationError,
     DisallowedAlgorithm,
+    IncompleteBody,
     InvalidApiKey,
     MalformedPayload,
     MalformedSignature,
     MissingSignature,
+    NoSecret,
     SignatureMismatch,
     UnsupportedAlgorithm,
     WebhookError,
@@ -22,6 +26,7 @@ from hubsig.headers import Headers
 from hubsig.keys import Secret, Secrets, SecretWhitespaceWarning
 from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig.payload import parse_events
+from hubsig.receiver import Delivery
 from hubsig.response import EventsResponse, events_response, parse_events_response
 from hubsig.signature_header import parse_signature_header
 from hubsig.trace import TraceContext, TraceIdFilter, current_trace, use_trace
@@ -34,6 +39,7 @@ __all__ = [
     "Algorithm",
     "BodyTooLarge",
     "ConfigurationError",
+    "Delivery",
     "DigestEncoding",
     "DisallowedAlgorithm",
     "Entity",
@@ -42,6 +48,7 @@ __all__ = [
     "EventsPayload",
     "EventsResponse",
     "Headers",
+    "IncompleteBody",
     "IncrementalVerification",
     "InteractionSubtype",
     "InvalidApiKey",
@@ -49,6 +56,8 @@ __all__ = [
     "MalformedSignature",
     "MediaType",
     "MissingSignature",
+    "NoSecret",
+    "RequestView",
     "Secret",
     "SecretWhitespaceWarning",
     "Secrets",
@@ -58,6 +67,8 @@ __all__ = [
     "UnsupportedAlgorithm",
     "Verification",
     "Verifier",
+    "WebhookConfig",
+    "WebhookEndpoint",
     "WebhookError",
     "__version__",
     "current_trace",
@@ -68,4 +79,5 @@ __all__ = [
     "sign",
     "use_trace",
     "verify",
+    "webhook",
 ]

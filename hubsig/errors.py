@@ -12,10 +12,12 @@ __all__ = [
     "BodyTooLarge",
     "ConfigurationError",
     "DisallowedAlgorithm",
+    "IncompleteBody",
     "InvalidApiKey",
     "MalformedPayload",
     "MalformedSignature",
     "MissingSignature",
+    "NoSecret",
     "SignatureMismatch",
     "UnsupportedAlgorithm",
     "WebhookError",
@@ -67,6 +69,13 @@ class SignatureMismatch(WebhookError):
     code = "signature_mismatch"
 
 
+class NoSecret(WebhookError):
+    """The secret resolver has no secret for this request (e.g. an unknown channel)."""
+
+    status = 401
+    code = "no_secret"
+
+
 class InvalidApiKey(WebhookError):
     """The ``x-api-key`` header is missing or matches no configured key."""
 
@@ -86,6 +95,13 @@ class BodyTooLarge(WebhookError):
 
     status = 413
     code = "body_too_large"
+
+
+class IncompleteBody(WebhookError):
+    """The body ended before the length the request declared."""
+
+    status = 400
+    code = "incomplete_body"
 
 
 class ConfigurationError(ValueError):

@@ -1,31 +1,105 @@
-"""The README's promises: its Python examples run, its commands match CI, its API list is whole."""
+"""The README's promises: its examples run (and the adapter ones serve a real delivery),
+its two commands are what CI runs, and its API list is the package's ``__all__``."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+from werkzeug.test import Client as WerkzeugClient
 
 import hubsig
+from tests import django_site
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
 SHELL_BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+ADAPTER_MARKERS = (
+    "from hubsig.asgi",
+    "from hubsig.wsgi",
+    "from hubsig.dependency",
+    "@hubsig.webhook",
+)
+ADAPTER_BLOCKS = [block for block in PYTHON_BLOCKS if any(m in block for m in ADAPTER_MARKERS)]
+PLAIN_BLOCKS = [block for block in PYTHON_BLOCKS if block not in ADAPTER_BLOCKS]
+
+SECRET = "readme-secret"
+PATH = "/webhooks/interactions"
+BODY = json.dumps(
+    {
+        "operationId": "op",
+        "data": {"entities": [{"event": "STARTED", "entity": {"id": "r-1", "mediaType": "chat"}}]},
+    }
+).encode()
 
 
-def test_readme_has_examples() -> None:
-    assert len(PYTHON_BLOCKS) >= 4
+def _block_id(block: str) -> str:
+    return next(line for line in reversed(block.strip().splitlines()) if line.strip())[:40]
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda b: b.strip().splitlines()[-1][:40])
+def test_readme_has_examples_for_every_adapter() -> None:
+    joined = "\n".join(ADAPTER_BLOCKS)
+    for framework in ("fastapi", "starlette", "flask", "django", "@hubsig.webhook"):
+        assert framework in joined
+    assert len(PLAIN_BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("block", PLAIN_BLOCKS, ids=_block_id)
 def test_python_example_runs(block: str) -> None:
     exec(compile(block, "README.md", "exec"), {})  # noqa: S102 (our own README)
 
 
+def _serve(namespace: dict[str, Any], block: str) -> Any:
+    """A test client for whatever the example built, answering ``post(path, body, headers)``."""
+    if "django" in block:
+        from django.urls import path
+
+        django_site.urlpatterns[:] = [path(PATH.lstrip("/"), namespace["interactions"])]
+        return WerkzeugClient(namespace["application"])
+    if "flask" in block:
+        return namespace["app"].test_client()
+    if "@hubsig.webhook" in block:
+        return TestClient(namespace["interactions"])
+    return TestClient(namespace["app"])
+
+
+def _post(client: Any, body: bytes, secret: str) -> tuple[int, Any]:
+    headers = {"X-Hub-Signature": hubsig.sign(body, secret), "Content-Type": "application/json"}
+    if isinstance(client, TestClient):
+        response = client.post(PATH, content=body, headers=headers)
+        return response.status_code, response.json()
+    response = client.post(PATH, data=body, headers=headers)
+    return response.status_code, json.loads(response.get_data())
+
+
+@pytest.mark.parametrize("block", ADAPTER_BLOCKS, ids=_block_id)
+def test_adapter_example_serves_a_signed_delivery(
+    block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HUBSIG_SECRET", SECRET)
+    if "django" in block:
+        django_site.configure()
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    client = _serve(namespace, block)
+    status, answer = _post(client, BODY, SECRET)
+    assert status == 200
+    assert answer == {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": "r-1"}]}}
+    status, answer = _post(client, BODY, "wrong-secret")
+    assert status == 401
+    assert answer["status"]["message"].startswith("signature_mismatch:")
+    if "@hubsig.webhook" in block:
+        assert "chat started r-1" in capsys.readouterr().out
+
+
 def test_readme_opens_with_the_two_commands_and_ci_runs_them() -> None:
     main_job, tests = SHELL_BLOCKS[0].strip(), SHELL_BLOCKS[1].strip()
+    assert README.index(main_job) < README.index(tests) < README.index("---")
     assert "hubsig verify" in main_job
     assert "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -1,0 +1,158 @@
+"""Pure ASGI middleware: verify every delivery on the guarded paths before the app sees it.
+
+Works around any ASGI app (Starlette, FastAPI, Quart, a bare callable) and
+needs no framework itself. The body is hashed as it is received, refused as
+soon as it passes the limit, and replayed to the app unchanged after the
+signature matched, so the app reads it as if nothing stood in between. The
+verified ``Delivery`` is at ``scope["state"]["hubsig"]``, which Starlette
+and FastAPI show as ``request.state.hubsig``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from hubsig.config import RequestView, WebhookConfig, is_awaitable
+from hubsig.errors import WebhookError
+from hubsig.headers import Headers
+from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure, rejection
+from hubsig.trace import TraceContext, use_trace
+
+__all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+STATE_KEY = "hubsig"
+logger = logging.getLogger("hubsig")
+_TRACE_HEADER = TRACE_HEADER.lower().encode("latin-1")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the whole body arrived; nothing is left to answer."""
+
+
+class HubSignatureMiddleware:
+    """Refuses unsigned or badly signed deliveries on the guarded paths; passes the rest.
+
+    Takes a ready ``config=WebhookConfig(...)`` or its settings as keywords
+    (``secret=``, ``paths=``, ``max_body_size=``, ...). Websocket and
+    lifespan messages, and paths not guarded, go straight to the app. If the
+    app raises on a verified delivery before it started its response, the
+    sender gets the same 500 ``EventsResponse`` as from ``@webhook``.
+    """
+
+    def __init__(
+        self, app: ASGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
+    ) -> None:
+        if config is not None and settings:
+            raise TypeError("pass either config= or settings, not both")
+        self.app = app
+        self.config = config if config is not None else WebhookConfig(**settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.config.guards(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope["headers"])
+        trace = TraceContext.from_headers(headers)
+        send_traced = _with_trace_header(send, trace)
+        with use_trace(trace):
+            try:
+                delivery = await self._receive_delivery(scope, headers, trace, receive)
+            except WebhookError as error:
+                await send_reply(send_traced, rejection(error, trace, self.config))
+                return
+            except ClientDisconnected:
+                logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+                return
+            except Exception:
+                logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
+                await send_reply(send_traced, failure(trace))
+                return
+            scope.setdefault("state", {})[STATE_KEY] = delivery
+            started = False
+
+            async def send_app(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send_traced(message)
+
+            try:
+                await self.app(scope, _replay(delivery.body, receive), send_app)
+            except Exception:
+                if started:
+                    raise
+                logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
+                await send_reply(send_traced, failure(trace))
+
+    async def _receive_delivery(
+        self, scope: Scope, headers: Headers, trace: TraceContext, receive: Receive
+    ) -> Delivery:
+        request = RequestView(scope["method"], scope["path"], headers)
+        check = DeliveryCheck(self.config, request, trace)
+        resolved = check.secrets()
+        if is_awaitable(resolved):
+            resolved = await resolved  # type: ignore[misc]
+        check.begin(resolved)  # type: ignore[arg-type]
+        chunks: list[bytes] = []
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            check.feed(chunk)
+            chunks.append(chunk)
+            more_body = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        del chunks
+        return check.finish(body)
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send a whole ``Reply`` as ASGI start and body messages."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+def _with_trace_header(send: Send, trace: TraceContext) -> Send:
+    """Wrap ``send`` so the response carries the trace id back, unless the app set one."""
+    trace_id = trace.trace_id.encode("latin-1")
+
+    async def send_traced(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
+                headers.append((_TRACE_HEADER, trace_id))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return send_traced
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the verified body once, then defers to the real one."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,69 @@
+"""A FastAPI dependency that verifies one route's deliveries, for apps that guard a single route.
+
+``delivery: Delivery = Depends(VerifiedDelivery(secret=...))`` gives the
+route the verified delivery; the raw body is ``delivery.body``. A refused
+delivery raises ``DeliveryRejected``, an ``HTTPException`` with the error's
+status and the trace id header, so FastAPI answers it even with no handler
+installed; ``app.add_exception_handler(DeliveryRejected, rejected_response)``
+makes the body the seed's ``EventsResponse`` shape, as the middleware sends.
+Needs Starlette (``pip install 'hubsig[fastapi]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hubsig.config import RequestView, WebhookConfig, is_awaitable
+from hubsig.errors import WebhookError
+from hubsig.headers import Headers
+from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, rejection
+from hubsig.trace import TraceContext
+
+__all__ = ["DeliveryRejected", "VerifiedDelivery", "rejected_response"]
+
+
+class DeliveryRejected(HTTPException):
+    """A refused delivery; ``reply`` is the full ``EventsResponse`` answer."""
+
+    def __init__(self, reply: Reply, error: WebhookError, trace: TraceContext) -> None:
+        headers = {TRACE_HEADER: trace.trace_id}
+        super().__init__(reply.status, f"{error.code}: {error.message}", headers)
+        self.reply = reply
+
+
+class VerifiedDelivery:
+    """Verify the request and return its ``Delivery``; takes the middleware's settings."""
+
+    def __init__(self, *, config: WebhookConfig | None = None, **settings: Any) -> None:
+        if config is not None and settings:
+            raise TypeError("pass either config= or settings, not both")
+        self.config = config if config is not None else WebhookConfig(**settings)
+
+    async def __call__(self, request: Request) -> Delivery:
+        headers = Headers(request.scope["headers"])
+        trace = TraceContext.from_headers(headers)
+        try:
+            view = RequestView(request.method, request.url.path, headers)
+            check = DeliveryCheck(self.config, view, trace)
+            resolved = check.secrets()
+            if is_awaitable(resolved):
+                resolved = await resolved  # type: ignore[misc]
+            check.begin(resolved)  # type: ignore[arg-type]
+            chunks: list[bytes] = []
+            async for chunk in request.stream():
+                check.feed(chunk)
+                chunks.append(chunk)
+            return check.finish(b"".join(chunks))
+        except WebhookError as error:
+            raise DeliveryRejected(rejection(error, trace, self.config), error, trace) from None
+
+
+async def rejected_response(request: Request, error: Exception) -> Response:
+    """Exception handler that answers ``DeliveryRejected`` with its ``EventsResponse`` body."""
+    assert isinstance(error, DeliveryRejected)
+    reply = error.reply
+    return Response(reply.body, reply.status, headers=dict(reply.headers))

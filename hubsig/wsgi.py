@@ -1,0 +1,166 @@
+"""WSGI middleware: verify every delivery on the guarded paths before the app sees it.
+
+Trusts ``CONTENT_LENGTH`` only as an upper bound it checks against the
+limit; reads ``wsgi.input`` in pieces up to that length (or to its end when
+the server marks the input terminated, as for chunked requests), hashing as
+it goes. After the signature matched, the app gets a fresh ``wsgi.input``
+with the same bytes and the verified ``Delivery`` at
+``environ["hubsig.delivery"]`` (Flask: ``request.environ``, Django:
+``request.META``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Protocol, TypeAlias
+
+from hubsig.config import RequestView, WebhookConfig, is_awaitable, run_to_completion
+from hubsig.errors import IncompleteBody, WebhookError
+from hubsig.headers import Headers
+from hubsig.receiver import (
+    TRACE_HEADER,
+    Delivery,
+    DeliveryCheck,
+    Reply,
+    declared_length,
+    failure,
+    rejection,
+)
+from hubsig.trace import TraceContext, use_trace
+
+__all__ = ["ENVIRON_KEY", "HubSignatureMiddleware", "StartResponse", "WSGIApp", "WSGIEnvironment"]
+
+ENVIRON_KEY = "hubsig.delivery"
+READ_SIZE = 64 * 1024
+logger = logging.getLogger("hubsig")
+
+WSGIEnvironment: TypeAlias = dict[str, Any]
+_ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+)
+
+
+class StartResponse(Protocol):
+    def __call__(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: _ExcInfo | None = ...,
+        /,
+    ) -> Callable[[bytes], object]: ...
+
+
+WSGIApp: TypeAlias = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
+
+
+class HubSignatureMiddleware:
+    """Refuses unsigned or badly signed deliveries on the guarded paths; passes the rest.
+
+    Takes ``config=WebhookConfig(...)`` or its settings as keywords. An async
+    secret resolver is run to completion on a private event loop. If the app
+    raises on a verified delivery, the sender gets the 500 ``EventsResponse``.
+    """
+
+    def __init__(
+        self, app: WSGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
+    ) -> None:
+        if config is not None and settings:
+            raise TypeError("pass either config= or settings, not both")
+        self.app = app
+        self.config = config if config is not None else WebhookConfig(**settings)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if not self.config.guards(path):
+            return self.app(environ, start_response)
+        headers = Headers(_environ_headers(environ))
+        trace = TraceContext.from_headers(headers)
+        with use_trace(trace):
+            try:
+                delivery = self._receive_delivery(environ, path, headers, trace)
+            except WebhookError as error:
+                return send_reply(start_response, rejection(error, trace, self.config))
+            except Exception:
+                logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
+                return send_reply(start_response, failure(trace))
+            environ[ENVIRON_KEY] = delivery
+            environ["wsgi.input"] = io.BytesIO(delivery.body)
+            environ["CONTENT_LENGTH"] = str(len(delivery.body))
+            start_traced = _with_trace_header(start_response, trace)
+            try:
+                return self.app(environ, start_traced)
+            except Exception:
+                logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
+                return send_reply(start_traced, failure(trace), sys.exc_info())
+
+    def _receive_delivery(
+        self, environ: WSGIEnvironment, path: str, headers: Headers, trace: TraceContext
+    ) -> Delivery:
+        method = environ.get("REQUEST_METHOD", "GET")
+        check = DeliveryCheck(self.config, RequestView(method, path, headers), trace)
+        resolved = check.secrets()
+        if is_awaitable(resolved):
+            resolved = run_to_completion(resolved)  # type: ignore[arg-type]
+        check.begin(resolved)  # type: ignore[arg-type]
+        stream = environ["wsgi.input"]
+        declared = declared_length(headers)
+        remaining = declared if declared is not None else None
+        if remaining is None and not environ.get("wsgi.input_terminated"):
+            remaining = 0  # PEP 3333: without a length, do not read past the end
+        chunks: list[bytes] = []
+        while remaining is None or remaining > 0:
+            size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+            chunk = stream.read(size)
+            if not chunk:
+                if remaining is not None:
+                    raise IncompleteBody("the body ended before its declared Content-Length")
+                break
+            check.feed(chunk)
+            chunks.append(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        del chunks
+        return check.finish(body)
+
+
+def send_reply(
+    start_response: StartResponse, reply: Reply, exc_info: _ExcInfo | None = None
+) -> list[bytes]:
+    """Start a whole ``Reply`` and return its body iterable."""
+    start_response(_status_line(reply.status), list(reply.headers), exc_info)
+    return [reply.body]
+
+
+def _environ_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
+    pairs = [
+        (name[5:].replace("_", "-"), value)
+        for name, value in environ.items()
+        if name.startswith("HTTP_") and isinstance(value, str)
+    ]
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            pairs.append((name.replace("_", "-"), environ[name]))
+    return pairs
+
+
+def _with_trace_header(start_response: StartResponse, trace: TraceContext) -> StartResponse:
+    """Wrap ``start_response`` so the response carries the trace id back."""
+
+    def start_traced(
+        status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        if not any(name.lower() == TRACE_HEADER.lower() for name, _ in headers):
+            headers = [*headers, (TRACE_HEADER, trace.trace_id)]
+        return start_response(status, headers, exc_info)
+
+    return start_traced
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
