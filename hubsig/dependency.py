@@ -43,9 +43,10 @@ class VerifiedDelivery:
             raise TypeError("pass either config= or settings, not both")
         self.config = config if config is not None else WebhookConfig(**settings)
 
-    async def __call__(self, request: Request) -> Delivery:
+    async def __call__(self, request: Request, response: Response) -> Delivery:
         headers = Headers(request.scope["headers"])
         trace = TraceContext.from_headers(headers)
+        response.headers[TRACE_HEADER] = trace.trace_id  # FastAPI merges it into the answer
         try:
             view = RequestView(request.method, request.url.path, headers)
             check = DeliveryCheck(self.config, view, trace)

@@ -159,7 +159,9 @@ def dependency_app(handler: bool) -> FastAPI:
 
 def test_fastapi_dependency_verifies_one_route() -> None:
     with TestClient(dependency_app(handler=True)) as client:
-        assert ids(client.post(PATH, content=BODY, headers=headers_for(BODY))) == ["i-1"]
+        good = client.post(PATH, content=BODY, headers=headers_for(BODY))
+        assert ids(good) == ["i-1"]
+        assert good.headers["x-b3-traceid"] == TRACE_ID
         bad = client.post(PATH, content=BODY, headers=headers_for(BODY, "wrong"))
         assert_refused(bad, 401, "signature_mismatch")
 
