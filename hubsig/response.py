@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubsig.errors import MalformedPayload
-from hubsig.payload import parse_json_object
+from hubsig.json_body import parse_json_object
 
 __all__ = ["EventsResponse", "events_response", "parse_events_response"]
 

@@ -9,10 +9,12 @@ and ``verify`` are the one-call forms. Digests are compared as bytes with
 from __future__ import annotations
 
 import hmac
+from binascii import unhexlify
 from collections.abc import Iterable
 from dataclasses import dataclass
+from hmac import compare_digest
 
-from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
+from hubsig.algorithms import ALGORITHMS, DIGEST_SIZES, Algorithm, DigestEncoding, check_algorithms
 from hubsig.errors import ConfigurationError, DisallowedAlgorithm, SignatureMismatch
 from hubsig.keys import HashState, KeyStates, Secret, Secrets, load_secrets
 from hubsig.signature_header import format_signature, parse_signature_header
@@ -33,6 +35,7 @@ class Verification:
 
 
 _Candidate = tuple[KeyStates, Verification]
+_FastCandidate = tuple[HashState, HashState, Verification]
 
 
 class Verifier:
@@ -45,7 +48,7 @@ class Verifier:
     Bad configuration raises ``ConfigurationError`` here, not per request.
     """
 
-    __slots__ = ("_algorithms", "_encoding", "_keys")
+    __slots__ = ("_algorithms", "_encoding", "_fast", "_keys")
 
     def __init__(
         self,
@@ -66,6 +69,16 @@ class Verifier:
             )
             for algorithm in self._algorithms
         }
+        # The hot path: header names exactly as senders write them, mapped to
+        # the hex length they must have and each key's raw hash states.
+        self._fast: dict[str, tuple[int, tuple[_FastCandidate, ...]]] = {}
+        if encoding == "hex":
+            for algorithm, candidates in self._keys.items():
+                entry = (
+                    2 * DIGEST_SIZES[algorithm],
+                    tuple((states.inner, states.outer, result) for states, result in candidates),
+                )
+                self._fast[algorithm] = self._fast[algorithm.upper()] = entry
 
     @property
     def algorithms(self) -> tuple[Algorithm, ...]:
@@ -79,6 +92,25 @@ class Verifier:
 
     def verify(self, body: Body, signature_header: str | bytes | None) -> Verification:
         """Return which key signed ``body``, or raise a ``WebhookError`` saying why none did."""
+        if type(signature_header) is str:
+            # Fast path for a well-formed header; anything unusual falls through
+            # to the full parser below, which gives the same answer or the error.
+            name, _, digest_text = signature_header.partition("=")
+            entry = self._fast.get(name)
+            if entry is not None and len(digest_text) == entry[0]:
+                try:
+                    received = unhexlify(digest_text)
+                except ValueError:
+                    pass
+                else:
+                    for inner, outer, result in entry[1]:
+                        hashed = inner.copy()
+                        hashed.update(body)
+                        mac = outer.copy()
+                        mac.update(hashed.digest())
+                        if compare_digest(mac.digest(), received):
+                            return result
+                    raise SignatureMismatch(_MISMATCH)
         candidates, received = self._candidates(signature_header)
         for states, result in candidates:
             if hmac.compare_digest(states.mac(body), received):
