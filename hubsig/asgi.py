@@ -18,7 +18,7 @@ from hubsig.config import RequestView, WebhookConfig, is_awaitable
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
 from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure, rejection
-from hubsig.trace import TraceContext, use_trace
+from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send"]
 
@@ -61,35 +61,40 @@ class HubSignatureMiddleware:
             return
         headers = Headers(scope["headers"])
         trace = TraceContext.from_headers(headers)
-        send_traced = _with_trace_header(send, trace)
-        with use_trace(trace):
-            try:
-                delivery = await self._receive_delivery(scope, headers, trace, receive)
-            except WebhookError as error:
-                await send_reply(send_traced, rejection(error, trace, self.config))
-                return
-            except ClientDisconnected:
-                logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
-                return
-            except Exception:
-                logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
-                await send_reply(send_traced, failure(trace))
-                return
-            scope.setdefault("state", {})[STATE_KEY] = delivery
-            started = False
+        token = set_current(trace)
+        try:
+            await self._guarded(scope, headers, trace, receive, _TracedSend(send, trace))
+        finally:
+            reset_current(token)
 
-            async def send_app(message: Message) -> None:
-                nonlocal started
-                started = started or message["type"] == "http.response.start"
-                await send_traced(message)
-
-            try:
-                await self.app(scope, _replay(delivery.body, receive), send_app)
-            except Exception:
-                if started:
-                    raise
-                logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
-                await send_reply(send_traced, failure(trace))
+    async def _guarded(
+        self,
+        scope: Scope,
+        headers: Headers,
+        trace: TraceContext,
+        receive: Receive,
+        send: _TracedSend,
+    ) -> None:
+        try:
+            delivery = await self._receive_delivery(scope, headers, trace, receive)
+        except WebhookError as error:
+            await send_reply(send, rejection(error, trace, self.config))
+            return
+        except ClientDisconnected:
+            logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+            return
+        except Exception:
+            logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
+            await send_reply(send, failure(trace))
+            return
+        scope.setdefault("state", {})[STATE_KEY] = delivery
+        try:
+            await self.app(scope, _replay(delivery.body, receive), send)
+        except Exception:
+            if send.started:
+                raise
+            logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
+            await send_reply(send, failure(trace))
 
     async def _receive_delivery(
         self, scope: Scope, headers: Headers, trace: TraceContext, receive: Receive
@@ -129,19 +134,25 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-def _with_trace_header(send: Send, trace: TraceContext) -> Send:
-    """Wrap ``send`` so the response carries the trace id back, unless the app set one."""
-    trace_id = trace.trace_id.encode("latin-1")
+class _TracedSend:
+    """``send`` with the trace id added to the response headers (unless the app set one),
+    remembering whether a response has started."""
 
-    async def send_traced(message: Message) -> None:
+    __slots__ = ("_send", "_trace_id", "started")
+
+    def __init__(self, send: Send, trace: TraceContext) -> None:
+        self._send = send
+        self._trace_id = trace.trace_id.encode("latin-1")
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            self.started = True
             headers = list(message.get("headers", ()))
             if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
-                headers.append((_TRACE_HEADER, trace_id))
+                headers.append((_TRACE_HEADER, self._trace_id))
                 message = {**message, "headers": headers}
-        await send(message)
-
-    return send_traced
+        await self._send(message)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

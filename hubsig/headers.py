@@ -21,25 +21,38 @@ HeaderSource: TypeAlias = (
 class Headers(Mapping[str, str]):
     """Header values by lower-case name; ``get_all`` keeps repeated headers."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_first", "_values")
 
     def __init__(self, source: HeaderSource = ()) -> None:
         if isinstance(source, Headers):
+            self._first: dict[str, str] = source._first
             self._values: dict[str, list[str]] = source._values
             return
         pairs: Iterable[tuple[_Text, _Text]] = (
             source.items() if isinstance(source, Mapping) else source
         )
+        first: dict[str, str] = {}
         values: dict[str, list[str]] = {}
         for name, value in pairs:
-            values.setdefault(_text(name).lower(), []).append(_text(value))
+            key = (name.decode("latin-1") if isinstance(name, bytes) else name).lower()
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            if key in first:
+                values[key].append(text)
+            else:
+                first[key] = text
+                values[key] = [text]
+        self._first = first
         self._values = values
 
     def __getitem__(self, name: str) -> str:
-        return self._values[name.lower()][0]
+        return self._first[name.lower()]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """The first value sent under ``name`` (any case), or ``default``."""
+        return self._first.get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
+        return isinstance(name, str) and name.lower() in self._first
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -53,7 +66,3 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({sorted(self._values)})"
-
-
-def _text(value: _Text) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value

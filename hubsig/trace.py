@@ -10,18 +10,19 @@ one and ``TraceContext.discarded`` says why.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
 
 from hubsig.headers import Headers, HeaderSource
 
 __all__ = ["TraceContext", "TraceIdFilter", "current_trace", "use_trace"]
 
-_HEX = frozenset("0123456789abcdef")
+_HEX_DIGITS = "0123456789abcdef"
 _current: ContextVar[TraceContext | None] = ContextVar("hubsig_trace", default=None)
+_random_bits = random.getrandbits
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,26 +143,38 @@ def _from_multi_headers(headers: Headers) -> TraceContext | None:
     if not _valid_id(trace_id, (16, 32)):
         return None
     span_id = (headers.get("x-b3-spanid") or "").strip().lower()
-    parent = (headers.get("x-b3-parentspanid") or "").strip().lower()
+    parent: str | None = (headers.get("x-b3-parentspanid") or "").strip().lower()
     debug = (headers.get("x-b3-flags") or "").strip() == "1"
-    sampled = {"1": True, "true": True, "0": False, "false": False}.get(
-        (headers.get("x-b3-sampled") or "").strip().lower()
-    )
-    if debug:
-        sampled = True
+    sampled = True if debug else _SAMPLED.get((headers.get("x-b3-sampled") or "").strip().lower())
     if not _valid_id(span_id, (16,)):
-        span_id, parent = _random_id(8), ""
-    return TraceContext(
-        trace_id, span_id, parent if _valid_id(parent, (16,)) else None, sampled, debug
-    )
+        span_id, parent = _random_id(8), None
+    elif not _valid_id(parent or "", (16,)):
+        parent = None
+    return TraceContext(trace_id, span_id, parent, sampled, debug)
+
+
+_SAMPLED = {"1": True, "true": True, "0": False, "false": False}
 
 
 def _valid_id(value: str, lengths: tuple[int, ...]) -> bool:
-    return len(value) in lengths and set(value) <= _HEX and value.strip("0") != ""
+    # strip() of every hex digit empties a string only if it holds nothing else.
+    return len(value) in lengths and not value.strip(_HEX_DIGITS) and value.strip("0") != ""
 
 
 def _random_id(size: int) -> str:
+    """A non-zero id of ``size`` bytes in lower hex. B3 ids need to be unique, not secret,
+    so the fast Mersenne Twister serves; hubsig never derives anything secret from them."""
     while True:
-        value = secrets.token_hex(size)
-        if value.strip("0"):
-            return value
+        value = _random_bits(8 * size)
+        if value:
+            return f"{value:0{2 * size}x}"
+
+
+def set_current(trace: TraceContext) -> Token[TraceContext | None]:
+    """Make ``trace`` current; pass the token to ``reset_current`` when the request ends."""
+    return _current.set(trace)
+
+
+def reset_current(token: Token[TraceContext | None]) -> None:
+    """Restore the trace that was current before ``set_current``."""
+    _current.reset(token)

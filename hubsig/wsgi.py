@@ -31,7 +31,7 @@ from hubsig.receiver import (
     failure,
     rejection,
 )
-from hubsig.trace import TraceContext, use_trace
+from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = ["ENVIRON_KEY", "HubSignatureMiddleware", "StartResponse", "WSGIApp", "WSGIEnvironment"]
 
@@ -80,23 +80,36 @@ class HubSignatureMiddleware:
             return self.app(environ, start_response)
         headers = Headers(_environ_headers(environ))
         trace = TraceContext.from_headers(headers)
-        with use_trace(trace):
-            try:
-                delivery = self._receive_delivery(environ, path, headers, trace)
-            except WebhookError as error:
-                return send_reply(start_response, rejection(error, trace, self.config))
-            except Exception:
-                logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
-                return send_reply(start_response, failure(trace))
-            environ[ENVIRON_KEY] = delivery
-            environ["wsgi.input"] = io.BytesIO(delivery.body)
-            environ["CONTENT_LENGTH"] = str(len(delivery.body))
-            start_traced = _with_trace_header(start_response, trace)
-            try:
-                return self.app(environ, start_traced)
-            except Exception:
-                logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
-                return send_reply(start_traced, failure(trace), sys.exc_info())
+        token = set_current(trace)
+        try:
+            return self._guarded(environ, path, headers, trace, start_response)
+        finally:
+            reset_current(token)
+
+    def _guarded(
+        self,
+        environ: WSGIEnvironment,
+        path: str,
+        headers: Headers,
+        trace: TraceContext,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        try:
+            delivery = self._receive_delivery(environ, path, headers, trace)
+        except WebhookError as error:
+            return send_reply(start_response, rejection(error, trace, self.config))
+        except Exception:
+            logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
+            return send_reply(start_response, failure(trace))
+        environ[ENVIRON_KEY] = delivery
+        environ["wsgi.input"] = io.BytesIO(delivery.body)
+        environ["CONTENT_LENGTH"] = str(len(delivery.body))
+        start_traced = _with_trace_header(start_response, trace)
+        try:
+            return self.app(environ, start_traced)
+        except Exception:
+            logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
+            return send_reply(start_traced, failure(trace), sys.exc_info())
 
     def _receive_delivery(
         self, environ: WSGIEnvironment, path: str, headers: Headers, trace: TraceContext

@@ -1,0 +1,98 @@
+"""Helpers for testing a receiver without the real sender: realistic payloads, signed requests.
+
+``make_events`` builds an ``EventsPayload`` like the Genesys sender's (fresh
+UUIDs, a ``selfUri``), every field overridable; ``signed_request`` turns a
+payload or raw body into the exact bytes and headers a sender would post.
+The pytest plugin (``hubsig.pytest_plugin``) wraps these as fixtures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hubsig.algorithms import DigestEncoding
+from hubsig.keys import Secret
+from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig.trace import TraceContext
+from hubsig.verifier import sign
+
+__all__ = ["SignedRequest", "make_entity", "make_event", "make_events", "signed_request"]
+
+NEXUS_URL = "https://nexus.example/nexus/v3"
+
+
+def make_entity(
+    *,
+    id: str | None = None,
+    media_type: MediaType | str | None = MediaType.CHAT,
+    interaction_subtype: InteractionSubtype | str | None = InteractionSubtype.INBOUND_NEW,
+    self_uri: str | None = None,
+) -> Entity:
+    """An entity with a fresh UUID and the ``selfUri`` the sender would give it."""
+    entity_id = id if id is not None else str(uuid.uuid4())
+    media = media_type.value if isinstance(media_type, MediaType) else media_type
+    if self_uri is None:
+        self_uri = f"{NEXUS_URL}/{media or 'chat'}/sessions/{entity_id}"
+    return Entity(entity_id, media_type, interaction_subtype, self_uri)
+
+
+def make_event(
+    event_type: EventType | str | None = EventType.STARTED,
+    entity: Entity | None = None,
+    **fields: str,
+) -> Event:
+    """An event; without ``entity``, ``fields`` (``id=``, ``media_type=``, …) make one."""
+    return Event(event_type, entity if entity is not None else make_entity(**fields))
+
+
+def make_events(
+    count: int = 1,
+    *,
+    operation_id: str | None = None,
+    event_type: EventType | str | None = EventType.STARTED,
+    media_type: MediaType | str | None = MediaType.CHAT,
+    subtype: InteractionSubtype | str | None = InteractionSubtype.INBOUND_NEW,
+    events: Iterable[Event] | None = None,
+) -> EventsPayload:
+    """A realistic payload of ``count`` events (or exactly ``events``), fresh operation id."""
+    if events is None:
+        events = (
+            Event(event_type, make_entity(media_type=media_type, interaction_subtype=subtype))
+            for _ in range(count)
+        )
+    return EventsPayload(operation_id or str(uuid.uuid4()), tuple(events))
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a sender posts: the raw body and its headers (signature, trace, content type)."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    trace_id: str = ""
+
+
+def signed_request(
+    payload: EventsPayload | bytes,
+    secret: Secret,
+    *,
+    algorithm: str = "sha1",
+    encoding: DigestEncoding = "hex",
+    header_name: str = "X-Hub-Signature",
+    trace_id: str | None = None,
+    tamper: bool = False,
+    extra_headers: Mapping[str, str] | None = None,
+) -> SignedRequest:
+    """Sign ``payload`` as the sender does; ``tamper=True`` signs other bytes than those sent."""
+    body = payload.to_json() if isinstance(payload, EventsPayload) else payload
+    signed_bytes = body + b" " if tamper else body
+    trace = trace_id or TraceContext.new().trace_id
+    headers = {
+        "Content-Type": "application/json",
+        header_name: sign(signed_bytes, secret, algorithm, encoding=encoding),
+        "X-B3-TraceId": trace,
+        **(extra_headers or {}),
+    }
+    return SignedRequest(body, headers, trace)
