@@ -82,17 +82,20 @@ def signed_request(
     encoding: DigestEncoding = "hex",
     header_name: str = "X-Hub-Signature",
     trace_id: str | None = None,
+    with_trace: bool = True,
     tamper: bool = False,
     extra_headers: Mapping[str, str] | None = None,
 ) -> SignedRequest:
-    """Sign ``payload`` as the sender does; ``tamper=True`` signs other bytes than those sent."""
+    """Sign ``payload`` as the sender does, with an ``X-B3-TraceId`` (fresh unless given;
+    none with ``with_trace=False``). ``tamper=True`` signs other bytes than those sent."""
     body = payload.to_json() if isinstance(payload, EventsPayload) else payload
     signed_bytes = body + b" " if tamper else body
     trace = trace_id or TraceContext.new().trace_id
     headers = {
         "Content-Type": "application/json",
         header_name: sign(signed_bytes, secret, algorithm, encoding=encoding),
-        "X-B3-TraceId": trace,
-        **(extra_headers or {}),
     }
-    return SignedRequest(body, headers, trace)
+    if with_trace:
+        headers["X-B3-TraceId"] = trace
+    headers.update(extra_headers or {})
+    return SignedRequest(body, headers, trace if with_trace else "")

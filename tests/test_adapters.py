@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import hubsig
 from hubsig import RequestView, WebhookConfig
+from hubsig.testing import signed_request
 from tests.adapters import ADAPTERS, Adapter, Answer, Sent
 
 SECRET = "It's a Secret to Everybody"
@@ -32,8 +33,12 @@ def events_body(*ids: str, event: str = "STARTED", media: str = "chat") -> bytes
 
 
 def signed(body: bytes, secret: str = SECRET, algorithm: str = "sha1", **kw: Any) -> Sent:
-    headers = {"X-Hub-Signature": hubsig.sign(body, secret, algorithm), **kw.pop("headers", {})}
-    return Sent(chunks=kw.pop("chunks", [body]), headers=headers, **kw)
+    """A sender's request from the testing kit, cut into ``chunks`` if given."""
+    extra = kw.pop("headers", {})
+    request = signed_request(
+        body, secret, algorithm=algorithm, with_trace=False, extra_headers=extra
+    )
+    return Sent(chunks=kw.pop("chunks", [body]), headers=dict(request.headers), **kw)
 
 
 def channel_secret(request: RequestView) -> str | None:

@@ -108,3 +108,29 @@ def test_console_script_runs_the_readme_main_job() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "signature OK" in completed.stdout
+
+
+def test_verify_explain_names_the_likely_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    body = EXAMPLE.read_bytes() + b"\n"
+    argv = ["verify", "--signature", SEED_SIGNATURE, "--secret", SEED_SECRET, "--explain"]
+    assert run(argv, body) == 1
+    out = capsys.readouterr().out
+    assert "trailing newline" in out
+    assert SEED_SIGNATURE[5:] not in out.replace(SEED_SIGNATURE, "")
+    assert SEED_SECRET not in out
+
+
+def test_sign_explain_describes_the_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["sign", "--secret", "s", "--explain"], b'{"a": 1}\r\n') == 0
+    err = capsys.readouterr().err
+    assert "the body is 10 bytes" in err
+    assert "ends with a newline" in err
+    assert "carriage returns" in err
+
+
+def test_help_documents_every_subcommand() -> None:
+    from hubsig.cli import parser
+
+    text = parser().format_help()
+    for command in ("sign", "verify", "send", "serve", "demo"):
+        assert command in text

@@ -24,6 +24,7 @@ import hubsig
 from hubsig import Delivery, EventsPayload
 from hubsig.asgi import HubSignatureMiddleware
 from hubsig.dependency import DeliveryRejected, VerifiedDelivery, rejected_response
+from hubsig.testing import signed_request
 from hubsig.wsgi import HubSignatureMiddleware as WSGIHubSignatureMiddleware
 from tests import django_site
 from tests.servers import uvicorn_server, wsgiref_server
@@ -42,11 +43,7 @@ BODY = json.dumps(
 
 
 def headers_for(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    return {
-        "X-Hub-Signature": hubsig.sign(body, secret),
-        "X-B3-TraceId": TRACE_ID,
-        "Content-Type": "application/json",
-    }
+    return signed_request(body, secret, trace_id=TRACE_ID).headers
 
 
 def ids(response: Any) -> list[str]:

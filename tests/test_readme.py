@@ -25,8 +25,13 @@ ADAPTER_MARKERS = (
     "from hubsig.dependency",
     "@hubsig.webhook",
 )
-ADAPTER_BLOCKS = [block for block in PYTHON_BLOCKS if any(m in block for m in ADAPTER_MARKERS)]
-PLAIN_BLOCKS = [block for block in PYTHON_BLOCKS if block not in ADAPTER_BLOCKS]
+TEST_BLOCKS = [block for block in PYTHON_BLOCKS if "def test_" in block]
+ADAPTER_BLOCKS = [
+    block
+    for block in PYTHON_BLOCKS
+    if any(m in block for m in ADAPTER_MARKERS) and block not in TEST_BLOCKS
+]
+PLAIN_BLOCKS = [b for b in PYTHON_BLOCKS if b not in ADAPTER_BLOCKS and b not in TEST_BLOCKS]
 
 SECRET = "readme-secret"
 PATH = "/webhooks/interactions"
@@ -40,6 +45,10 @@ BODY = json.dumps(
 
 def _block_id(block: str) -> str:
     return next(line for line in reversed(block.strip().splitlines()) if line.strip())[:40]
+
+
+def test_readme_has_a_users_test_example() -> None:
+    assert TEST_BLOCKS
 
 
 def test_readme_has_examples_for_every_adapter() -> None:
@@ -97,10 +106,18 @@ def test_adapter_example_serves_a_signed_delivery(
         assert "chat started r-1" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("block", TEST_BLOCKS, ids=_block_id)
+def test_users_test_example_passes_under_pytest(block: str, pytester: pytest.Pytester) -> None:
+    """The testing example is a user's test file: run it with pytest and the installed plugin."""
+    pytester.makepyfile(test_users_receiver=block)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=block.count("def test_"))
+
+
 def test_readme_opens_with_the_two_commands_and_ci_runs_them() -> None:
     main_job, tests = SHELL_BLOCKS[0].strip(), SHELL_BLOCKS[1].strip()
     assert README.index(main_job) < README.index(tests) < README.index("---")
-    assert "hubsig verify" in main_job
+    assert "hubsig demo" in main_job
     assert "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci

@@ -1,0 +1,49 @@
+"""The ``hubsig`` command: sign and verify bodies, simulate the sender, run a receiver, demo.
+
+Exit status: 0 when the command did what was asked, 1 when a delivery was
+refused (or, for ``send`` and ``demo``, an outcome was not the expected
+one), 2 for usage errors such as a missing secret or an unreadable file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from hubsig.cli import demo, sending, serving, signing
+from hubsig.cli.common import SECRET_ENV, UsageError
+from hubsig.errors import ConfigurationError
+
+__all__ = ["main", "main_entry"]
+
+
+def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
+    """Run the command line; returns the exit status instead of exiting."""
+    arguments = parser().parse_args(argv)
+    try:
+        status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
+    except (UsageError, ConfigurationError) as error:
+        print(f"hubsig: {error}", file=sys.stderr)
+        return 2
+    return status
+
+
+def main_entry() -> None:
+    """Console-script entry point: run ``main`` and exit with its status."""
+    sys.exit(main())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="hubsig",
+        description="Sign, verify, send and receive X-Hub-Signature webhook deliveries.",
+        epilog=f"Secrets: prefer ${SECRET_ENV} or --secret-file; --secret shows in process lists.",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    signing.add_commands(commands)
+    sending.add_command(commands)
+    serving.add_command(commands)
+    demo.add_command(commands)
+    return root

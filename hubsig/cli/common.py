@@ -1,0 +1,65 @@
+"""What every ``hubsig`` subcommand shares: secrets, bodies, and usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+SECRET_ENV = "HUBSIG_SECRET"  # noqa: S105 (the variable's name, not a secret)
+
+
+class UsageError(Exception):
+    """A problem with how the command was called (exit status 2)."""
+
+
+def add_secret_arguments(command: argparse.ArgumentParser) -> None:
+    """``--secret`` (repeatable) and ``--secret-file``; ``$HUBSIG_SECRET`` is read when neither."""
+    command.add_argument(
+        "--secret",
+        action="append",
+        metavar="SECRET",
+        help=f"a secret (repeatable, for rotation); prefer ${SECRET_ENV} or --secret-file, "
+        "since arguments show in process lists",
+    )
+    command.add_argument(
+        "--secret-file",
+        action="append",
+        metavar="PATH",
+        help="a file with one secret per line (repeatable)",
+    )
+
+
+def secrets_from(arguments: argparse.Namespace) -> list[str]:
+    """Secrets from --secret, then --secret-file (one per line), else $HUBSIG_SECRET."""
+    secrets: list[str] = list(arguments.secret or [])
+    for path in arguments.secret_file or []:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            raise UsageError(f"cannot read the secret file {path}") from None
+        secrets.extend(line for line in lines if line)
+    if not secrets and os.environ.get(SECRET_ENV):
+        secrets.append(os.environ[SECRET_ENV])
+    if not secrets:
+        raise UsageError(f"no secret: set {SECRET_ENV}, or pass --secret-file or --secret")
+    return secrets
+
+
+def read_body(file: str | None, stdin: BinaryIO) -> bytes:
+    """The raw body from FILE, or standard input when FILE is absent or ``-``."""
+    if file is None or file == "-":
+        return stdin.read()
+    try:
+        return Path(file).read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {file}: {error.strerror}") from None
+
+
+def need(module: str, extra: str = "cli") -> None:
+    """Fail with a usage error naming the extra to install when an optional module is missing."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise UsageError(f"this command needs {module}: pip install 'hubsig[{extra}]'") from None

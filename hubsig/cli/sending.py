@@ -1,0 +1,274 @@
+"""``hubsig send``: act as the Genesys sender against a receiver.
+
+Builds realistic payloads (fresh UUIDs, a ``selfUri``) or takes one from a
+file, signs each, adds a B3 trace id, posts them with ``httpx`` (``--count``
+of them, ``--concurrency`` at a time), and reports each delivery or, for
+many, a progress bar and a summary. ``--tamper`` signs other bytes than it
+sends, to check that the receiver refuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hubsig.algorithms import ALGORITHMS
+from hubsig.cli.common import UsageError, add_secret_arguments, need, secrets_from
+from hubsig.errors import MalformedPayload
+from hubsig.models import EventType, InteractionSubtype, MediaType
+from hubsig.payload import parse_events
+from hubsig.response import parse_events_response
+from hubsig.testing import make_events, signed_request
+
+__all__ = ["Outcome", "Planned", "add_command", "plan", "post_all", "summary"]
+
+PER_LINE_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One delivery to send, and what a correct receiver should do with it."""
+
+    number: int
+    body: bytes
+    headers: dict[str, str]
+    trace_id: str
+    should_accept: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the receiver answered to one delivery."""
+
+    planned: Planned
+    status: int | None
+    seconds: float
+    code: int | None = None
+    ids: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """200 with status code 0: the receiver took the delivery."""
+        return self.status == 200 and self.code == 0
+
+    @property
+    def as_expected(self) -> bool:
+        return self.error is None and self.accepted == self.planned.should_accept
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    send = commands.add_parser("send", help="act as the sender: sign and post deliveries to URL")
+    send.add_argument("url", metavar="URL", help="the receiver's webhook URL")
+    add_secret_arguments(send)
+    send.add_argument(
+        "--event", default="STARTED", choices=[e.value for e in EventType], help="event type"
+    )
+    send.add_argument(
+        "--media", default="chat", choices=[m.value for m in MediaType], help="media type"
+    )
+    send.add_argument(
+        "--subtype",
+        default="InboundNew",
+        choices=[s.value for s in InteractionSubtype],
+        help="interaction subtype",
+    )
+    send.add_argument("--events", type=int, default=1, help="events per delivery (default: 1)")
+    send.add_argument("--count", type=int, default=1, help="how many deliveries (default: 1)")
+    send.add_argument("--concurrency", type=int, default=1, help="deliveries in flight at once")
+    send.add_argument("--algorithm", default="sha1", choices=ALGORITHMS, help="HMAC hash")
+    send.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
+    send.add_argument("--file", metavar="PAYLOAD", help="send this file's bytes as every body")
+    send.add_argument("--tamper", action="store_true", help="send deliberately wrong signatures")
+    send.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    send.add_argument(
+        "--report", metavar="PATH", help="write one JSON line per delivery: status, ids, trace"
+    )
+    send.set_defaults(run=run_send)
+
+
+def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
+    need("httpx")
+    if arguments.count < 1 or arguments.concurrency < 1 or arguments.events < 1:
+        raise UsageError("--count, --concurrency and --events must be at least 1")
+    body = _file_body(arguments.file)
+    secret = secrets_from(arguments)[0]
+    planned = [
+        plan(
+            number,
+            secret,
+            body=body,
+            events=arguments.events,
+            event=arguments.event,
+            media=arguments.media,
+            subtype=arguments.subtype,
+            algorithm=arguments.algorithm,
+            header=arguments.header,
+            tamper=arguments.tamper,
+        )
+        for number in range(1, arguments.count + 1)
+    ]
+    many = len(planned) > PER_LINE_LIMIT
+    outcomes = asyncio.run(
+        post_all(arguments.url, planned, arguments.concurrency, arguments.timeout, progress=many)
+    )
+    if not many:
+        for outcome in outcomes:
+            print(describe(outcome))
+    print(summary(outcomes))
+    if arguments.report:
+        _write_report(arguments.report, outcomes)
+    return 0 if all(outcome.as_expected for outcome in outcomes) else 1
+
+
+def plan(
+    number: int,
+    secret: str,
+    *,
+    body: bytes | None = None,
+    events: int = 1,
+    event: str = "STARTED",
+    media: str = "chat",
+    subtype: str = "InboundNew",
+    algorithm: str = "sha1",
+    header: str = "X-Hub-Signature",
+    tamper: bool = False,
+) -> Planned:
+    """A signed delivery: ``body`` as given, or a fresh payload of ``events`` events."""
+    payload = (
+        body
+        if body is not None
+        else make_events(events, event_type=event, media_type=media, subtype=subtype)
+    )
+    request = signed_request(
+        payload, secret, algorithm=algorithm, header_name=header, tamper=tamper
+    )
+    return Planned(number, request.body, request.headers, request.trace_id, not tamper)
+
+
+async def post_all(
+    url: str, planned: Sequence[Planned], concurrency: int, timeout: float, progress: bool = False
+) -> list[Outcome]:
+    """Post every delivery, ``concurrency`` at a time; outcomes come back in plan order."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # httpx writes the head and the body separately; without TCP_NODELAY, Nagle's
+    # algorithm holds the body until the server's delayed ACK (~40 ms per request).
+    transport = httpx.AsyncHTTPTransport(
+        limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+
+        async def post(delivery: Planned) -> Outcome:
+            nonlocal done
+            async with gate:
+                outcome = await _post_one(client, url, delivery)
+            done += 1
+            if progress:
+                _show_progress(done, len(planned))
+            return outcome
+
+        outcomes = await asyncio.gather(*(post(delivery) for delivery in planned))
+    if progress:
+        print(file=sys.stderr)
+    return list(outcomes)
+
+
+async def _post_one(client: object, url: str, delivery: Planned) -> Outcome:
+    import httpx
+
+    assert isinstance(client, httpx.AsyncClient)
+    start = time.perf_counter()
+    try:
+        response = await client.post(url, content=delivery.body, headers=delivery.headers)
+    except httpx.HTTPError as error:
+        elapsed = time.perf_counter() - start
+        return Outcome(delivery, None, elapsed, error=f"{type(error).__name__}: {error}")
+    elapsed = time.perf_counter() - start
+    try:
+        answer = parse_events_response(response.content)
+    except MalformedPayload:
+        return Outcome(delivery, response.status_code, elapsed)
+    return Outcome(delivery, response.status_code, elapsed, answer.code, answer.ids)
+
+
+def describe(outcome: Outcome) -> str:
+    """One line for one delivery: number, status, verdict, latency, ids, trace id."""
+    planned = outcome.planned
+    verdict = "accepted" if outcome.accepted else "refused"
+    if outcome.error is not None:
+        verdict = f"error ({outcome.error})"
+    expected = "" if outcome.as_expected else "  << unexpected"
+    ids = ",".join(outcome.ids) or "-"
+    return (
+        f"#{planned.number:<3} {outcome.status or '---'} {verdict:<8} "
+        f"{outcome.seconds * 1e3:7.1f} ms  ids={ids}  trace={planned.trace_id}{expected}"
+    )
+
+
+def summary(outcomes: Sequence[Outcome]) -> str:
+    """Totals and latency percentiles for a run."""
+    accepted = sum(outcome.accepted for outcome in outcomes)
+    errors = sum(outcome.error is not None for outcome in outcomes)
+    refused = len(outcomes) - accepted - errors
+    unexpected = sum(not outcome.as_expected for outcome in outcomes)
+    latencies = sorted(outcome.seconds for outcome in outcomes)
+    p50 = latencies[len(latencies) // 2] * 1e3 if latencies else 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3 if latencies else 0.0
+    return (
+        f"sent {len(outcomes)}, accepted {accepted}, refused {refused}, errors {errors}, "
+        f"unexpected {unexpected}; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+
+
+def _show_progress(done: int, total: int, width: int = 30) -> None:
+    """Redraw the bar on stderr when a whole percent more is done (and at the end)."""
+    if done != total and 100 * done // total == 100 * (done - 1) // total:
+        return
+    filled = width * done // total
+    sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total}")
+    sys.stderr.flush()
+
+
+def _write_report(path: str, outcomes: Sequence[Outcome]) -> None:
+    with open(path, "w", encoding="utf-8") as report:
+        for outcome in outcomes:
+            record = {
+                "number": outcome.planned.number,
+                "status": outcome.status,
+                "code": outcome.code,
+                "accepted": outcome.accepted,
+                "ids": list(outcome.ids),
+                "sent_ids": list(_sent_ids(outcome.planned.body)),
+                "trace_id": outcome.planned.trace_id,
+                "seconds": outcome.seconds,
+                "error": outcome.error,
+            }
+            report.write(json.dumps(record) + "\n")
+
+
+def _sent_ids(body: bytes) -> tuple[str, ...]:
+    try:
+        return parse_events(body).entity_ids
+    except MalformedPayload:
+        return ()
+
+
+def _file_body(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None

@@ -1,0 +1,117 @@
+"""``hubsig serve``: a ready receiver on uvicorn, built from ``@webhook``.
+
+Verifies and parses each delivery, logs one line per event with its trace
+id, appends each accepted event to a JSON Lines file, and answers the seed's
+``EventsResponse``. Stops gracefully on SIGINT/SIGTERM: requests in flight
+finish, and every event it answered 200 for is in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from typing import Any, BinaryIO
+
+from hubsig.algorithms import ALGORITHMS
+from hubsig.asgi import Receive, Scope, Send, send_reply
+from hubsig.cli.common import add_secret_arguments, need, secrets_from
+from hubsig.config import DEFAULT_MAX_BODY_SIZE, WebhookConfig
+from hubsig.endpoint import WebhookEndpoint
+from hubsig.event_log import EventLog
+from hubsig.models import EventsPayload
+from hubsig.receiver import Delivery, json_reply
+from hubsig.response import EventsResponse
+from hubsig.trace import TraceContext, TraceIdFilter
+
+__all__ = ["add_command", "receiver_app"]
+
+logger = logging.getLogger("hubsig.serve")
+LISTENING = "hubsig: listening on "
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run a receiver that verifies, logs and stores")
+    add_secret_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    serve.add_argument("--path", default="/webhooks/interactions", help="the webhook's path")
+    serve.add_argument("--out", default="events.jsonl", help="JSON Lines file of accepted events")
+    serve.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
+    serve.add_argument(
+        "--algorithm", action="append", choices=ALGORITHMS, help="accept only this (repeatable)"
+    )
+    serve.add_argument(
+        "--max-body-size", type=int, default=DEFAULT_MAX_BODY_SIZE, help="bytes (default 1 MiB)"
+    )
+    serve.set_defaults(run=run_serve)
+
+
+def receiver_app(config: WebhookConfig, path: str, log: EventLog) -> WebhookEndpoint | Any:
+    """The ASGI app ``serve`` runs: the endpoint at ``path``, a JSON 404 elsewhere."""
+
+    def store(payload: EventsPayload, delivery: Delivery) -> None:
+        log.append(delivery)
+        for event in payload.events:
+            entity = event.entity
+            logger.info(
+                "accepted %s %s %s id=%s operation=%s",
+                getattr(event.event_type, "value", event.event_type),
+                getattr(entity.media_type, "value", entity.media_type) if entity else None,
+                getattr(entity.interaction_subtype, "value", None) if entity else None,
+                entity.id if entity else None,
+                payload.operation_id,
+            )
+
+    endpoint = WebhookEndpoint(store, config=config)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == path:
+            await endpoint(scope, receive, send)
+            return
+        trace = TraceContext.from_headers(scope.get("headers", []))
+        body = EventsResponse(404, f"no webhook at {scope['path']}").to_json()
+        await send_reply(send, json_reply(404, body, trace))
+
+    return app
+
+
+def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
+    need("uvicorn")
+    import uvicorn
+
+    config = WebhookConfig(
+        secret=secrets_from(arguments),
+        header_name=arguments.header,
+        algorithms=arguments.algorithm or ALGORITHMS,
+        max_body_size=arguments.max_body_size,
+    )
+    _configure_logging()
+    # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((arguments.host, arguments.port))
+    listener.listen(2048)
+    host, port = listener.getsockname()[:2]
+    with EventLog(arguments.out) as log:
+        app = receiver_app(config, arguments.path, log)
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        )
+        print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
+        logger.info("writing accepted events to %s", arguments.out)
+        server.run(sockets=[listener])
+    logger.info("stopped; accepted events are in %s", arguments.out)
+    return 0
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TraceIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s trace=%(trace_id)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger("hubsig")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

@@ -1,0 +1,67 @@
+"""An append-only JSON Lines file of accepted events: ``hubsig serve``'s embedded store.
+
+Each event of a delivery becomes one line (operation id, event, entity in
+wire names, trace id, which key signed it). Lines are written and flushed
+before the receiver answers 200, so every acknowledged event is in the file
+even if the process is stopped right after.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hubsig.receiver import Delivery
+
+__all__ = ["EventLog", "read_event_log"]
+
+
+class EventLog:
+    """Appends accepted events to ``path``, one JSON object per line; safe across threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def append(self, delivery: Delivery) -> int:
+        """Write every event of ``delivery`` and flush; returns how many lines were written."""
+        lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in records(delivery)]
+        with self._lock:
+            self._file.writelines(lines)
+            self._file.flush()
+        return len(lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def records(delivery: Delivery) -> list[dict[str, Any]]:
+    """The JSON records for a delivery's events."""
+    base = {
+        "operationId": delivery.payload.operation_id,
+        "traceId": delivery.trace.trace_id,
+        "keyIndex": delivery.verification.key_index,
+    }
+    return [{**base, **event.to_dict()} for event in delivery.payload.events]
+
+
+def read_event_log(path: str | Path) -> list[dict[str, Any]]:
+    """Every record in an event log, in order (for tests and the demo)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]

@@ -1,0 +1,154 @@
+"""``hubsig serve`` and ``hubsig send`` against each other: real processes, HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hubsig.event_log import read_event_log
+
+SECRET = "serve-secret"
+OLD_SECRET = "serve-secret-last-year"
+
+
+def hubsig_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "hubsig", *arguments]
+
+
+def environment(secret: str | None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "HUBSIG_SECRET"}
+    if secret is not None:
+        env["HUBSIG_SECRET"] = secret
+    return env
+
+
+@contextmanager
+def serving(
+    tmp_path: Path, *arguments: str, secret: str | None = SECRET
+) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    out = tmp_path / "events.jsonl"
+    log = (tmp_path / "serve.log").open("w")
+    command = hubsig_command("serve", "--port", "0", "--out", str(out), *arguments)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True, env=environment(secret)
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("hubsig: listening on "), (tmp_path / "serve.log").read_text()
+        yield line.split("listening on ", 1)[1].strip(), out, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+        log.close()
+
+
+def send(
+    url: str, *arguments: str, secret: str = SECRET, report: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    extra = ["--report", str(report)] if report else []
+    return subprocess.run(
+        hubsig_command("send", url, *arguments, *extra),
+        capture_output=True,
+        text=True,
+        env=environment(secret),
+        timeout=120,
+        check=False,
+    )
+
+
+def read_report(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_rotation_old_secret_still_accepted(tmp_path: Path) -> None:
+    secrets_file = tmp_path / "secrets"
+    secrets_file.write_text(f"{SECRET}\n{OLD_SECRET}\n", encoding="utf-8")
+    report = tmp_path / "report.jsonl"
+    with serving(tmp_path, "--secret-file", str(secrets_file), secret=None) as (url, out, _):
+        sent = send(url, "--count", "3", secret=OLD_SECRET, report=report)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert sent.stdout.count(" 200 accepted ") == 3
+        assert "sent 3, accepted 3, refused 0, errors 0" in sent.stdout
+    records = read_event_log(out)
+    sent_ids = [entity_id for row in read_report(report) for entity_id in row["sent_ids"]]
+    assert [record["entity"]["id"] for record in records] == sent_ids
+    assert {record["keyIndex"] for record in records} == {1}
+
+
+def test_tampered_deliveries_are_refused_and_not_stored(tmp_path: Path) -> None:
+    with serving(tmp_path) as (url, out, _):
+        tampered = send(url, "--count", "2", "--tamper")
+        assert tampered.returncode == 0, tampered.stdout  # refusal was the expected outcome
+        assert tampered.stdout.count(" 401 refused ") == 2
+        wrong = send(url, secret="not-the-secret")
+        assert wrong.returncode == 1
+        assert "unexpected" in wrong.stdout
+    assert read_event_log(out) == []
+
+
+def test_every_event_is_one_line_with_its_trace(tmp_path: Path) -> None:
+    report = tmp_path / "report.jsonl"
+    with serving(tmp_path) as (url, out, _):
+        arguments = ["--count", "2", "--events", "3", "--event", "FINISHED", "--media", "email"]
+        sent = send(url, *arguments, "--subtype", "SMS", report=report)
+        assert sent.returncode == 0, sent.stdout
+    records = read_event_log(out)
+    rows = read_report(report)
+    assert len(records) == 6
+    for row in rows:
+        mine = [record for record in records if record["traceId"] == row["trace_id"]]
+        assert [record["entity"]["id"] for record in mine] == row["sent_ids"] == row["ids"]
+    for record in records:
+        assert record["event"] == "FINISHED"
+        assert record["entity"]["mediaType"] == "email"
+        assert record["entity"]["interactionSubtype"] == "SMS"
+        assert record["entity"]["selfUri"].endswith(record["entity"]["id"])
+    log = (tmp_path / "serve.log").read_text()
+    for row in rows:
+        assert log.count(f"trace={row['trace_id']}") == 3  # one line per event
+
+
+def test_graceful_shutdown_loses_no_accepted_event(tmp_path: Path) -> None:
+    report = tmp_path / "report.jsonl"
+    with serving(tmp_path) as (url, out, server):
+        sender = subprocess.Popen(
+            hubsig_command(
+                "send", url, "--count", "600", "--concurrency", "16", "--report", str(report)
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment(SECRET),
+        )
+        deadline = time.monotonic() + 60
+        while (not out.exists() or out.stat().st_size < 20_000) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.send_signal(signal.SIGTERM)  # mid-run
+        server.wait(timeout=30)
+        sender.wait(timeout=120)
+    rows = read_report(report)
+    accepted = [entity_id for row in rows if row["accepted"] for entity_id in row["sent_ids"]]
+    recorded = [record["entity"]["id"] for record in read_event_log(out)]
+    assert 0 < len(accepted) < 600, "the shutdown should land mid-run"
+    assert set(accepted) <= set(recorded)  # every 200 is in the file
+    assert len(recorded) == len(set(recorded))  # and nothing twice
+
+
+def test_demo_runs_the_whole_loop() -> None:
+    completed = subprocess.run(
+        hubsig_command("demo"), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "demo OK" in completed.stdout
+    assert "tampered signature    refuse    401 code 401  refused" in completed.stdout
