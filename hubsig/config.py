@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar
 
 from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
+from hubsig.dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
 from hubsig.errors import ConfigurationError, InvalidApiKey, NoSecret
 from hubsig.headers import Headers
 from hubsig.keys import Secrets, load_secrets
@@ -66,6 +67,8 @@ class WebhookConfig:
     strict: bool = False
     api_keys: Sequence[str] | str | None = None
     acknowledge_rejections: bool = False
+    store: AnyStore | None = None
+    dedupe: DedupePolicy = field(default_factory=DedupePolicy)
     _static: Verifier | None = field(init=False, repr=False)
     _api_keys: tuple[bytes, ...] = field(init=False, repr=False)
     _algorithms: tuple[Algorithm, ...] = field(init=False, repr=False)
@@ -92,6 +95,10 @@ class WebhookConfig:
             raise ConfigurationError("header_name must be an HTTP header name")
         set_field(self, "header_name", name.lower())
         set_field(self, "_api_keys", _check_api_keys(self.api_keys))
+        if self.store is not None and not isinstance(
+            self.store, (DeliveryStore, AsyncDeliveryStore)
+        ):
+            raise ConfigurationError("store must have claim, complete and release methods")
 
     def guards(self, path: str) -> bool:
         """Whether requests to ``path`` must carry a valid signature."""

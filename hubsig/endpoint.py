@@ -7,6 +7,14 @@ exactly as with the middleware. The handler gets the parsed
 ``EventsPayload`` (and the ``Delivery`` if it takes a second argument), may
 return the ids it handled (default: every entity id), and is answered with
 the seed's ``EventsResponse``: 200, or 500 when it raises.
+
+Each event is processed once: the endpoint claims every event in its
+``DeliveryStore`` (in memory unless ``store=`` names another) before the
+handlers run. A delivery whose events were all processed is acknowledged
+with the same ids without calling them; of a partly new one, only the new
+events reach them; one whose event another worker is processing gets 409,
+so the sender retries. A failed handler releases its claims (the retry
+processes them); a crashed worker's claims expire after the lease.
 """
 
 from __future__ import annotations
@@ -15,15 +23,17 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, TypeVar
 
 from hubsig import asgi, wsgi
 from hubsig.config import WebhookConfig, run_to_completion
+from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.models import Event, EventsPayload
-from hubsig.receiver import Delivery, Reply, failure, json_reply
-from hubsig.response import EventsResponse
+from hubsig.once import OnceGate
+from hubsig.receiver import Delivery, Reply, acknowledge, failure, in_progress
+from hubsig.stores.memory import MemoryStore
 
 __all__ = ["WebhookEndpoint", "webhook"]
 
@@ -62,6 +72,7 @@ class WebhookEndpoint:
         self._handler = handler
         self._handler_wants_delivery = _takes_two(handler) if handler else False
         self._routes: list[_Route] = []
+        self._gate = OnceGate(config.store or MemoryStore(), config.dedupe)
         self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=config)
         self.wsgi: wsgi.WSGIApp = wsgi.HubSignatureMiddleware(self._wsgi_app, config=config)
         """The same endpoint as a WSGI app (Flask, Django, any WSGI server)."""
@@ -96,24 +107,50 @@ class WebhookEndpoint:
 
     async def _asgi_app(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         delivery: Delivery = scope["state"][asgi.STATE_KEY]
+        gate = self._gate
         try:
-            ids = await self._handle_async(delivery)
+            admitted = await gate.admit(delivery)
+        except StoreUnavailable:
+            await asgi.send_reply(send, _store_failed(delivery))
+            return
+        if admitted.busy or admitted.fresh is None:
+            await asgi.send_reply(send, _without_handler(admitted, delivery))
+            return
+        try:
+            ids = await self._handle_async(replace(delivery, payload=admitted.fresh))
         except Exception:
             reply = self._failed(delivery)
+            await gate.settle(admitted, succeeded=False)
         else:
-            reply = _acknowledge(ids, delivery)
+            try:
+                await gate.settle(admitted, succeeded=True)
+                reply = acknowledge(ids, delivery)
+            except StoreUnavailable:
+                reply = _store_failed(delivery)
         await asgi.send_reply(send, reply)
 
     def _wsgi_app(
         self, environ: wsgi.WSGIEnvironment, start_response: wsgi.StartResponse
     ) -> Iterable[bytes]:
         delivery: Delivery = environ[wsgi.ENVIRON_KEY]
+        gate = self._gate
         try:
-            ids = self._handle_sync(delivery)
+            admitted = gate.admit_sync(delivery)
+        except StoreUnavailable:
+            return wsgi.send_reply(start_response, _store_failed(delivery))
+        if admitted.busy or admitted.fresh is None:
+            return wsgi.send_reply(start_response, _without_handler(admitted, delivery))
+        try:
+            ids = self._handle_sync(replace(delivery, payload=admitted.fresh))
         except Exception:
             reply = self._failed(delivery)
+            gate.settle_sync(admitted, succeeded=False)
         else:
-            reply = _acknowledge(ids, delivery)
+            try:
+                gate.settle_sync(admitted, succeeded=True)
+                reply = acknowledge(ids, delivery)
+            except StoreUnavailable:
+                reply = _store_failed(delivery)
         return wsgi.send_reply(start_response, reply)
 
     async def _handle_async(self, delivery: Delivery) -> Iterable[str] | None:
@@ -175,9 +212,18 @@ def _refuse_path_filter(config: WebhookConfig) -> None:
         raise TypeError("an endpoint guards every request it gets; mount it where it belongs")
 
 
-def _acknowledge(ids: Iterable[str] | None, delivery: Delivery) -> Reply:
-    chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return json_reply(200, EventsResponse(0, "OK", tuple(chosen)).to_json(), delivery.trace)
+def _without_handler(admitted: Admission, delivery: Delivery) -> Reply:
+    """Every event already processed: acknowledge with the same ids; one in progress: 409."""
+    if admitted.busy:
+        return in_progress(delivery.trace)
+    logger.info("duplicate delivery acknowledged trace_id=%s", delivery.trace.trace_id)
+    return acknowledge(None, delivery)
+
+
+def _store_failed(delivery: Delivery) -> Reply:
+    """The store could not answer: 500, so the sender retries and nothing is lost or doubled."""
+    logger.exception("the delivery store failed trace_id=%s", delivery.trace.trace_id)
+    return failure(delivery.trace)
 
 
 def _arguments(first: object, delivery: Delivery, wants_delivery: bool) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ read, the signature before the body is parsed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 
 from hubsig.config import RequestView, Resolved, WebhookConfig
@@ -24,7 +24,7 @@ from hubsig.response import EventsResponse
 from hubsig.trace import TraceContext
 from hubsig.verifier import IncrementalVerification, Verification
 
-__all__ = ["Delivery", "DeliveryCheck", "Reply", "rejection"]
+__all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "rejection"]
 
 logger = logging.getLogger("hubsig")
 
@@ -129,6 +129,19 @@ def rejection(error: WebhookError, trace: TraceContext, config: WebhookConfig) -
 def failure(trace: TraceContext) -> Reply:
     """The 500 for a handler or resolver that raised; the exception stays in the log."""
     return json_reply(500, EventsResponse(500, "internal error").to_json(), trace)
+
+
+def in_progress(trace: TraceContext) -> Reply:
+    """409 for a delivery whose event another worker is processing now; the sender retries."""
+    logger.info("delivery in progress elsewhere, asking for a retry trace_id=%s", trace.trace_id)
+    message = "delivery_in_progress: an event of this delivery is being processed; retry later"
+    return json_reply(409, EventsResponse(409, message).to_json(), trace)
+
+
+def acknowledge(ids: Iterable[str] | None, delivery: Delivery) -> Reply:
+    """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
+    chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
+    return json_reply(200, EventsResponse(0, "OK", tuple(chosen)).to_json(), delivery.trace)
 
 
 def json_reply(status: int, body: bytes, trace: TraceContext) -> Reply:

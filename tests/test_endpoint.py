@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,24 +35,34 @@ def signed(body: bytes = BODY) -> Sent:
     return Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
 
 
-def both_protocols(endpoint: WebhookEndpoint) -> list[tuple[int | None, dict[str, Any]]]:
+def both_protocols(
+    build: Callable[[], WebhookEndpoint],
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """The same delivery through a fresh endpoint's ASGI app, then another's WSGI app.
+
+    Fresh endpoints, because one endpoint would rightly treat the second as a duplicate.
+    """
     import asyncio
 
     answers = []
     for status, _, body in (
-        asyncio.run(call_asgi(endpoint, signed())),
-        call_wsgi(endpoint.wsgi, signed()),
+        asyncio.run(call_asgi(build(), signed())),
+        call_wsgi(build().wsgi, signed()),
     ):
         answers.append((status, json.loads(body)))
     return answers
 
 
 def test_default_answer_lists_every_entity_id() -> None:
-    @hubsig.webhook(secret=SECRET)
-    def handle(payload: EventsPayload) -> None:
-        assert len(payload.events) == 4
+    def build() -> WebhookEndpoint:
+        @hubsig.webhook(secret=SECRET)
+        def handle(payload: EventsPayload) -> None:
+            # c-1 STARTED appears once; its FINISHED is another event.
+            assert len(payload.events) == 4
 
-    for status, body in both_protocols(handle):
+        return handle
+
+    for status, body in both_protocols(build):
         assert status == 200
         assert body == {
             "status": {"code": 0, "message": "OK"},
@@ -60,37 +71,43 @@ def test_default_answer_lists_every_entity_id() -> None:
 
 
 def test_handler_may_return_the_ids_it_handled() -> None:
-    @hubsig.webhook(secret=SECRET)
-    async def handle(payload: EventsPayload) -> list[str]:
-        return ["c-2"]
+    def build() -> WebhookEndpoint:
+        @hubsig.webhook(secret=SECRET)
+        async def handle(payload: EventsPayload) -> list[str]:
+            return ["c-2"]
 
-    for status, body in both_protocols(handle):
+        return handle
+
+    for status, body in both_protocols(build):
         assert (status, body["data"]["ids"]) == (200, [{"id": "c-2"}])
 
 
 def test_routes_are_called_once_per_matching_event() -> None:
     calls: list[tuple[str, str | None]] = []
 
-    @hubsig.webhook(secret=SECRET)
-    def handle(payload: EventsPayload, delivery: Delivery) -> None:
-        calls.append(("main", payload.operation_id))
-        assert hubsig.current_trace() == delivery.trace
+    def build() -> WebhookEndpoint:
+        @hubsig.webhook(secret=SECRET)
+        def handle(payload: EventsPayload, delivery: Delivery) -> None:
+            calls.append(("main", payload.operation_id))
+            assert hubsig.current_trace() == delivery.trace
 
-    @handle.on("STARTED", media_type="chat")
-    async def chat_started(event: Event) -> None:
-        assert event.entity is not None
-        calls.append(("chat-started", event.entity.id))
+        @handle.on("STARTED", media_type="chat")
+        async def chat_started(event: Event) -> None:
+            assert event.entity is not None
+            calls.append(("chat-started", event.entity.id))
 
-    @handle.on(EventType.FINISHED)
-    def finished(event: Event, delivery: Delivery) -> None:
-        assert event.entity is not None
-        calls.append(("finished", event.entity.id))
-        assert hubsig.current_trace() == delivery.trace
+        @handle.on(EventType.FINISHED)
+        def finished(event: Event, delivery: Delivery) -> None:
+            assert event.entity is not None
+            calls.append(("finished", event.entity.id))
+            assert hubsig.current_trace() == delivery.trace
 
-    @handle.on(media_type=MediaType.EMAIL)
-    def email(event: Event) -> None:
-        assert event.entity is not None
-        calls.append(("email", event.entity.id))
+        @handle.on(media_type=MediaType.EMAIL)
+        def email(event: Event) -> None:
+            assert event.entity is not None
+            calls.append(("email", event.entity.id))
+
+        return handle
 
     one_delivery = [
         ("main", "op"),
@@ -99,33 +116,40 @@ def test_routes_are_called_once_per_matching_event() -> None:
         ("finished", "c-1"),
         ("chat-started", "c-2"),
     ]
-    assert [status for status, _ in both_protocols(handle)] == [200, 200]  # ASGI, then WSGI
+    assert [status for status, _ in both_protocols(build)] == [200, 200]  # ASGI, then WSGI
     assert calls == one_delivery * 2
 
 
 def test_an_endpoint_of_routes_only() -> None:
     seen: list[str] = []
-    endpoint = WebhookEndpoint(config=WebhookConfig(secret=SECRET))
 
-    @endpoint.on("FINISHED")
-    def finished(event: Event) -> None:
-        assert event.entity is not None
-        assert event.entity.id is not None
-        seen.append(event.entity.id)
+    def build() -> WebhookEndpoint:
+        endpoint = WebhookEndpoint(config=WebhookConfig(secret=SECRET))
 
-    for status, _ in both_protocols(endpoint):
+        @endpoint.on("FINISHED")
+        def finished(event: Event) -> None:
+            assert event.entity is not None
+            assert event.entity.id is not None
+            seen.append(event.entity.id)
+
+        return endpoint
+
+    for status, _ in both_protocols(build):
         assert status == 200
     assert seen == ["c-1", "c-1"]
 
 
 def test_a_failing_route_answers_500_for_the_whole_delivery() -> None:
-    endpoint = WebhookEndpoint(config=WebhookConfig(secret=SECRET))
+    def build() -> WebhookEndpoint:
+        endpoint = WebhookEndpoint(config=WebhookConfig(secret=SECRET))
 
-    @endpoint.on("STARTED", media_type="email")
-    def fail(event: Event) -> None:
-        raise RuntimeError("secret detail")
+        @endpoint.on("STARTED", media_type="email")
+        def fail(event: Event) -> None:
+            raise RuntimeError("secret detail")
 
-    for status, body in both_protocols(endpoint):
+        return endpoint
+
+    for status, body in both_protocols(build):
         assert status == 500
         assert body["status"] == {"code": 500, "message": "internal error"}
 

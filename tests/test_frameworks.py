@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from werkzeug.test import Client as WerkzeugClient
 
 import hubsig
-from hubsig import Delivery, EventsPayload
+from hubsig import Delivery, EventsPayload, WebhookEndpoint
 from hubsig.asgi import HubSignatureMiddleware
 from hubsig.dependency import DeliveryRejected, VerifiedDelivery, rejected_response
 from hubsig.testing import signed_request
@@ -174,15 +174,20 @@ def test_fastapi_dependency_without_handler_still_answers_the_right_status() -> 
 # --- @webhook mounted in Starlette and FastAPI ------------------------------------
 
 
-@hubsig.webhook(secret=SECRET)
-async def decorated(payload: EventsPayload) -> list[str]:
-    return [f"seen-{entity_id}" for entity_id in payload.entity_ids]
+def decorated() -> WebhookEndpoint:
+    """A fresh endpoint (each remembers the events it processed, so tests do not share one)."""
+
+    @hubsig.webhook(secret=SECRET)
+    async def endpoint(payload: EventsPayload) -> list[str]:
+        return [f"seen-{entity_id}" for entity_id in payload.entity_ids]
+
+    return endpoint
 
 
 def test_webhook_endpoint_as_a_starlette_route_and_a_fastapi_mount() -> None:
-    apps: list[Any] = [Starlette(routes=[Route(PATH, decorated, methods=["POST"])])]
+    apps: list[Any] = [Starlette(routes=[Route(PATH, decorated(), methods=["POST"])])]
     fastapi = FastAPI()
-    fastapi.mount("/webhooks", Starlette(routes=[Mount("/interactions", decorated)]))
+    fastapi.mount("/webhooks", Starlette(routes=[Mount("/interactions", decorated())]))
     apps.append(fastapi)
     for app in apps:
         with TestClient(app) as client:
@@ -223,7 +228,7 @@ def test_middleware_under_uvicorn_end_to_end() -> None:
 
 
 def test_webhook_endpoint_alone_under_uvicorn() -> None:
-    with uvicorn_server(decorated) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with uvicorn_server(decorated()) as base, httpx.Client(base_url=base, timeout=10) as http:
         response = http.post("/anything", content=BODY, headers=headers_for(BODY))
         assert response.status_code == 200
         assert ids(response) == ["seen-i-1"]
@@ -297,7 +302,7 @@ def test_flask_under_a_real_wsgi_server() -> None:
 
 
 def test_webhook_endpoint_wsgi_under_a_real_server() -> None:
-    with wsgiref_server(decorated.wsgi) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with wsgiref_server(decorated().wsgi) as base, httpx.Client(base_url=base, timeout=10) as http:
         assert ids(http.post("/x", content=BODY, headers=headers_for(BODY))) == ["seen-i-1"]
 
 

@@ -1,0 +1,152 @@
+"""Processing each event once although the sender delivers at least once.
+
+The sender retries anything but a 200, and nothing in the scheme dates a
+delivery, so the same event can arrive many times: retried, duplicated by a
+proxy, or replayed by whoever captured it. A ``DeliveryStore`` remembers
+which events were processed. Before the handler runs, each event is
+*claimed*; the claim is *completed* when the handler succeeded and
+*released* when it failed (so the retry processes it), and a claim held by
+a worker that died expires after its lease.
+
+An event's key is its entity id and event type (``STARTED:8e09…``), so a
+retry, a duplicate and a replay of the same event all meet the same key
+even when the sender re-sends it under a new operation id. An event
+without an entity id is keyed by the operation id, a digest of the
+verified body, and its position.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from hubsig.models import Event, EventsPayload
+
+__all__ = [
+    "Admission",
+    "AsyncDeliveryStore",
+    "Claim",
+    "DedupePolicy",
+    "DeliveryStore",
+    "StoreUnavailable",
+    "admission",
+    "event_keys",
+    "unique_keys",
+]
+
+
+class Claim(enum.Enum):
+    """What claiming an event's key found."""
+
+    CLAIMED = "claimed"  # new: this worker now processes it
+    DONE = "done"  # already processed: skip it, acknowledge it
+    BUSY = "busy"  # another worker holds a live claim: ask the sender to retry
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached; the delivery must be retried, not guessed at."""
+
+
+@dataclass(frozen=True, slots=True)
+class DedupePolicy:
+    """How long claims and memories last, in seconds.
+
+    ``lease`` bounds how long a claim held by a crashed worker blocks its
+    event; ``retention`` is how long a processed event is remembered (make it
+    longer than the sender's retry horizon).
+    """
+
+    lease: float = 60.0
+    retention: float = 7 * 24 * 3600.0
+
+
+@runtime_checkable
+class DeliveryStore(Protocol):
+    """A synchronous store; every method acts on all ``keys`` atomically per key."""
+
+    def claim(self, keys: Sequence[str], lease: float) -> list[Claim]: ...
+
+    def complete(self, keys: Sequence[str], retention: float) -> None: ...
+
+    def release(self, keys: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class AsyncDeliveryStore(Protocol):
+    """The same contract for event-loop code (``redis.asyncio``, say)."""
+
+    def claim(self, keys: Sequence[str], lease: float) -> Awaitable[list[Claim]]: ...
+
+    def complete(self, keys: Sequence[str], retention: float) -> Awaitable[None]: ...
+
+    def release(self, keys: Sequence[str]) -> Awaitable[None]: ...
+
+
+AnyStore: TypeAlias = "DeliveryStore | AsyncDeliveryStore"
+
+
+def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
+    """The dedupe key of each event, in order (see the module's docstring)."""
+    digest: str | None = None
+    keys = []
+    for position, event in enumerate(payload.events):
+        entity_id = event.entity.id if event.entity is not None else None
+        if entity_id is not None:
+            keys.append(f"{_kind(event)}:{entity_id}")
+            continue
+        if digest is None:
+            digest = hashlib.sha256(body).hexdigest()[:32]
+        keys.append(f"{_kind(event)}:{payload.operation_id or '-'}:{digest}:{position}")
+    return keys
+
+
+def _kind(event: Event) -> str:
+    kind = event.event_type
+    return "-" if kind is None else str(getattr(kind, "value", kind))
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What claiming a delivery's events decided.
+
+    ``fresh`` is the payload of only the events this worker must process (the
+    whole payload when none was seen before), ``None`` when every event was
+    already processed; ``busy`` means another worker is processing one of
+    them right now; ``keys`` are the claims to complete or release.
+    """
+
+    fresh: EventsPayload | None
+    keys: tuple[str, ...]
+    busy: bool
+
+
+def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Claim]) -> Admission:
+    """Decide from the claims of ``unique_keys(keys)`` which events are new.
+
+    A delivery with no events is new by definition: there is nothing to repeat.
+    """
+    if not payload.events:
+        return Admission(payload, (), busy=False)
+    verdict = dict(zip(unique_keys(keys), claims, strict=True))
+    claimed = tuple(key for key, claim in verdict.items() if claim is Claim.CLAIMED)
+    if any(claim is Claim.BUSY for claim in verdict.values()):
+        return Admission(None, claimed, busy=True)
+    seen: set[str] = set()
+    fresh_events = []
+    for event, key in zip(payload.events, keys, strict=True):
+        if verdict[key] is Claim.CLAIMED and key not in seen:
+            fresh_events.append(event)
+        seen.add(key)
+    if not fresh_events:
+        return Admission(None, claimed, busy=False)
+    if len(fresh_events) == len(payload.events):
+        return Admission(payload, claimed, busy=False)
+    return Admission(EventsPayload(payload.operation_id, tuple(fresh_events)), claimed, False)
+
+
+def unique_keys(keys: Sequence[str]) -> list[str]:
+    """``keys`` without repeats, in order: an event repeated in one delivery is claimed once."""
+    return list(dict.fromkeys(keys))
