@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 from hubsig.config import RequestView, WebhookConfig, is_awaitable
+from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure, rejection
+from hubsig.once import OnceGate
+from hubsig.receiver import (
+    TRACE_HEADER,
+    Delivery,
+    DeliveryCheck,
+    Reply,
+    acknowledge,
+    failure,
+    in_progress,
+    rejection,
+)
 from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send"]
@@ -54,6 +66,8 @@ class HubSignatureMiddleware:
             raise TypeError("pass either config= or settings, not both")
         self.app = app
         self.config = config if config is not None else WebhookConfig(**settings)
+        store = self.config.store
+        self._gate = OnceGate(store, self.config.dedupe) if store is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.config.guards(scope["path"]):
@@ -87,14 +101,40 @@ class HubSignatureMiddleware:
             logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
             await send_reply(send, failure(trace))
             return
+        admitted = None
+        if self._gate is not None:
+            try:
+                admitted = await self._gate.admit(delivery)
+            except StoreUnavailable:
+                logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
+                await send_reply(send, failure(trace))
+                return
+            if admitted.busy or admitted.fresh is None:
+                reply = in_progress(trace) if admitted.busy else acknowledge(None, delivery)
+                await send_reply(send, reply)
+                return
+            delivery = replace(delivery, payload=admitted.fresh)
         scope.setdefault("state", {})[STATE_KEY] = delivery
         try:
             await self.app(scope, _replay(delivery.body, receive), send)
         except Exception:
+            if admitted is not None:
+                await self._gate.settle(admitted, succeeded=False)  # type: ignore[union-attr]
             if send.started:
                 raise
             logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
             await send_reply(send, failure(trace))
+            return
+        if admitted is not None:
+            await self._settle(admitted, send.status == 200, trace)
+
+    async def _settle(self, admitted: Admission, succeeded: bool, trace: TraceContext) -> None:
+        """After the app answered: complete the claims on a 200, release them otherwise."""
+        try:
+            await self._gate.settle(admitted, succeeded)  # type: ignore[union-attr]
+        except StoreUnavailable:
+            # The answer is sent; the claims expire with their lease.
+            logger.exception("could not record processed events trace_id=%s", trace.trace_id)
 
     async def _receive_delivery(
         self, scope: Scope, headers: Headers, trace: TraceContext, receive: Receive
@@ -136,18 +176,20 @@ async def send_reply(send: Send, reply: Reply) -> None:
 
 class _TracedSend:
     """``send`` with the trace id added to the response headers (unless the app set one),
-    remembering whether a response has started."""
+    remembering whether a response has started, and its status."""
 
-    __slots__ = ("_send", "_trace_id", "started")
+    __slots__ = ("_send", "_trace_id", "started", "status")
 
     def __init__(self, send: Send, trace: TraceContext) -> None:
         self._send = send
         self._trace_id = trace.trace_id.encode("latin-1")
         self.started = False
+        self.status = 0
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            self.status = message["status"]
             headers = list(message.get("headers", ()))
             if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
                 headers.append((_TRACE_HEADER, self._trace_id))

@@ -72,9 +72,13 @@ class WebhookEndpoint:
         self._handler = handler
         self._handler_wants_delivery = _takes_two(handler) if handler else False
         self._routes: list[_Route] = []
-        self._gate = OnceGate(config.store or MemoryStore(), config.dedupe)
-        self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=config)
-        self.wsgi: wsgi.WSGIApp = wsgi.HubSignatureMiddleware(self._wsgi_app, config=config)
+        store = config.store if config.store is not None else MemoryStore()
+        self._gate = OnceGate(store, config.dedupe)
+        # The endpoint settles claims itself, after its handlers: the middleware it
+        # wraps only verifies, or every event would be claimed twice.
+        verifying = replace(config, store=None)
+        self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=verifying)
+        self.wsgi: wsgi.WSGIApp = wsgi.HubSignatureMiddleware(self._wsgi_app, config=verifying)
         """The same endpoint as a WSGI app (Flask, Django, any WSGI server)."""
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:

@@ -6,10 +6,11 @@ endpoint and (opt-in) the middlewares, over sync or async stores alike.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from hubsig.config import run_to_completion
 from hubsig.dedupe import (
@@ -40,6 +41,14 @@ class OnceGate:
     def __init__(self, store: AnyStore, policy: DedupePolicy | None = None) -> None:
         self.store = store
         self.policy = policy or DedupePolicy()
+        # A synchronous store that waits on a disk or a network is called from a
+        # worker thread in async code, so it never stalls the event loop.
+        self._in_thread = bool(getattr(store, "blocking", False))
+
+    async def _call(self, method: Callable[..., Any], *arguments: Any) -> Any:
+        if self._in_thread:
+            return await asyncio.to_thread(method, *arguments)
+        return await _awaited(method(*arguments))
 
     async def admit(self, delivery: Delivery) -> Admission:
         """Claim every event; raises ``StoreUnavailable`` if the store cannot answer."""
@@ -70,10 +79,10 @@ class OnceGate:
         if not admitted.keys:
             return
         if succeeded:
-            await _awaited(self.store.complete(admitted.keys, self.policy.retention))
+            await self._call(self.store.complete, admitted.keys, self.policy.retention)
             return
         try:
-            await _awaited(self.store.release(admitted.keys))
+            await self._call(self.store.release, admitted.keys)
         except Exception:
             logger.warning("could not release claims; they expire with their lease")
 

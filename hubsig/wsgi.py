@@ -14,21 +14,26 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
 from hubsig.config import RequestView, WebhookConfig, is_awaitable, run_to_completion
+from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import IncompleteBody, WebhookError
 from hubsig.headers import Headers
+from hubsig.once import OnceGate
 from hubsig.receiver import (
     TRACE_HEADER,
     Delivery,
     DeliveryCheck,
     Reply,
+    acknowledge,
     declared_length,
     failure,
+    in_progress,
     rejection,
 )
 from hubsig.trace import TraceContext, reset_current, set_current
@@ -73,6 +78,8 @@ class HubSignatureMiddleware:
             raise TypeError("pass either config= or settings, not both")
         self.app = app
         self.config = config if config is not None else WebhookConfig(**settings)
+        store = self.config.store
+        self._gate = OnceGate(store, self.config.dedupe) if store is not None else None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -101,15 +108,38 @@ class HubSignatureMiddleware:
         except Exception:
             logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
             return send_reply(start_response, failure(trace))
+        admitted = None
+        if self._gate is not None:
+            try:
+                admitted = self._gate.admit_sync(delivery)
+            except StoreUnavailable:
+                logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
+                return send_reply(start_response, failure(trace))
+            if admitted.busy or admitted.fresh is None:
+                reply = in_progress(trace) if admitted.busy else acknowledge(None, delivery)
+                return send_reply(start_response, reply)
+            delivery = replace(delivery, payload=admitted.fresh)
         environ[ENVIRON_KEY] = delivery
         environ["wsgi.input"] = io.BytesIO(delivery.body)
         environ["CONTENT_LENGTH"] = str(len(delivery.body))
-        start_traced = _with_trace_header(start_response, trace)
+        start_traced = _TracedStart(start_response, trace)
         try:
-            return self.app(environ, start_traced)
+            body = self.app(environ, start_traced)
         except Exception:
+            if admitted is not None:
+                self._gate.settle_sync(admitted, succeeded=False)  # type: ignore[union-attr]
             logger.exception("the app failed on a delivery trace_id=%s", trace.trace_id)
             return send_reply(start_traced, failure(trace), sys.exc_info())
+        if admitted is None:
+            return body
+        return _SettledOnClose(body, lambda: self._settle(admitted, start_traced.status, trace))
+
+    def _settle(self, admitted: Admission, status: str, trace: TraceContext) -> None:
+        """After the response: complete the claims on a 200, release them otherwise."""
+        try:
+            self._gate.settle_sync(admitted, status.startswith("200"))  # type: ignore[union-attr]
+        except StoreUnavailable:
+            logger.exception("could not record processed events trace_id=%s", trace.trace_id)
 
     def _receive_delivery(
         self, environ: WSGIEnvironment, path: str, headers: Headers, trace: TraceContext
@@ -162,17 +192,40 @@ def _environ_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
     return pairs
 
 
-def _with_trace_header(start_response: StartResponse, trace: TraceContext) -> StartResponse:
-    """Wrap ``start_response`` so the response carries the trace id back."""
+class _TracedStart:
+    """``start_response`` that adds the trace id header and remembers the status line."""
 
-    def start_traced(
-        status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
+    def __init__(self, start_response: StartResponse, trace: TraceContext) -> None:
+        self._start_response = start_response
+        self._trace_id = trace.trace_id
+        self.status = ""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
     ) -> Callable[[bytes], object]:
+        self.status = status
         if not any(name.lower() == TRACE_HEADER.lower() for name, _ in headers):
-            headers = [*headers, (TRACE_HEADER, trace.trace_id)]
-        return start_response(status, headers, exc_info)
+            headers = [*headers, (TRACE_HEADER, self._trace_id)]
+        return self._start_response(status, headers, exc_info)
 
-    return start_traced
+
+class _SettledOnClose:
+    """The app's response body, with ``settle`` run when the server closes it (PEP 3333)."""
+
+    def __init__(self, body: Iterable[bytes], settle: Callable[[], None]) -> None:
+        self._body = body
+        self._settle = settle
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._settle()
 
 
 def _status_line(status: int) -> str:

@@ -36,7 +36,10 @@ def serving(
 ) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     out = tmp_path / "events.jsonl"
     log = (tmp_path / "serve.log").open("w")
-    command = hubsig_command("serve", "--port", "0", "--out", str(out), *arguments)
+    store = tmp_path / "events.db"
+    command = hubsig_command(
+        "serve", "--port", "0", "--out", str(out), "--store", str(store), *arguments
+    )
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True, env=environment(secret)
     )

@@ -70,7 +70,9 @@ def run_demo(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 
 def _start_receiver(secret: str, out: Path) -> subprocess.Popen[str]:
+    store = out.with_suffix(".db")
     command = [sys.executable, "-m", "hubsig", "serve", "--port", "0", "--out", str(out)]
+    command += ["--store", str(store)]
     environment = {**os.environ, "HUBSIG_SECRET": secret}
     return subprocess.Popen(  # noqa: S603 (our own module, no shell)
         command, stdout=subprocess.PIPE, text=True, env=environment

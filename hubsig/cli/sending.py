@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import socket
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +43,7 @@ class Planned:
     headers: dict[str, str]
     trace_id: str
     should_accept: bool
+    duplicate_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Outcome:
     code: int | None = None
     ids: tuple[str, ...] = ()
     error: str | None = None
+    attempts: int = 1
 
     @property
     def accepted(self) -> bool:
@@ -88,6 +91,22 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
     send.add_argument("--file", metavar="PAYLOAD", help="send this file's bytes as every body")
     send.add_argument("--tamper", action="store_true", help="send deliberately wrong signatures")
+    send.add_argument(
+        "--tamper-rate", type=float, default=0.0, help="fraction of deliveries signed wrongly"
+    )
+    send.add_argument(
+        "--duplicates",
+        type=float,
+        default=0.0,
+        help="fraction of deliveries that re-send an earlier one, byte for byte",
+    )
+    send.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="retry a delivery not answered 200 up to this many times, as the sender does",
+    )
+    send.add_argument("--seed", type=int, default=None, help="seed for the mix of deliveries")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     send.add_argument(
         "--report", metavar="PATH", help="write one JSON line per delivery: status, ids, trace"
@@ -101,8 +120,19 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         raise UsageError("--count, --concurrency and --events must be at least 1")
     body = _file_body(arguments.file)
     secret = secrets_from(arguments)[0]
-    planned = [
-        plan(
+    if not 0 <= arguments.duplicates + arguments.tamper_rate <= 1:
+        raise UsageError("--duplicates and --tamper-rate are fractions that add up to at most 1")
+    chooser = random.Random(arguments.seed)  # noqa: S311 (a test mix, not a secret)
+    planned: list[Planned] = []
+    originals: list[Planned] = []  # good deliveries a duplicate may repeat
+    duplicate_band = arguments.tamper_rate + arguments.duplicates
+    for number in range(1, arguments.count + 1):
+        draw = chooser.random()
+        if arguments.tamper_rate <= draw < duplicate_band and originals:
+            original = chooser.choice(originals)
+            planned.append(replace(original, number=number, duplicate_of=original.number))
+            continue
+        fresh = plan(
             number,
             secret,
             body=body,
@@ -112,13 +142,21 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             subtype=arguments.subtype,
             algorithm=arguments.algorithm,
             header=arguments.header,
-            tamper=arguments.tamper,
+            tamper=arguments.tamper or draw < arguments.tamper_rate,
         )
-        for number in range(1, arguments.count + 1)
-    ]
+        planned.append(fresh)
+        if fresh.should_accept:
+            originals.append(fresh)
     many = len(planned) > PER_LINE_LIMIT
     outcomes = asyncio.run(
-        post_all(arguments.url, planned, arguments.concurrency, arguments.timeout, progress=many)
+        post_all(
+            arguments.url,
+            planned,
+            arguments.concurrency,
+            arguments.timeout,
+            progress=many,
+            retries=arguments.retries,
+        )
     )
     if not many:
         for outcome in outcomes:
@@ -155,7 +193,12 @@ def plan(
 
 
 async def post_all(
-    url: str, planned: Sequence[Planned], concurrency: int, timeout: float, progress: bool = False
+    url: str,
+    planned: Sequence[Planned],
+    concurrency: int,
+    timeout: float,
+    progress: bool = False,
+    retries: int = 0,
 ) -> list[Outcome]:
     """Post every delivery, ``concurrency`` at a time; outcomes come back in plan order."""
     import httpx
@@ -174,6 +217,11 @@ async def post_all(
             nonlocal done
             async with gate:
                 outcome = await _post_one(client, url, delivery)
+                for attempt in range(2, retries + 2):
+                    if outcome.status == 200:
+                        break
+                    await asyncio.sleep(0.05 * attempt)
+                    outcome = replace(await _post_one(client, url, delivery), attempts=attempt)
             done += 1
             if progress:
                 _show_progress(done, len(planned))
@@ -251,6 +299,9 @@ def _write_report(path: str, outcomes: Sequence[Outcome]) -> None:
                 "accepted": outcome.accepted,
                 "ids": list(outcome.ids),
                 "sent_ids": list(_sent_ids(outcome.planned.body)),
+                "duplicate_of": outcome.planned.duplicate_of,
+                "tampered": not outcome.planned.should_accept,
+                "attempts": outcome.attempts,
                 "trace_id": outcome.planned.trace_id,
                 "seconds": outcome.seconds,
                 "error": outcome.error,

@@ -1,9 +1,11 @@
 """``hubsig serve``: a ready receiver on uvicorn, built from ``@webhook``.
 
 Verifies and parses each delivery, logs one line per event with its trace
-id, appends each accepted event to a JSON Lines file, and answers the seed's
-``EventsResponse``. Stops gracefully on SIGINT/SIGTERM: requests in flight
-finish, and every event it answered 200 for is in the file.
+id, appends each accepted event to a JSON Lines file once (a SQLite
+``DeliveryStore`` remembers processed events across retries, duplicates and
+restarts), and answers the seed's ``EventsResponse``. Stops gracefully on
+SIGINT/SIGTERM: requests in flight finish, and every event it answered 200
+for is in the file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hubsig.event_log import EventLog
 from hubsig.models import EventsPayload
 from hubsig.receiver import Delivery, json_reply
 from hubsig.response import EventsResponse
+from hubsig.stores.sqlite import SQLiteStore
 from hubsig.trace import TraceContext, TraceIdFilter
 
 __all__ = ["add_command", "receiver_app"]
@@ -38,6 +41,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     serve.add_argument("--path", default="/webhooks/interactions", help="the webhook's path")
     serve.add_argument("--out", default="events.jsonl", help="JSON Lines file of accepted events")
+    serve.add_argument(
+        "--store",
+        default="hubsig-events.db",
+        help="SQLite file remembering processed events, so each is stored once across "
+        "retries, duplicates, replays and restarts",
+    )
     serve.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
     serve.add_argument(
         "--algorithm", action="append", choices=ALGORITHMS, help="accept only this (repeatable)"
@@ -81,11 +90,13 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("uvicorn")
     import uvicorn
 
+    store = SQLiteStore(arguments.store)
     config = WebhookConfig(
         secret=secrets_from(arguments),
         header_name=arguments.header,
         algorithms=arguments.algorithm or ALGORITHMS,
         max_body_size=arguments.max_body_size,
+        store=store,
     )
     _configure_logging()
     # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
@@ -102,6 +113,7 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
         logger.info("writing accepted events to %s", arguments.out)
         server.run(sockets=[listener])
+    store.close()
     logger.info("stopped; accepted events are in %s", arguments.out)
     return 0
 

@@ -54,6 +54,9 @@ class _Keys:
 class RedisStore:
     """Synchronous store over a ``redis.Redis`` client (or a URL)."""
 
+    blocking = True
+    """Its calls wait on I/O: async receivers run them in a worker thread."""
+
     def __init__(self, client: Any, prefix: str = "hubsig:") -> None:
         import redis
 
@@ -89,6 +92,10 @@ class RedisStore:
                 self._release(keys=[self._keys.key(key)], args=[self._keys.token])
         except self._errors:
             pass  # the claims expire with their lease
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._redis.close()
 
 
 class AsyncRedisStore:
@@ -132,6 +139,10 @@ class AsyncRedisStore:
                 await self._release(keys=[self._keys.key(key)], args=[self._keys.token])
         except self._errors:
             pass  # the claims expire with their lease
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._redis.aclose()
 
 
 def _ms(seconds: float) -> int:

@@ -28,6 +28,9 @@ class SQLiteStore:
     process; expired rows are pruned as new claims arrive.
     """
 
+    blocking = True
+    """Its calls wait on I/O: async receivers run them in a worker thread."""
+
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self._clock = clock

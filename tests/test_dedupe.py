@@ -1,0 +1,358 @@
+"""Each event processed once: the stores' contract, and how the endpoint and middlewares use it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubsig
+from hubsig import EventsPayload, WebhookConfig
+from hubsig.dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
+from hubsig.stores import MemoryStore, SQLiteStore
+from hubsig.testing import make_event, make_events, signed_request
+from tests.adapters import ADAPTERS, Sent, asgi_middleware, wsgi_middleware
+from tests.redis_server import RedisServer, can_start, require_redis, shared_url
+
+SECRET = "dedupe-secret"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- the stores' contract ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_redis()
+    url = shared_url()
+    if url is not None:
+        yield url
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def fresh_prefix() -> str:
+    return f"hubsig-test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        sqlite = SQLiteStore(tmp_path / "events.db")
+        yield sqlite
+        sqlite.close()
+        return
+    from hubsig.stores.redis import RedisStore
+
+    redis_store = RedisStore(request.getfixturevalue("redis_url"), prefix=fresh_prefix())
+    yield redis_store
+    redis_store.close()
+
+
+def test_claim_complete_release(store: Any) -> None:
+    assert store.claim(["a", "b"], 60) == [Claim.CLAIMED, Claim.CLAIMED]
+    assert store.claim(["a"], 60) == [Claim.BUSY]
+    store.complete(["a"], 3600)
+    store.release(["b"])
+    assert store.claim(["a", "b"], 60) == [Claim.DONE, Claim.CLAIMED]
+    store.release(["a"])  # releasing a processed event changes nothing
+    assert store.claim(["a"], 60) == [Claim.DONE]
+
+
+def test_only_one_of_many_concurrent_claims_wins(store: Any) -> None:
+    results: list[Claim] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        (claim,) = store.claim(["contested"], 60)
+        with lock:
+            results.append(claim)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(Claim.CLAIMED) == 1
+    assert results.count(Claim.BUSY) == 7
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_leases_and_retention_expire(kind: str, tmp_path: Path) -> None:
+    clock = Clock()
+    store: Any = (
+        MemoryStore(clock=clock)
+        if kind == "memory"
+        else SQLiteStore(tmp_path / "e.db", clock=clock)
+    )
+    store.claim(["crashed"], 60)
+    clock.now += 59
+    assert store.claim(["crashed"], 60) == [Claim.BUSY]
+    clock.now += 2  # the worker that claimed it died: its lease is over
+    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
+    store.complete(["crashed"], 3600)
+    clock.now += 3601
+    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
+
+
+def test_redis_lease_expires(redis_url: str) -> None:
+    from hubsig.stores.redis import RedisStore
+
+    store = RedisStore(redis_url, prefix=fresh_prefix())
+    assert store.claim(["crashed"], 0.1) == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 0.1) == [Claim.BUSY]
+    import time
+
+    time.sleep(0.25)
+    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
+    store.close()
+
+
+def test_redis_worker_cannot_release_or_complete_another_workers_claim(redis_url: str) -> None:
+    from hubsig.stores.redis import RedisStore
+
+    prefix = fresh_prefix()
+    first, second = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
+    assert first.claim(["k"], 60) == [Claim.CLAIMED]
+    second.release(["k"])
+    assert second.claim(["k"], 60) == [Claim.BUSY]
+    second.complete(["k"], 3600)  # not its claim: no effect
+    first.release(["k"])
+    assert second.claim(["k"], 60) == [Claim.CLAIMED]
+    first.close()
+    second.close()
+
+
+def test_async_redis_store(redis_url: str) -> None:
+    from hubsig.stores.redis import AsyncRedisStore
+
+    async def scenario() -> list[list[Claim]]:
+        store = AsyncRedisStore(redis_url, prefix=fresh_prefix())
+        first = await store.claim(["a"], 60)
+        second = await store.claim(["a"], 60)
+        await store.complete(["a"], 3600)
+        third = await store.claim(["a"], 60)
+        await store.close()
+        return [first, second, third]
+
+    assert asyncio.run(scenario()) == [[Claim.CLAIMED], [Claim.BUSY], [Claim.DONE]]
+
+
+def test_memory_store_is_bounded() -> None:
+    store = MemoryStore(max_entries=3)
+    store.claim(["a", "b", "c", "d"], 60)
+    assert len(store) == 3
+    assert store.claim(["a"], 60) == [Claim.CLAIMED]  # the oldest was forgotten
+
+
+def test_event_keys_are_per_entity_and_event_type() -> None:
+    payload = EventsPayload(
+        "op",
+        (
+            make_event("STARTED", id="x"),
+            make_event("FINISHED", id="x"),
+            hubsig.Event("STARTED", None),
+        ),
+    )
+    keys = event_keys(payload, payload.to_json())
+    assert keys[:2] == ["STARTED:x", "FINISHED:x"]
+    assert keys[2].startswith("STARTED:op:")
+    assert keys[2].endswith(":2")
+
+
+# --- through the endpoint and the middlewares ------------------------------------------
+
+
+def deliver(adapter: str, config: WebhookConfig, payload: EventsPayload, **options: Any) -> Any:
+    request = signed_request(payload, SECRET, **options)
+    return ADAPTERS[adapter](config, Sent([request.body], dict(request.headers)))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_duplicate_is_acknowledged_with_the_same_ids_without_the_app(adapter: str) -> None:
+    config = WebhookConfig(secret=SECRET, store=MemoryStore())
+    payload = make_events(3)
+    first = deliver(adapter, config, payload)
+    replayed = deliver(adapter, config, payload)
+    assert first.status == replayed.status == 200
+    assert first.json["data"] == replayed.json["data"]
+    assert [i["id"] for i in replayed.json["data"]["ids"]] == list(payload.entity_ids)
+    assert first.reached_app
+    assert not replayed.reached_app
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_only_new_events_of_a_partly_seen_delivery_reach_the_app(adapter: str) -> None:
+    config = WebhookConfig(secret=SECRET, store=MemoryStore())
+    a, b, c = (make_event(id=f"e-{n}") for n in range(3))
+    deliver(adapter, config, EventsPayload("op-1", (a, b)))
+    answer = deliver(adapter, config, EventsPayload("op-2", (b, c)))
+    assert answer.status == 200
+    if adapter.startswith("webhook"):  # behind a middleware, the app writes the answer
+        assert [i["id"] for i in answer.json["data"]["ids"]] == ["e-1", "e-2"]
+    (seen,) = answer.seen
+    assert seen.delivery.payload.entity_ids == ("e-2",)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_failed_handler_releases_its_claims_so_the_retry_processes_once(adapter: str) -> None:
+    config = WebhookConfig(secret=SECRET, store=MemoryStore())
+    payload = make_events(2)
+    failing = deliver(adapter, config, payload, extra_headers={"x-test-fail": "1"})
+    assert failing.status == 500
+    retry = deliver(adapter, config, payload)
+    again = deliver(adapter, config, payload)
+    assert (retry.status, again.status) == (200, 200)
+    assert retry.reached_app
+    assert not again.reached_app
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_event_in_progress_elsewhere_gets_409_and_is_retried(adapter: str) -> None:
+    store = MemoryStore()
+    config = WebhookConfig(secret=SECRET, store=store)
+    payload = make_events(2)
+    store.claim([event_keys(payload, b"")[1]], 60)  # another worker is on it
+    busy = deliver(adapter, config, payload)
+    assert busy.status == 409
+    assert busy.json["status"]["code"] == 409
+    assert not busy.reached_app
+    store.release([event_keys(payload, b"")[1]])  # it failed and gave it back
+    assert deliver(adapter, config, payload).status == 200
+
+
+class FlakyStore(MemoryStore):
+    """A store that is unreachable while ``down`` is set."""
+
+    down = False
+
+    def claim(self, keys: Any, lease: float) -> list[Claim]:
+        if self.down:
+            raise StoreUnavailable("down")
+        return super().claim(keys, lease)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_store_unavailable_answers_500_then_recovers(adapter: str) -> None:
+    store = FlakyStore()
+    config = WebhookConfig(secret=SECRET, store=store)
+    payload = make_events()
+    store.down = True
+    down = deliver(adapter, config, payload)
+    assert down.status == 500
+    assert not down.reached_app
+    store.down = False
+    assert deliver(adapter, config, payload).reached_app
+
+
+def test_concurrent_duplicates_run_the_handler_once() -> None:
+    calls: list[str] = []
+
+    @hubsig.webhook(secret=SECRET)
+    async def slow(payload: EventsPayload) -> None:
+        calls.append(payload.operation_id or "")
+        await asyncio.sleep(0.05)
+
+    from tests.adapters import _call_asgi
+
+    request = signed_request(make_events(2), SECRET)
+    sent = Sent([request.body], dict(request.headers))
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(_call_asgi(slow, sent) for _ in range(10)))
+
+    statuses = sorted(status for status, _, _ in asyncio.run(many()))
+    assert len(calls) == 1
+    assert statuses.count(200) == 1
+    assert statuses.count(409) == 9
+
+
+def test_sqlite_remembers_across_a_restart(tmp_path: Path) -> None:
+    payload = make_events(2)
+    from tests.adapters import _call_wsgi
+
+    processed = []
+    for _ in range(2):  # the second endpoint is the restarted receiver, same file
+        calls: list[EventsPayload] = []
+        store = SQLiteStore(tmp_path / "events.db")
+        endpoint = hubsig.webhook(secret=SECRET, store=store)(calls.append)
+        request = signed_request(payload, SECRET)
+        status, _, _ = _call_wsgi(endpoint.wsgi, Sent([request.body], dict(request.headers)))
+        assert status == 200
+        store.close()
+        processed.append(len(calls))
+    assert processed == [1, 0]
+
+
+@pytest.mark.skipif(not can_start(), reason="needs redis-server to stop and restart it")
+def test_redis_stopped_mid_run_answers_500_and_recovers(tmp_path: Path) -> None:
+    from hubsig.stores.redis import RedisStore
+
+    server = RedisServer(tmp_path)
+    server.start()
+    processed: list[str] = []
+    store = RedisStore(server.url, prefix=fresh_prefix())
+    endpoint = hubsig.webhook(secret=SECRET, store=store)(
+        lambda payload: processed.extend(payload.entity_ids)
+    )
+    from tests.adapters import _call_wsgi
+
+    def post(payload: EventsPayload) -> int | None:
+        request = signed_request(payload, SECRET)
+        return _call_wsgi(endpoint.wsgi, Sent([request.body], dict(request.headers)))[0]
+
+    try:
+        before, during, after = make_events(), make_events(), make_events()
+        assert post(before) == 200
+        server.stop()
+        assert post(during) == 500  # the sender will retry
+        server.start()  # Redis is back (empty: it kept nothing on disk)
+        assert post(during) == 200  # the retry
+        assert post(after) == 200
+        assert post(during) == 200  # a duplicate after recovery: acknowledged, not re-run
+    finally:
+        store.close()
+        server.stop()
+    assert processed == [*before.entity_ids, *during.entity_ids, *after.entity_ids]
+
+
+def test_middleware_without_a_store_does_not_dedupe() -> None:
+    config = WebhookConfig(secret=SECRET)
+    payload = make_events()
+    for middleware in (asgi_middleware, wsgi_middleware):
+        request = signed_request(payload, SECRET)
+        sent = Sent([request.body], dict(request.headers))
+        assert middleware(config, sent).reached_app
+        assert middleware(config, sent).reached_app
+
+
+def test_policy_lease_is_used(tmp_path: Path) -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    config = WebhookConfig(secret=SECRET, store=store, dedupe=DedupePolicy(lease=5, retention=10))
+    payload = make_events()
+    assert deliver("webhook-wsgi", config, payload).status == 200
+    clock.now += 11  # retention over: the event is forgotten and processed again
+    assert deliver("webhook-wsgi", config, payload).reached_app
