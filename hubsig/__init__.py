@@ -7,6 +7,7 @@ framework; the adapters live in their own modules.
 
 from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding
 from hubsig.config import RequestView, WebhookConfig
+from hubsig.dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore, StoreUnavailable
 from hubsig.endpoint import WebhookEndpoint, webhook
 from hubsig.errors import (
     BodyTooLarge,
@@ -37,9 +38,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ALGORITHMS",
     "Algorithm",
+    "AsyncDeliveryStore",
     "BodyTooLarge",
+    "Claim",
     "ConfigurationError",
+    "DedupePolicy",
     "Delivery",
+    "DeliveryStore",
     "DigestEncoding",
     "DisallowedAlgorithm",
     "Entity",
@@ -62,6 +67,7 @@ __all__ = [
     "SecretWhitespaceWarning",
     "Secrets",
     "SignatureMismatch",
+    "StoreUnavailable",
     "TraceContext",
     "TraceIdFilter",
     "UnsupportedAlgorithm",

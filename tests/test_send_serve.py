@@ -155,3 +155,31 @@ def test_demo_runs_the_whole_loop() -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "demo OK" in completed.stdout
     assert "tampered signature    refuse    401 code 401  refused" in completed.stdout
+
+
+def test_a_restarted_receiver_does_not_store_an_event_twice(tmp_path: Path) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(
+        b'{"operationId":"op-r","data":{"entities":[{"event":"STARTED","entity":{"id":"r-1"}}]}}'
+    )
+    for _ in range(2):  # the same store and sink across a restart
+        with serving(tmp_path) as (url, out, _):
+            sent = send(url, "--file", str(payload), "--count", "2")
+            assert sent.returncode == 0, sent.stdout
+    assert [record["entity"]["id"] for record in read_event_log(out)] == ["r-1"]
+
+
+def test_load_with_duplicates_and_tampering_loses_and_doubles_nothing() -> None:
+    """A small run of benchmarks/stress.py (the 20,000-delivery run: docs/reliability.md)."""
+    from benchmarks.stress import run
+
+    figures = run(count=1000, concurrency=32)
+    assert figures["duplicates_sent"] > 0
+    assert figures["tampered_sent"] > 0
+    assert figures["lost_events"] == 0
+    assert figures["events_recorded_twice"] == 0
+    assert figures["good_events_never_accepted"] == 0
+    assert figures["tampered_accepted"] == 0
+    assert figures["tampered_events_recorded"] == 0
+    assert figures["responses_5xx"] == 0
+    assert figures["errors"] == 0
