@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from hubsig.config import RequestView, WebhookConfig, is_awaitable
+from hubsig.config import RequestView, WebhookConfig, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
@@ -62,12 +62,9 @@ class HubSignatureMiddleware:
     def __init__(
         self, app: ASGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
     ) -> None:
-        if config is not None and settings:
-            raise TypeError("pass either config= or settings, not both")
         self.app = app
-        self.config = config if config is not None else WebhookConfig(**settings)
-        store = self.config.store
-        self._gate = OnceGate(store, self.config.dedupe) if store is not None else None
+        self.config = config_from(config, settings)
+        self._gate = OnceGate.for_config(self.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.config.guards(scope["path"]):
@@ -141,10 +138,7 @@ class HubSignatureMiddleware:
     ) -> Delivery:
         request = RequestView(scope["method"], scope["path"], headers)
         check = DeliveryCheck(self.config, request, trace)
-        resolved = check.secrets()
-        if is_awaitable(resolved):
-            resolved = await resolved  # type: ignore[misc]
-        check.begin(resolved)  # type: ignore[arg-type]
+        await check.start()
         chunks: list[bytes] = []
         more_body = True
         while more_body:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
 from hubsig.dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
@@ -21,7 +20,14 @@ from hubsig.headers import Headers
 from hubsig.keys import Secrets, load_secrets
 from hubsig.verifier import Verifier
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "RequestView", "SecretResolver", "WebhookConfig"]
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "RequestView",
+    "SecretResolver",
+    "WebhookConfig",
+    "config_from",
+    "run_to_completion",
+]
 
 _T = TypeVar("_T")
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
@@ -159,6 +165,13 @@ class WebhookConfig:
         return Verifier(secrets, algorithms=self._algorithms, encoding=self.encoding)
 
 
+def config_from(config: WebhookConfig | None, settings: dict[str, Any]) -> WebhookConfig:
+    """The adapters' two ways to be configured: a ready ``config=`` or its settings."""
+    if config is not None and settings:
+        raise TypeError("pass either config= or settings, not both")
+    return config if config is not None else WebhookConfig(**settings)
+
+
 def _check_paths(paths: Sequence[str] | None) -> tuple[str, ...] | None:
     if paths is None:
         return None
@@ -177,11 +190,6 @@ def _check_api_keys(api_keys: Sequence[str] | str | None) -> tuple[bytes, ...]:
     if not keys or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigurationError("api_keys must be one or more non-empty strings")
     return tuple(key.strip().encode("latin-1", "replace") for key in keys)
-
-
-def is_awaitable(value: object) -> bool:
-    """Whether a resolver returned something to await (an async resolver)."""
-    return inspect.isawaitable(value)
 
 
 def run_to_completion(awaitable: Awaitable[_T]) -> _T:

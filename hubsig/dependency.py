@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hubsig.config import RequestView, WebhookConfig, is_awaitable
+from hubsig.config import RequestView, WebhookConfig, config_from
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
 from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, rejection
@@ -39,9 +39,7 @@ class VerifiedDelivery:
     """Verify the request and return its ``Delivery``; takes the middleware's settings."""
 
     def __init__(self, *, config: WebhookConfig | None = None, **settings: Any) -> None:
-        if config is not None and settings:
-            raise TypeError("pass either config= or settings, not both")
-        self.config = config if config is not None else WebhookConfig(**settings)
+        self.config = config_from(config, settings)
 
     async def __call__(self, request: Request, response: Response) -> Delivery:
         headers = Headers(request.scope["headers"])
@@ -50,10 +48,7 @@ class VerifiedDelivery:
         try:
             view = RequestView(request.method, request.url.path, headers)
             check = DeliveryCheck(self.config, view, trace)
-            resolved = check.secrets()
-            if is_awaitable(resolved):
-                resolved = await resolved  # type: ignore[misc]
-            check.begin(resolved)  # type: ignore[arg-type]
+            await check.start()
             chunks: list[bytes] = []
             async for chunk in request.stream():
                 check.feed(chunk)

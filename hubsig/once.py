@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from hubsig.config import run_to_completion
+from hubsig.config import WebhookConfig, run_to_completion
 from hubsig.dedupe import (
     Admission,
     AnyStore,
@@ -44,6 +44,11 @@ class OnceGate:
         # A synchronous store that waits on a disk or a network is called from a
         # worker thread in async code, so it never stalls the event loop.
         self._in_thread = bool(getattr(store, "blocking", False))
+
+    @classmethod
+    def for_config(cls, config: WebhookConfig) -> OnceGate | None:
+        """The middlewares' gate: only when the configuration names a store."""
+        return cls(config.store, config.dedupe) if config.store is not None else None
 
     async def _call(self, method: Callable[..., Any], *arguments: Any) -> Any:
         if self._in_thread:

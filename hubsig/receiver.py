@@ -10,14 +10,14 @@ read, the signature before the body is parsed.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hubsig.config import RequestView, Resolved, WebhookConfig
+from hubsig.config import RequestView, Resolved, WebhookConfig, run_to_completion
 from hubsig.errors import BodyTooLarge, MalformedSignature, WebhookError
 from hubsig.headers import Headers
-from hubsig.keys import Secrets
 from hubsig.models import EventsPayload
 from hubsig.payload import parse_events
 from hubsig.response import EventsResponse
@@ -55,7 +55,8 @@ class DeliveryCheck:
     """One request on a guarded path, from its headers to a verified ``Delivery``.
 
     Building it checks the API key and the declared ``Content-Length``;
-    ``begin`` checks the signature header; ``feed`` hashes the body and
+    ``start`` (or ``start_sync``) resolves the secrets and ``begin`` checks
+    the signature header; ``feed`` hashes the body and
     enforces the size limit; ``finish`` verifies and parses. Each raises a
     ``WebhookError`` when the delivery must be refused.
     """
@@ -72,9 +73,19 @@ class DeliveryCheck:
         if declared is not None and declared > config.max_body_size:
             raise BodyTooLarge(_too_large(config.max_body_size))
 
-    def secrets(self) -> Resolved | Awaitable[Secrets | None]:
-        """The secrets to check against; awaitable when the resolver is async."""
-        return self._config.resolve(self.request)
+    async def start(self) -> None:
+        """Resolve this request's secrets (awaiting an async resolver), then ``begin``."""
+        resolved = self._config.resolve(self.request)
+        if inspect.isawaitable(resolved):
+            resolved = await resolved
+        self.begin(resolved)
+
+    def start_sync(self) -> None:
+        """``start`` for synchronous code (WSGI): an async resolver runs on a private loop."""
+        resolved = self._config.resolve(self.request)
+        if inspect.isawaitable(resolved):
+            resolved = run_to_completion(resolved)
+        self.begin(resolved)
 
     def begin(self, resolved: Resolved) -> None:
         """Parse the signature header against the resolved secrets, before any body is read."""

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from hubsig.config import RequestView, WebhookConfig, is_awaitable, run_to_completion
+from hubsig.config import RequestView, WebhookConfig, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import IncompleteBody, WebhookError
 from hubsig.headers import Headers
@@ -74,12 +74,9 @@ class HubSignatureMiddleware:
     def __init__(
         self, app: WSGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
     ) -> None:
-        if config is not None and settings:
-            raise TypeError("pass either config= or settings, not both")
         self.app = app
-        self.config = config if config is not None else WebhookConfig(**settings)
-        store = self.config.store
-        self._gate = OnceGate(store, self.config.dedupe) if store is not None else None
+        self.config = config_from(config, settings)
+        self._gate = OnceGate.for_config(self.config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -146,10 +143,7 @@ class HubSignatureMiddleware:
     ) -> Delivery:
         method = environ.get("REQUEST_METHOD", "GET")
         check = DeliveryCheck(self.config, RequestView(method, path, headers), trace)
-        resolved = check.secrets()
-        if is_awaitable(resolved):
-            resolved = run_to_completion(resolved)  # type: ignore[arg-type]
-        check.begin(resolved)  # type: ignore[arg-type]
+        check.start_sync()
         stream = environ["wsgi.input"]
         declared = declared_length(headers)
         remaining = declared if declared is not None else None
