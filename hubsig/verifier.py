@@ -113,7 +113,7 @@ class Verifier:
                     raise SignatureMismatch(_MISMATCH)
         candidates, received = self._candidates(signature_header)
         for states, result in candidates:
-            if hmac.compare_digest(states.mac(body), received):
+            if compare_digest(states.mac(body), received):
                 return result
         raise SignatureMismatch(_MISMATCH)
 
@@ -157,7 +157,7 @@ class IncrementalVerification:
     def verify(self) -> Verification:
         """Return which key signed the body fed so far, or raise ``SignatureMismatch``."""
         for (states, result), inner in zip(self._candidates, self._inners, strict=True):
-            if hmac.compare_digest(states.finish(inner), self._received):
+            if compare_digest(states.finish(inner), self._received):
                 return result
         raise SignatureMismatch(_MISMATCH)
 
