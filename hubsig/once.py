@@ -58,7 +58,9 @@ class OnceGate:
     async def admit(self, delivery: Delivery) -> Admission:
         """Claim every event; raises ``StoreUnavailable`` if the store cannot answer."""
         keys = event_keys(delivery.payload, delivery.body)
-        claims: list[Claim] = await _awaited(self.store.claim(unique_keys(keys), self.policy.lease))
+        claims: list[Claim] = await self._call(
+            self.store.claim, unique_keys(keys), self.policy.lease
+        )
         admitted = admission(delivery.payload, keys, claims)
         if admitted.busy:
             # Give back what this worker did claim, so the sender's retry can take it.
