@@ -156,11 +156,6 @@ class WebhookConfig:
         if not matched:
             raise InvalidApiKey("the x-api-key header matches no configured key")
 
-    @property
-    def has_dynamic_secret(self) -> bool:
-        """Whether secrets are resolved per request (a callable ``secret``)."""
-        return self._static is None
-
     def _build_verifier(self, secrets: Secrets) -> Verifier:
         return Verifier(secrets, algorithms=self._algorithms, encoding=self.encoding)
 
