@@ -277,8 +277,8 @@ def flask_app() -> Flask:
     return app
 
 
-def test_flask_test_client() -> None:
-    client = flask_app().test_client()
+def assert_serves_deliveries(client: Any) -> None:
+    """A WSGI test client (Flask's or werkzeug's) accepts a good delivery and refuses a bad one."""
     good = client.post(PATH, data=BODY, headers=headers_for(BODY))
     assert good.status_code == 200
     assert [item["id"] for item in good.get_json()["data"]["ids"]] == ["i-1"]
@@ -286,6 +286,11 @@ def test_flask_test_client() -> None:
     bad = client.post(PATH, data=BODY, headers=headers_for(BODY, "wrong"))
     assert bad.status_code == 401
     assert bad.get_json()["status"]["message"].startswith("signature_mismatch:")
+
+
+def test_flask_test_client() -> None:
+    client = flask_app().test_client()
+    assert_serves_deliveries(client)
     assert client.get("/health").data == b"ok"
 
 
@@ -326,14 +331,7 @@ def django_application() -> Any:
 
 
 def test_django_view_behind_the_wsgi_middleware(django_application: Any) -> None:
-    client = WerkzeugClient(django_application)
-    good = client.post(PATH, data=BODY, headers=headers_for(BODY))
-    assert good.status_code == 200
-    assert [item["id"] for item in good.get_json()["data"]["ids"]] == ["i-1"]
-    assert good.headers["X-B3-TraceId"] == TRACE_ID
-    bad = client.post(PATH, data=BODY, headers=headers_for(BODY, "wrong"))
-    assert bad.status_code == 401
-    assert bad.get_json()["status"]["message"].startswith("signature_mismatch:")
+    assert_serves_deliveries(WerkzeugClient(django_application))
 
 
 def test_django_under_a_real_wsgi_server(django_application: Any) -> None:
