@@ -5,20 +5,27 @@ verification, payload models and B3 trace context. It imports no web
 framework; the adapters live in their own modules.
 """
 
+from hubsig.access import delivery_of
 from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding
 from hubsig.config import RequestView, WebhookConfig
 from hubsig.dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore, StoreUnavailable
 from hubsig.endpoint import WebhookEndpoint, webhook
 from hubsig.errors import (
+    BodyTimeout,
     BodyTooLarge,
     ConfigurationError,
     DisallowedAlgorithm,
     IncompleteBody,
     InvalidApiKey,
+    LengthRequired,
     MalformedPayload,
+    MalformedRequest,
     MalformedSignature,
+    MethodNotAllowed,
     MissingSignature,
     NoSecret,
+    NotVerified,
+    ReceiverBusy,
     SignatureMismatch,
     UnsupportedAlgorithm,
     WebhookError,
@@ -29,6 +36,7 @@ from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSu
 from hubsig.payload import parse_events
 from hubsig.receiver import Delivery
 from hubsig.response import EventsResponse, events_response, parse_events_response
+from hubsig.scheme import GENESYS_CLOUD, GENESYS_MULTICLOUD, GITHUB, WEBSUB, Scheme
 from hubsig.signature_header import parse_signature_header
 from hubsig.trace import TraceContext, TraceIdFilter, current_trace, use_trace
 from hubsig.verifier import IncrementalVerification, Verification, Verifier, sign, verify
@@ -37,8 +45,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "GENESYS_CLOUD",
+    "GENESYS_MULTICLOUD",
+    "GITHUB",
+    "WEBSUB",
     "Algorithm",
     "AsyncDeliveryStore",
+    "BodyTimeout",
     "BodyTooLarge",
     "Claim",
     "ConfigurationError",
@@ -57,12 +70,18 @@ __all__ = [
     "IncrementalVerification",
     "InteractionSubtype",
     "InvalidApiKey",
+    "LengthRequired",
     "MalformedPayload",
+    "MalformedRequest",
     "MalformedSignature",
     "MediaType",
+    "MethodNotAllowed",
     "MissingSignature",
     "NoSecret",
+    "NotVerified",
+    "ReceiverBusy",
     "RequestView",
+    "Scheme",
     "Secret",
     "SecretWhitespaceWarning",
     "Secrets",
@@ -78,6 +97,7 @@ __all__ = [
     "WebhookError",
     "__version__",
     "current_trace",
+    "delivery_of",
     "events_response",
     "parse_events",
     "parse_events_response",

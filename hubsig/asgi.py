@@ -10,16 +10,22 @@ and FastAPI show as ``request.state.hubsig``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import replace
 from typing import Any
 
+from hubsig.access import STATE_KEY
 from hubsig.config import RequestView, WebhookConfig, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
 from hubsig.once import OnceGate
+from hubsig.paths import application_path
 from hubsig.receiver import (
     TRACE_HEADER,
     Delivery,
@@ -40,7 +46,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-STATE_KEY = "hubsig"
 logger = logging.getLogger("hubsig")
 _TRACE_HEADER = TRACE_HEADER.lower().encode("latin-1")
 
@@ -67,7 +72,7 @@ class HubSignatureMiddleware:
         self._gate = OnceGate.for_config(self.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.config.guards(scope["path"]):
+        if scope["type"] != "http" or not self.config.guards_scope(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope["headers"])
@@ -86,8 +91,10 @@ class HubSignatureMiddleware:
         receive: Receive,
         send: _TracedSend,
     ) -> None:
+        check: DeliveryCheck | None = None
         try:
-            delivery = await self._receive_delivery(scope, headers, trace, receive)
+            check = DeliveryCheck(self.config, request_view(scope, headers), trace)
+            delivery = await receive_delivery(check, receive)
         except WebhookError as error:
             await send_reply(send, rejection(error, trace, self.config))
             return
@@ -98,6 +105,9 @@ class HubSignatureMiddleware:
             logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
             await send_reply(send, failure(trace))
             return
+        finally:
+            if check is not None:
+                check.release()
         admitted = None
         if self._gate is not None:
             try:
@@ -111,7 +121,9 @@ class HubSignatureMiddleware:
                 await send_reply(send, reply)
                 return
             delivery = replace(delivery, payload=admitted.fresh)
-        scope.setdefault("state", {})[STATE_KEY] = delivery
+        # A fresh state for this request: a server that shares one dict across
+        # requests must not let another request find this delivery in it.
+        scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
         try:
             await self.app(scope, _replay(delivery.body, receive), send)
         except Exception:
@@ -133,25 +145,72 @@ class HubSignatureMiddleware:
             # The answer is sent; the claims expire with their lease.
             logger.exception("could not record processed events trace_id=%s", trace.trace_id)
 
-    async def _receive_delivery(
-        self, scope: Scope, headers: Headers, trace: TraceContext, receive: Receive
-    ) -> Delivery:
-        request = RequestView(scope["method"], scope["path"], headers)
-        check = DeliveryCheck(self.config, request, trace)
-        await check.start()
-        chunks: list[bytes] = []
-        more_body = True
-        while more_body:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
-            chunk: bytes = message.get("body", b"")
-            check.feed(chunk)
-            chunks.append(chunk)
-            more_body = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        del chunks
-        return check.finish(body)
+
+def request_view(scope: Scope, headers: Headers) -> RequestView:
+    """What a secret resolver sees of an ASGI request: its path relative to the mount point."""
+    path = application_path(scope["path"], scope.get("root_path") or "")
+    return RequestView(scope["method"], path, headers)
+
+
+async def receive_delivery(check: DeliveryCheck, receive: Receive) -> Delivery:
+    """Read the body through ``check`` within its ``body_timeout``; the verified ``Delivery``.
+
+    Raises ``BodyTimeout`` when the body takes longer, ``ClientDisconnected``
+    when the client goes away, or the ``WebhookError`` ``check`` raised.
+    """
+    await check.start()
+    try:
+        async with _within(check.deadline):
+            body = await _read_body(check, receive)
+    except TimeoutError:
+        raise check.timed_out() from None
+    return check.finish(body)
+
+
+async def _read_body(check: DeliveryCheck, receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    more_body = True
+    while more_body:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        check.feed(chunk)
+        chunks.append(chunk)
+        more_body = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+if sys.version_info >= (3, 11):
+
+    def _within(deadline: float) -> asyncio.Timeout:
+        """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
+        loop = asyncio.get_running_loop()
+        return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
+
+else:  # pragma: no cover - Python 3.10
+
+    @contextlib.asynccontextmanager
+    async def _within(deadline: float) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = loop.call_at(loop.time() + deadline - time.monotonic(), expire)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
 
 
 async def send_reply(send: Send, reply: Reply) -> None:

@@ -8,20 +8,27 @@ limit stops the app when it starts instead of failing each delivery.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
-from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
+from hubsig.algorithms import DigestEncoding
+from hubsig.budget import BodyBudget
 from hubsig.dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
-from hubsig.errors import ConfigurationError, InvalidApiKey, NoSecret
+from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
 from hubsig.headers import Headers
 from hubsig.keys import Secrets, load_secrets
+from hubsig.paths import PathGuard
+from hubsig.scheme import Scheme, scheme_with
 from hubsig.verifier import Verifier
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_INFLIGHT_BYTES",
     "RequestView",
     "SecretResolver",
     "WebhookConfig",
@@ -31,6 +38,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 10.0
+"""Seconds a body may take to arrive: the sender's own request timeout."""
+DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 _VERIFIER_CACHE_SIZE = 256
 
 
@@ -56,64 +66,106 @@ class WebhookConfig:
 
     ``secret`` is one secret, several (rotation), a key-id mapping, or a
     callable (sync or async) given a ``RequestView``. ``paths`` lists the
-    guarded paths (all when ``None``); an entry ending in ``/`` guards every
-    path under it. ``header_name`` is ``X-Hub-Signature`` or, for GitHub/Meta,
-    ``X-Hub-Signature-256``. ``acknowledge_rejections`` answers refused
+    guarded paths, relative to where the app is mounted (all when ``None``);
+    an entry ending in ``/`` guards every path under it. ``methods`` are the
+    methods a guarded path accepts (others get 405). ``scheme`` says where
+    and how the sender signs (``WEBSUB`` by default); ``header_name``,
+    ``algorithms`` and ``encoding`` override its parts. ``body_timeout``
+    bounds the seconds a body may take to arrive (408 after), and
+    ``max_inflight_bytes`` the body bytes held across all requests being
+    read (503 past it). ``acknowledge_rejections`` answers refused
     deliveries with 200 and a non-zero code (the sender stops retrying)
     instead of their 4xx status. ``api_keys``, when given, requires a
-    matching ``x-api-key`` header.
+    matching ``x-api-key`` header. Neither secrets nor API keys appear in
+    the ``repr``.
     """
 
-    secret: Secrets | SecretResolver
+    secret: Secrets | SecretResolver = field(repr=False)
     paths: Sequence[str] | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
-    header_name: str = "X-Hub-Signature"
-    algorithms: Iterable[str] | str = ALGORITHMS
-    encoding: DigestEncoding = "hex"
+    scheme: Scheme | None = None
+    header_name: str | None = None
+    algorithms: Iterable[str] | str | None = None
+    encoding: DigestEncoding | None = None
     strict: bool = False
-    api_keys: Sequence[str] | str | None = None
+    api_keys: Sequence[str] | str | None = field(default=None, repr=False)
     acknowledge_rejections: bool = False
     store: AnyStore | None = None
     dedupe: DedupePolicy = field(default_factory=DedupePolicy)
+    methods: Sequence[str] = ("POST",)
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     _static: Verifier | None = field(init=False, repr=False)
     _api_keys: tuple[bytes, ...] = field(init=False, repr=False)
-    _algorithms: tuple[Algorithm, ...] = field(init=False, repr=False)
     _verifiers: dict[tuple[tuple[str | None, bytes], ...], Verifier] = field(init=False, repr=False)
+    _guard: PathGuard = field(init=False, repr=False)
+    _budget: BodyBudget = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
-        set_field(self, "_algorithms", check_algorithms(self.algorithms))
-        set_field(self, "algorithms", self._algorithms)
+        scheme = scheme_with(self.scheme, self.header_name, self.algorithms, self.encoding)
+        set_field(self, "scheme", scheme)
+        set_field(self, "header_name", scheme.field_name)
+        set_field(self, "algorithms", scheme.algorithms)
+        set_field(self, "encoding", scheme.encoding)
         if callable(self.secret):
             set_field(self, "_static", None)
         else:
             set_field(self, "_static", self._build_verifier(self.secret))
         set_field(self, "_verifiers", {})
-        set_field(self, "paths", _check_paths(self.paths))
+        set_field(self, "_guard", PathGuard(self.paths))
+        set_field(self, "paths", self._guard.paths)
+        set_field(self, "methods", _check_methods(self.methods))
+        _check_size("max_body_size", self.max_body_size)
+        _check_size("max_inflight_bytes", self.max_inflight_bytes)
+        if self.max_inflight_bytes < self.max_body_size:
+            raise ConfigurationError(
+                "max_inflight_bytes must be at least max_body_size, or no body of the "
+                "largest allowed size could ever be received"
+            )
+        set_field(self, "_budget", BodyBudget(self.max_inflight_bytes))
+        timeout = self.body_timeout
         if (
-            not isinstance(self.max_body_size, int)
-            or isinstance(self.max_body_size, bool)
-            or self.max_body_size <= 0
+            not isinstance(timeout, (int, float))
+            or isinstance(timeout, bool)
+            or not 0 < timeout < math.inf
         ):
-            raise ConfigurationError("max_body_size must be a positive number of bytes")
-        name = self.header_name
-        if not isinstance(name, str) or not name or not name.isascii() or " " in name:
-            raise ConfigurationError("header_name must be an HTTP header name")
-        set_field(self, "header_name", name.lower())
+            raise ConfigurationError("body_timeout must be a positive number of seconds")
         set_field(self, "_api_keys", _check_api_keys(self.api_keys))
         if self.store is not None and not isinstance(
             self.store, (DeliveryStore, AsyncDeliveryStore)
         ):
             raise ConfigurationError("store must have claim, complete and release methods")
 
-    def guards(self, path: str) -> bool:
-        """Whether requests to ``path`` must carry a valid signature."""
-        if self.paths is None:
-            return True
-        return any(
-            path == guarded or (guarded.endswith("/") and path.startswith(guarded))
-            for guarded in self.paths
-        )
+    @property
+    def scheme_header(self) -> str:
+        """The signature header's name in lower case."""
+        return self.header_name or ""
+
+    @property
+    def budget(self) -> BodyBudget:
+        """The in-flight body bytes of every request this configuration is reading."""
+        return self._budget
+
+    def guards(self, *paths: str) -> bool:
+        """Whether a request whose path is spelled ``paths`` must carry a valid signature."""
+        return self._guard.guards(*paths)
+
+    def guards_scope(self, scope: Mapping[str, Any]) -> bool:
+        """Whether an ASGI request must carry a valid signature (see ``hubsig.paths``)."""
+        return self._guard.guards_scope(scope)
+
+    def guards_environ(self, environ: Mapping[str, Any]) -> bool:
+        """Whether a WSGI request must carry a valid signature (see ``hubsig.paths``)."""
+        return self._guard.guards_environ(environ)
+
+    def check_method(self, method: str) -> None:
+        """Raise ``MethodNotAllowed`` (with ``Allow``) unless a guarded path takes ``method``."""
+        if method not in self.methods:
+            allowed = ", ".join(self.methods)
+            raise MethodNotAllowed(
+                f"this webhook accepts {allowed} only", headers=(("allow", allowed),)
+            )
 
     def resolve(self, request: RequestView) -> Resolved | Awaitable[Secrets | None]:
         """The static ``Verifier``, or the resolver's answer (maybe awaitable) for ``request``."""
@@ -132,9 +184,11 @@ class WebhookConfig:
         if resolved is None or (not isinstance(resolved, (str, bytes)) and not resolved):
             raise NoSecret("no secret is configured for this request")
         try:
-            key = tuple(load_secrets(resolved))
+            loaded = load_secrets(resolved)
         except ConfigurationError:
             raise NoSecret("the secret configured for this request is unusable") from None
+        # Keyed by a digest, so the cache never holds (or shows) the secrets themselves.
+        key = tuple((key_id, hashlib.sha256(secret).digest()) for key_id, secret in loaded)
         verifier = self._verifiers.get(key)
         if verifier is None:
             if len(self._verifiers) >= _VERIFIER_CACHE_SIZE:
@@ -143,13 +197,17 @@ class WebhookConfig:
         return verifier
 
     def check_api_key(self, headers: Headers) -> None:
-        """Raise ``InvalidApiKey`` unless api keys are off or ``x-api-key`` matches one."""
+        """Raise ``InvalidApiKey`` unless api keys are off or ``x-api-key`` matches one.
+
+        Both sides are compared as UTF-8 bytes in constant time: the header's
+        bytes as they came over the wire, the keys as configured.
+        """
         if not self._api_keys:
             return
         received = headers.get("x-api-key")
         if received is None:
             raise InvalidApiKey("the x-api-key header is missing")
-        candidate = received.strip().encode("latin-1", "replace")
+        candidate = _wire_bytes(received.strip(" \t"))
         matched = False
         for key in self._api_keys:
             matched |= hmac.compare_digest(candidate, key)
@@ -157,7 +215,8 @@ class WebhookConfig:
             raise InvalidApiKey("the x-api-key header matches no configured key")
 
     def _build_verifier(self, secrets: Secrets) -> Verifier:
-        return Verifier(secrets, algorithms=self._algorithms, encoding=self.encoding)
+        scheme: Scheme = self.scheme  # type: ignore[assignment]
+        return Verifier(secrets, algorithms=scheme.algorithms, encoding=scheme.encoding)
 
 
 def config_from(config: WebhookConfig | None, settings: dict[str, Any]) -> WebhookConfig:
@@ -167,15 +226,16 @@ def config_from(config: WebhookConfig | None, settings: dict[str, Any]) -> Webho
     return config if config is not None else WebhookConfig(**settings)
 
 
-def _check_paths(paths: Sequence[str] | None) -> tuple[str, ...] | None:
-    if paths is None:
-        return None
-    if isinstance(paths, str):
-        paths = (paths,)
-    checked = tuple(paths)
-    if not checked or not all(isinstance(path, str) and path.startswith("/") for path in checked):
-        raise ConfigurationError("paths must be a non-empty list of paths starting with '/'")
-    return checked
+def _check_size(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of bytes")
+
+
+def _check_methods(methods: Sequence[str] | str) -> tuple[str, ...]:
+    names = (methods,) if isinstance(methods, str) else tuple(methods)
+    if not names or not all(isinstance(name, str) and name.isalpha() for name in names):
+        raise ConfigurationError("methods must be one or more HTTP method names, such as 'POST'")
+    return tuple(dict.fromkeys(name.upper() for name in names))
 
 
 def _check_api_keys(api_keys: Sequence[str] | str | None) -> tuple[bytes, ...]:
@@ -184,7 +244,15 @@ def _check_api_keys(api_keys: Sequence[str] | str | None) -> tuple[bytes, ...]:
     keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
     if not keys or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigurationError("api_keys must be one or more non-empty strings")
-    return tuple(key.strip().encode("latin-1", "replace") for key in keys)
+    return tuple(key.strip().encode("utf-8") for key in keys)
+
+
+def _wire_bytes(value: str) -> bytes:
+    """A header value's bytes: servers decode them as Latin-1, so encoding back restores them."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # a caller that decoded the header as UTF-8 already
+        return value.encode("utf-8", "surrogateescape")
 
 
 def run_to_completion(awaitable: Awaitable[_T]) -> _T:

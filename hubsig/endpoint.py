@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from hubsig import asgi, wsgi
+from hubsig.access import ENVIRON_KEY, STATE_KEY
 from hubsig.config import WebhookConfig, run_to_completion
 from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.models import Event, EventsPayload
@@ -110,7 +111,7 @@ class WebhookEndpoint:
         return register
 
     async def _asgi_app(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
-        delivery: Delivery = scope["state"][asgi.STATE_KEY]
+        delivery: Delivery = scope["state"][STATE_KEY]
         gate = self._gate
         try:
             admitted = await gate.admit(delivery)
@@ -136,7 +137,7 @@ class WebhookEndpoint:
     def _wsgi_app(
         self, environ: wsgi.WSGIEnvironment, start_response: wsgi.StartResponse
     ) -> Iterable[bytes]:
-        delivery: Delivery = environ[wsgi.ENVIRON_KEY]
+        delivery: Delivery = environ[ENVIRON_KEY]
         gate = self._gate
         try:
             admitted = gate.admit_sync(delivery)

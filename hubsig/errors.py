@@ -9,15 +9,21 @@ or the raw value of a hostile header.
 from __future__ import annotations
 
 __all__ = [
+    "BodyTimeout",
     "BodyTooLarge",
     "ConfigurationError",
     "DisallowedAlgorithm",
     "IncompleteBody",
     "InvalidApiKey",
+    "LengthRequired",
     "MalformedPayload",
+    "MalformedRequest",
     "MalformedSignature",
+    "MethodNotAllowed",
     "MissingSignature",
     "NoSecret",
+    "NotVerified",
+    "ReceiverBusy",
     "SignatureMismatch",
     "UnsupportedAlgorithm",
     "WebhookError",
@@ -25,14 +31,21 @@ __all__ = [
 
 
 class WebhookError(Exception):
-    """A delivery hubsig refuses; ``status`` and ``code`` say how to answer it."""
+    """A delivery hubsig refuses; ``status`` and ``code`` say how to answer it.
+
+    ``headers`` are extra response headers the answer needs (``Allow`` on a
+    405, ``Retry-After`` on a 503); ``close_connection`` says the server
+    should stop reading this connection (the rest of the body is not wanted).
+    """
 
     status: int = 400
     code: str = "webhook_error"
+    close_connection: bool = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
 
 
 class MissingSignature(WebhookError):
@@ -95,6 +108,57 @@ class BodyTooLarge(WebhookError):
 
     status = 413
     code = "body_too_large"
+    close_connection = True
+
+
+class MethodNotAllowed(WebhookError):
+    """A guarded path was asked with a method it does not accept (only ``POST`` by default)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class BodyTimeout(WebhookError):
+    """The body did not arrive within the receiver's ``body_timeout``."""
+
+    status = 408
+    code = "body_timeout"
+    close_connection = True
+
+
+class LengthRequired(WebhookError):
+    """A chunked body under a server that cannot read one: it must declare its length."""
+
+    status = 411
+    code = "length_required"
+
+
+class MalformedRequest(WebhookError):
+    """The request's framing is unreadable (e.g. a ``Content-Length`` that is not a number)."""
+
+    status = 400
+    code = "malformed_request"
+    close_connection = True
+
+
+class ReceiverBusy(WebhookError):
+    """The bodies being received already fill this process's budget; retry later."""
+
+    status = 503
+    code = "receiver_busy"
+    close_connection = True
+
+
+class NotVerified(WebhookError):
+    """A handler asked for the delivery of a request hubsig did not verify.
+
+    Raised by ``delivery_of``; it means the routing let a request reach the
+    handler without passing the guard (a path not listed in ``paths=``, a
+    mount the middleware does not cover), so the handler must not run.
+    """
+
+    status = 401
+    code = "not_verified"
 
 
 class IncompleteBody(WebhookError):

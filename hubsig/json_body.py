@@ -1,7 +1,8 @@
 """Decoding a body as one JSON object, with every failure a ``MalformedPayload``.
 
 Non-UTF-8 bytes, invalid JSON, ``NaN``/``Infinity``, integers past the
-interpreter's digit limit and nesting deep enough to exhaust the parser are
+interpreter's digit limit, escaped lone surrogates (text no UTF-8 can
+carry) and nesting deep enough to exhaust the parser are
 refused with a message saying what was wrong, never a bare ``ValueError``
 or ``RecursionError``.
 """
@@ -48,7 +49,23 @@ def parse_json_object(
         raise MalformedPayload(f"the body's JSON has an unsupported number: {error}") from None
     if type(document) is not dict:
         raise MalformedPayload(f"the body must be a JSON object, not {json_type(document)}")
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(document):
+        raise MalformedPayload("the body's JSON escapes a lone surrogate (\\ud800-\\udfff)")
     return document
+
+
+def _has_lone_surrogate(document: dict[str, Any]) -> bool:
+    """Whether a string decoded from a ``\\ud800``-style escape is half of a pair.
+
+    Such text cannot be written as UTF-8, so a response or a log line that
+    echoes it would fail on every retry; only bodies that escape a surrogate
+    at all are checked, so ordinary bodies pay for one substring search.
+    """
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def json_type(value: Any) -> str:

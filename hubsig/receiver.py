@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hubsig.config import RequestView, Resolved, WebhookConfig, run_to_completion
-from hubsig.errors import BodyTooLarge, MalformedSignature, WebhookError
+from hubsig.errors import (
+    BodyTimeout,
+    BodyTooLarge,
+    MalformedRequest,
+    MalformedSignature,
+    MethodNotAllowed,
+    ReceiverBusy,
+    WebhookError,
+)
 from hubsig.headers import Headers
 from hubsig.models import EventsPayload
 from hubsig.payload import parse_events
@@ -29,6 +38,7 @@ __all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "
 logger = logging.getLogger("hubsig")
 
 TRACE_HEADER = "X-B3-TraceId"
+_MAX_LENGTH_DIGITS = 18  # far past any body limit, far short of int()'s digit limit
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -54,24 +64,34 @@ class Reply:
 class DeliveryCheck:
     """One request on a guarded path, from its headers to a verified ``Delivery``.
 
-    Building it checks the API key and the declared ``Content-Length``;
-    ``start`` (or ``start_sync``) resolves the secrets and ``begin`` checks
-    the signature header; ``feed`` hashes the body and
-    enforces the size limit; ``finish`` verifies and parses. Each raises a
-    ``WebhookError`` when the delivery must be refused.
+    Building it checks, before any body is read, the method, the API key
+    and the declared ``Content-Length``, and reserves the body's bytes in
+    the receiver's in-flight budget; ``start`` (or ``start_sync``) resolves
+    the secrets and ``begin`` checks the signature header; ``feed`` hashes
+    the body and enforces the size limit; ``finish`` verifies and parses.
+    Each raises a ``WebhookError`` when the delivery must be refused.
+    ``release`` gives the reserved bytes back and must be called once the
+    request is over, whatever happened.
     """
 
-    __slots__ = ("_config", "_hashing", "request", "trace")
+    __slots__ = ("_config", "_declared", "_hashing", "_reserved", "deadline", "request", "trace")
 
     def __init__(self, config: WebhookConfig, request: RequestView, trace: TraceContext) -> None:
         self._config = config
         self.request = request
         self.trace = trace
         self._hashing: IncrementalVerification | None = None
+        self._reserved = 0
+        config.check_method(request.method)
         config.check_api_key(request.headers)
         declared = declared_length(request.headers)
         if declared is not None and declared > config.max_body_size:
             raise BodyTooLarge(_too_large(config.max_body_size))
+        self._declared = declared
+        if declared:
+            self._reserve(declared)
+        self.deadline = time.monotonic() + config.body_timeout
+        """When the body must have arrived (``time.monotonic()``), for adapters that poll."""
 
     async def start(self) -> None:
         """Resolve this request's secrets (awaiting an async resolver), then ``begin``."""
@@ -89,7 +109,7 @@ class DeliveryCheck:
 
     def begin(self, resolved: Resolved) -> None:
         """Parse the signature header against the resolved secrets, before any body is read."""
-        signatures = self.request.headers.get_all(self._config.header_name)
+        signatures = self.request.headers.get_all(self._config.scheme_header)
         if len(signatures) > 1:
             raise MalformedSignature("the request carries more than one signature header")
         verifier = self._config.verifier_for(resolved)
@@ -98,15 +118,41 @@ class DeliveryCheck:
     def feed(self, chunk: bytes) -> None:
         """Hash the next piece of the body; ``BodyTooLarge`` past the limit."""
         hashing = self._started()
-        if hashing.size + len(chunk) > self._config.max_body_size:
+        size = hashing.size + len(chunk)
+        if size > self._config.max_body_size:
             raise BodyTooLarge(_too_large(self._config.max_body_size))
+        if self._declared is None:
+            self._reserve(len(chunk))
         hashing.update(chunk)
+
+    def check_deadline(self) -> None:
+        """Raise ``BodyTimeout`` once ``body_timeout`` has passed since the request arrived."""
+        if time.monotonic() > self.deadline:
+            raise self.timed_out()
+
+    def timed_out(self) -> BodyTimeout:
+        """The error for a body that did not arrive before ``deadline``."""
+        return BodyTimeout(f"the body did not arrive within {self._config.body_timeout:g} seconds")
 
     def finish(self, body: bytes) -> Delivery:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
         verification = self._started().verify()
         payload = parse_events(body, strict=self._config.strict)
         return Delivery(payload, self.trace, verification, body)
+
+    def release(self) -> None:
+        """Give this request's bytes back to the in-flight budget (idempotent)."""
+        if self._reserved:
+            self._config.budget.release(self._reserved)
+            self._reserved = 0
+
+    def _reserve(self, size: int) -> None:
+        if not self._config.budget.reserve(size):
+            raise ReceiverBusy(
+                "this receiver is reading as many bodies as it may hold; retry shortly",
+                headers=(("retry-after", "1"),),
+            )
+        self._reserved += size
 
     def _started(self) -> IncrementalVerification:
         if self._hashing is None:
@@ -115,26 +161,48 @@ class DeliveryCheck:
 
 
 def declared_length(headers: Headers) -> int | None:
-    """The ``Content-Length`` the client declared, or ``None`` if absent or unreadable."""
-    value = headers.get("content-length")
-    if value is None or not value.strip().isdigit():
+    """The ``Content-Length`` the client declared, or ``None`` if it declared none.
+
+    Raises ``MalformedRequest`` for anything but one plain ASCII number (or
+    repeats of the same number): a value such as ``²`` or 5,000 digits must
+    be a 400, never a 500 or a guess.
+    """
+    values = headers.get_all("content-length")
+    if not values:
         return None
-    return int(value)
+    lengths = {value.strip() for value in values}
+    if len(lengths) != 1:
+        raise MalformedRequest("the request declares more than one Content-Length")
+    (text,) = lengths
+    if not (0 < len(text) <= _MAX_LENGTH_DIGITS and text.isascii() and text.isdigit()):
+        raise MalformedRequest("the Content-Length header is not a number of bytes")
+    return int(text)
 
 
 def rejection(error: WebhookError, trace: TraceContext, config: WebhookConfig) -> Reply:
-    """The response for a refused delivery, logged at WARNING with its reason and trace id.
+    """The response for a refused delivery, logged with its reason and trace id.
 
     The body is an ``EventsResponse`` whose code is the error's HTTP status;
     the HTTP status is that too, or 200 when the receiver acknowledges
-    rejections so that the sender stops retrying.
+    rejections so that the sender stops retrying (never for 408 and 503,
+    which ask the sender to try again). Refusals are logged at WARNING; a
+    wrong method, which is no delivery at all, at INFO.
     """
-    logger.warning(
-        "refused delivery: %s (HTTP %s) trace_id=%s", error.code, error.status, trace.trace_id
+    level = logging.INFO if isinstance(error, MethodNotAllowed) else logging.WARNING
+    logger.log(
+        level,
+        "refused delivery: %s (HTTP %s) trace_id=%s",
+        error.code,
+        error.status,
+        trace.trace_id,
     )
-    status = 200 if config.acknowledge_rejections else error.status
+    transient = isinstance(error, (ReceiverBusy, BodyTimeout))
+    status = 200 if config.acknowledge_rejections and not transient else error.status
     body = EventsResponse(error.status, f"{error.code}: {error.message}").to_json()
-    return json_reply(status, body, trace)
+    extra = error.headers
+    if error.close_connection:
+        extra = (*extra, ("connection", "close"))
+    return json_reply(status, body, trace, extra)
 
 
 def failure(trace: TraceContext) -> Reply:
@@ -155,11 +223,14 @@ def acknowledge(ids: Iterable[str] | None, delivery: Delivery) -> Reply:
     return json_reply(200, EventsResponse(0, "OK", tuple(chosen)).to_json(), delivery.trace)
 
 
-def json_reply(status: int, body: bytes, trace: TraceContext) -> Reply:
+def json_reply(
+    status: int, body: bytes, trace: TraceContext, extra: tuple[tuple[str, str], ...] = ()
+) -> Reply:
     headers = (
         ("content-type", JSON_CONTENT_TYPE),
         ("content-length", str(len(body))),
         (TRACE_HEADER.lower(), trace.trace_id),
+        *extra,
     )
     return Reply(status, headers, body)
 

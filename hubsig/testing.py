@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from hubsig.algorithms import DigestEncoding
 from hubsig.keys import Secret
 from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig.scheme import Scheme, scheme_with
 from hubsig.trace import TraceContext
 from hubsig.verifier import sign
 
@@ -78,22 +79,30 @@ def signed_request(
     payload: EventsPayload | bytes,
     secret: Secret,
     *,
-    algorithm: str = "sha1",
-    encoding: DigestEncoding = "hex",
-    header_name: str = "X-Hub-Signature",
+    algorithm: str | None = None,
+    encoding: DigestEncoding | None = None,
+    header_name: str | None = None,
+    scheme: Scheme | None = None,
     trace_id: str | None = None,
     with_trace: bool = True,
     tamper: bool = False,
     extra_headers: Mapping[str, str] | None = None,
 ) -> SignedRequest:
     """Sign ``payload`` as the sender does, with an ``X-B3-TraceId`` (fresh unless given;
-    none with ``with_trace=False``). ``tamper=True`` signs other bytes than those sent."""
+    none with ``with_trace=False``). ``tamper=True`` signs other bytes than those sent.
+
+    The header, hash and encoding are ``scheme``'s (``WEBSUB`` by default,
+    signing with its first algorithm, sha1), each replaceable on its own.
+    """
     body = payload.to_json() if isinstance(payload, EventsPayload) else payload
     signed_bytes = body + b" " if tamper else body
     trace = trace_id or TraceContext.new().trace_id
+    chosen = scheme_with(scheme, header_name, algorithm, encoding)
     headers = {
         "Content-Type": "application/json",
-        header_name: sign(signed_bytes, secret, algorithm, encoding=encoding),
+        chosen.header: sign(
+            signed_bytes, secret, algorithm or chosen.algorithms[0], encoding=chosen.encoding
+        ),
     }
     if with_trace:
         headers["X-B3-TraceId"] = trace

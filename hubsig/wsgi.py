@@ -20,9 +20,10 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
+from hubsig.access import ENVIRON_KEY
 from hubsig.config import RequestView, WebhookConfig, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
-from hubsig.errors import IncompleteBody, WebhookError
+from hubsig.errors import IncompleteBody, LengthRequired, WebhookError
 from hubsig.headers import Headers
 from hubsig.once import OnceGate
 from hubsig.receiver import (
@@ -40,7 +41,6 @@ from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = ["ENVIRON_KEY", "HubSignatureMiddleware", "StartResponse", "WSGIApp", "WSGIEnvironment"]
 
-ENVIRON_KEY = "hubsig.delivery"
 READ_SIZE = 64 * 1024
 logger = logging.getLogger("hubsig")
 
@@ -79,32 +79,35 @@ class HubSignatureMiddleware:
         self._gate = OnceGate.for_config(self.config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "") or "/"
-        if not self.config.guards(path):
+        if not self.config.guards_environ(environ):
             return self.app(environ, start_response)
         headers = Headers(_environ_headers(environ))
         trace = TraceContext.from_headers(headers)
         token = set_current(trace)
         try:
-            return self._guarded(environ, path, headers, trace, start_response)
+            return self._guarded(environ, headers, trace, start_response)
         finally:
             reset_current(token)
 
     def _guarded(
         self,
         environ: WSGIEnvironment,
-        path: str,
         headers: Headers,
         trace: TraceContext,
         start_response: StartResponse,
     ) -> Iterable[bytes]:
+        check: DeliveryCheck | None = None
         try:
-            delivery = self._receive_delivery(environ, path, headers, trace)
+            check = DeliveryCheck(self.config, request_view(environ, headers), trace)
+            delivery = receive_delivery(check, environ)
         except WebhookError as error:
             return send_reply(start_response, rejection(error, trace, self.config))
         except Exception:
             logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
             return send_reply(start_response, failure(trace))
+        finally:
+            if check is not None:
+                check.release()
         admitted = None
         if self._gate is not None:
             try:
@@ -138,39 +141,59 @@ class HubSignatureMiddleware:
         except StoreUnavailable:
             logger.exception("could not record processed events trace_id=%s", trace.trace_id)
 
-    def _receive_delivery(
-        self, environ: WSGIEnvironment, path: str, headers: Headers, trace: TraceContext
-    ) -> Delivery:
-        method = environ.get("REQUEST_METHOD", "GET")
-        check = DeliveryCheck(self.config, RequestView(method, path, headers), trace)
-        check.start_sync()
-        stream = environ["wsgi.input"]
-        declared = declared_length(headers)
-        remaining = declared if declared is not None else None
-        if remaining is None and not environ.get("wsgi.input_terminated"):
-            remaining = 0  # PEP 3333: without a length, do not read past the end
-        chunks: list[bytes] = []
-        while remaining is None or remaining > 0:
-            size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
-            chunk = stream.read(size)
-            if not chunk:
-                if remaining is not None:
-                    raise IncompleteBody("the body ended before its declared Content-Length")
-                break
-            check.feed(chunk)
-            chunks.append(chunk)
+
+def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:
+    """What a secret resolver sees of a WSGI request: its path below ``SCRIPT_NAME``."""
+    return RequestView(
+        environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/", headers
+    )
+
+
+def receive_delivery(check: DeliveryCheck, environ: WSGIEnvironment) -> Delivery:
+    """Read ``wsgi.input`` through ``check``; the verified ``Delivery`` or a ``WebhookError``.
+
+    Reads at most the declared length; without one, to the end only when the
+    server marks the input terminated (PEP 3333), and a chunked body under a
+    server that does not is refused with 411 rather than read as empty.
+    The deadline is checked between reads: a read that blocks is bounded by
+    the server's own timeout (gunicorn's ``--timeout``), not by hubsig.
+    """
+    check.start_sync()
+    stream = environ["wsgi.input"]
+    remaining = declared_length(check.request.headers)
+    if remaining is None and not environ.get("wsgi.input_terminated"):
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise LengthRequired("this server cannot read a chunked body: send Content-Length")
+        remaining = 0  # PEP 3333: without a length, do not read past the end
+    chunks: list[bytes] = []
+    while remaining is None or remaining > 0:
+        size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+        chunk = stream.read(size)
+        check.check_deadline()
+        if not chunk:
             if remaining is not None:
-                remaining -= len(chunk)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        del chunks
-        return check.finish(body)
+                raise IncompleteBody("the body ended before its declared Content-Length")
+            break
+        check.feed(chunk)
+        chunks.append(chunk)
+        if remaining is not None:
+            remaining -= len(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    del chunks
+    return check.finish(body)
 
 
 def send_reply(
     start_response: StartResponse, reply: Reply, exc_info: _ExcInfo | None = None
 ) -> list[bytes]:
-    """Start a whole ``Reply`` and return its body iterable."""
-    start_response(_status_line(reply.status), list(reply.headers), exc_info)
+    """Start a whole ``Reply`` and return its body iterable.
+
+    ``Connection`` is left out: PEP 3333 forbids hop-by-hop headers from an
+    application, and a WSGI server decides itself whether to keep the
+    connection.
+    """
+    headers = [(name, value) for name, value in reply.headers if name != "connection"]
+    start_response(_status_line(reply.status), headers, exc_info)
     return [reply.body]
 
 

@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from hubsig.algorithms import ALGORITHMS
+from hubsig.scheme import SCHEMES, Scheme, scheme_with
+
 SECRET_ENV = "HUBSIG_SECRET"  # noqa: S105 (the variable's name, not a secret)
 
 
@@ -29,6 +32,44 @@ def add_secret_arguments(command: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a file with one secret per line (repeatable)",
     )
+
+
+def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: bool) -> None:
+    """``--scheme`` and the parts it sets, each replaceable: ``--header``, ``--algorithm``,
+    ``--encoding``. ``many_algorithms``: ``--algorithm`` is an allow-list (repeatable)."""
+    command.add_argument(
+        "--scheme",
+        choices=sorted(SCHEMES),
+        help="the sender's signature scheme (default: websub, X-Hub-Signature with sha1 to "
+        "sha512 in hex; genesys-multicloud is sha1 only)",
+    )
+    command.add_argument(
+        "--header", metavar="NAME", help="the signature header's name (default: the scheme's)"
+    )
+    if many_algorithms:
+        command.add_argument(
+            "--algorithm",
+            action="append",
+            choices=ALGORITHMS,
+            help="accept only this HMAC hash (repeatable; default: the scheme's)",
+        )
+    else:
+        command.add_argument(
+            "--algorithm",
+            choices=ALGORITHMS,
+            help="the HMAC hash (default: the scheme's first, sha1 for websub)",
+        )
+    command.add_argument(
+        "--encoding",
+        choices=("hex", "base64"),
+        help="digest encoding (default: the scheme's)",
+    )
+
+
+def scheme_from(arguments: argparse.Namespace) -> Scheme:
+    """The scheme ``add_scheme_arguments`` describes."""
+    base = SCHEMES[arguments.scheme] if arguments.scheme else None
+    return scheme_with(base, arguments.header, arguments.algorithm, arguments.encoding)
 
 
 def secrets_from(arguments: argparse.Namespace) -> list[str]:

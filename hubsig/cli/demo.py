@@ -24,6 +24,7 @@ from hubsig.cli.sending import Outcome, Planned, plan, post_all
 from hubsig.cli.serving import LISTENING
 from hubsig.event_log import read_event_log
 from hubsig.payload import parse_events
+from hubsig.scheme import SCHEMES
 
 __all__ = ["add_command"]
 
@@ -40,6 +41,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo = commands.add_parser(
         "demo", help="run a receiver, send it good and tampered deliveries, show the verdicts"
     )
+    demo.add_argument(
+        "--scheme",
+        choices=sorted(SCHEMES),
+        default="genesys-multicloud",
+        help="the signature scheme both sides use (default: genesys-multicloud)",
+    )
     demo.set_defaults(run=run_demo)
 
 
@@ -47,14 +54,15 @@ def run_demo(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("httpx")
     need("uvicorn")
     secret = secrets.token_urlsafe(24)
+    scheme = SCHEMES[arguments.scheme]
     planned = [
-        plan(number, secret, events=count, event=event, media=media, subtype=subtype)
+        plan(number, secret, events=count, event=event, media=media, subtype=subtype, scheme=scheme)
         for number, (event, media, subtype, count) in enumerate(GOOD, start=1)
     ]
-    planned.append(plan(len(GOOD) + 1, secret, tamper=True))
+    planned.append(plan(len(GOOD) + 1, secret, tamper=True, scheme=scheme))
     with tempfile.TemporaryDirectory(prefix="hubsig-demo-") as folder:
         out = Path(folder) / "events.jsonl"
-        receiver = _start_receiver(secret, out)
+        receiver = _start_receiver(secret, out, arguments.scheme)
         try:
             url = _listening_url(receiver)
             print(f"receiver: {url} (hubsig serve, pid {receiver.pid})\n")
@@ -69,10 +77,10 @@ def run_demo(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     return _verdict(outcomes, recorded)
 
 
-def _start_receiver(secret: str, out: Path) -> subprocess.Popen[str]:
+def _start_receiver(secret: str, out: Path, scheme: str) -> subprocess.Popen[str]:
     store = out.with_suffix(".db")
     command = [sys.executable, "-m", "hubsig", "serve", "--port", "0", "--out", str(out)]
-    command += ["--store", str(store)]
+    command += ["--store", str(store), "--scheme", scheme]
     environment = {**os.environ, "HUBSIG_SECRET": secret}
     return subprocess.Popen(  # noqa: S603 (our own module, no shell)
         command, stdout=subprocess.PIPE, text=True, env=environment

@@ -21,12 +21,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from hubsig.algorithms import ALGORITHMS
-from hubsig.cli.common import UsageError, add_secret_arguments, need, secrets_from
+from hubsig.cli.common import (
+    UsageError,
+    add_scheme_arguments,
+    add_secret_arguments,
+    need,
+    scheme_from,
+    secrets_from,
+)
 from hubsig.errors import MalformedPayload
 from hubsig.models import EventType, InteractionSubtype, MediaType
 from hubsig.payload import parse_events
 from hubsig.response import parse_events_response
+from hubsig.scheme import Scheme
 from hubsig.testing import make_events, signed_request
 
 __all__ = ["Outcome", "Planned", "add_command", "plan", "post_all", "summary"]
@@ -87,8 +94,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument("--events", type=int, default=1, help="events per delivery (default: 1)")
     send.add_argument("--count", type=int, default=1, help="how many deliveries (default: 1)")
     send.add_argument("--concurrency", type=int, default=1, help="deliveries in flight at once")
-    send.add_argument("--algorithm", default="sha1", choices=ALGORITHMS, help="HMAC hash")
-    send.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
+    add_scheme_arguments(send, many_algorithms=False)
     send.add_argument("--file", metavar="PAYLOAD", help="send this file's bytes as every body")
     send.add_argument("--tamper", action="store_true", help="send deliberately wrong signatures")
     send.add_argument(
@@ -122,6 +128,7 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     secret = secrets_from(arguments)[0]
     if not 0 <= arguments.duplicates + arguments.tamper_rate <= 1:
         raise UsageError("--duplicates and --tamper-rate are fractions that add up to at most 1")
+    scheme = scheme_from(arguments)
     chooser = random.Random(arguments.seed)  # noqa: S311 (a test mix, not a secret)
     planned: list[Planned] = []
     originals: list[Planned] = []  # good deliveries a duplicate may repeat
@@ -140,8 +147,7 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             event=arguments.event,
             media=arguments.media,
             subtype=arguments.subtype,
-            algorithm=arguments.algorithm,
-            header=arguments.header,
+            scheme=scheme,
             tamper=arguments.tamper or draw < arguments.tamper_rate,
         )
         planned.append(fresh)
@@ -176,8 +182,7 @@ def plan(
     event: str = "STARTED",
     media: str = "chat",
     subtype: str = "InboundNew",
-    algorithm: str = "sha1",
-    header: str = "X-Hub-Signature",
+    scheme: Scheme | None = None,
     tamper: bool = False,
 ) -> Planned:
     """A signed delivery: ``body`` as given, or a fresh payload of ``events`` events."""
@@ -186,9 +191,7 @@ def plan(
         if body is not None
         else make_events(events, event_type=event, media_type=media, subtype=subtype)
     )
-    request = signed_request(
-        payload, secret, algorithm=algorithm, header_name=header, tamper=tamper
-    )
+    request = signed_request(payload, secret, scheme=scheme, tamper=tamper)
     return Planned(number, request.body, request.headers, request.trace_id, not tamper)
 
 

@@ -16,10 +16,20 @@ import socket
 import sys
 from typing import Any, BinaryIO
 
-from hubsig.algorithms import ALGORITHMS
 from hubsig.asgi import Receive, Scope, Send, send_reply
-from hubsig.cli.common import add_secret_arguments, need, secrets_from
-from hubsig.config import DEFAULT_MAX_BODY_SIZE, WebhookConfig
+from hubsig.cli.common import (
+    add_scheme_arguments,
+    add_secret_arguments,
+    need,
+    scheme_from,
+    secrets_from,
+)
+from hubsig.config import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    WebhookConfig,
+)
 from hubsig.endpoint import WebhookEndpoint
 from hubsig.event_log import EventLog
 from hubsig.models import EventsPayload
@@ -47,12 +57,21 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="SQLite file remembering processed events, so each is stored once across "
         "retries, duplicates, replays and restarts",
     )
-    serve.add_argument("--header", default="X-Hub-Signature", help="the signature header's name")
-    serve.add_argument(
-        "--algorithm", action="append", choices=ALGORITHMS, help="accept only this (repeatable)"
-    )
+    add_scheme_arguments(serve, many_algorithms=True)
     serve.add_argument(
         "--max-body-size", type=int, default=DEFAULT_MAX_BODY_SIZE, help="bytes (default 1 MiB)"
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        help="seconds a body may take to arrive before it is refused with 408 (default 10)",
+    )
+    serve.add_argument(
+        "--max-inflight-bytes",
+        type=int,
+        default=DEFAULT_MAX_INFLIGHT_BYTES,
+        help="body bytes held across all requests being read; past it, 503 (default 64 MiB)",
     )
     serve.set_defaults(run=run_serve)
 
@@ -93,9 +112,10 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     store = SQLiteStore(arguments.store)
     config = WebhookConfig(
         secret=secrets_from(arguments),
-        header_name=arguments.header,
-        algorithms=arguments.algorithm or ALGORITHMS,
+        scheme=scheme_from(arguments),
         max_body_size=arguments.max_body_size,
+        body_timeout=arguments.body_timeout,
+        max_inflight_bytes=arguments.max_inflight_bytes,
         store=store,
     )
     _configure_logging()

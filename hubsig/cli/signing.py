@@ -11,8 +11,13 @@ import argparse
 import sys
 from typing import BinaryIO
 
-from hubsig.algorithms import ALGORITHMS
-from hubsig.cli.common import add_secret_arguments, read_body, secrets_from
+from hubsig.cli.common import (
+    add_scheme_arguments,
+    add_secret_arguments,
+    read_body,
+    scheme_from,
+    secrets_from,
+)
 from hubsig.diagnosis import explain_mismatch
 from hubsig.errors import WebhookError
 from hubsig.models import EventsPayload
@@ -25,9 +30,7 @@ __all__ = ["add_commands", "run_sign", "run_verify"]
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sign_command = commands.add_parser("sign", help="print the X-Hub-Signature value for a body")
     _add_body_arguments(sign_command)
-    sign_command.add_argument(
-        "--algorithm", default="sha1", choices=ALGORITHMS, help="HMAC hash (default: sha1)"
-    )
+    add_scheme_arguments(sign_command, many_algorithms=False)
     sign_command.add_argument(
         "--explain", action="store_true", help="also describe the body's bytes on stderr"
     )
@@ -40,12 +43,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     verify_command.add_argument(
         "--signature", required=True, metavar="HEADER", help="the header value, e.g. sha1=…"
     )
-    verify_command.add_argument(
-        "--algorithm",
-        action="append",
-        choices=ALGORITHMS,
-        help="accept only this algorithm (repeatable; default: all)",
-    )
+    add_scheme_arguments(verify_command, many_algorithms=True)
     verify_command.add_argument(
         "--parse", action="store_true", help="also parse the body and list its events"
     )
@@ -61,7 +59,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run_sign(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     body = read_body(arguments.file, stdin)
     secret = secrets_from(arguments)[0]
-    print(sign(body, secret, arguments.algorithm, encoding=arguments.encoding))
+    scheme = scheme_from(arguments)
+    algorithm = arguments.algorithm or scheme.algorithms[0]
+    print(sign(body, secret, algorithm, encoding=scheme.encoding))
     if arguments.explain:
         for note in _body_notes(body):
             print(f"note: {note}", file=sys.stderr)
@@ -71,8 +71,9 @@ def run_sign(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 def run_verify(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     body = read_body(arguments.file, stdin)
     secrets = secrets_from(arguments)
-    algorithms = arguments.algorithm or ALGORITHMS
-    verifier = Verifier(secrets, algorithms=algorithms, encoding=arguments.encoding)
+    scheme = scheme_from(arguments)
+    algorithms = scheme.algorithms
+    verifier = Verifier(secrets, algorithms=algorithms, encoding=scheme.encoding)
     try:
         result = verifier.verify(body, arguments.signature)
         payload = parse_events(body, strict=arguments.strict) if arguments.parse else None
@@ -121,9 +122,3 @@ def _shown(value: object) -> str:
 def _add_body_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("file", nargs="?", metavar="FILE", help="the raw body (default: stdin)")
     add_secret_arguments(command)
-    command.add_argument(
-        "--encoding",
-        default="hex",
-        choices=("hex", "base64"),
-        help="digest encoding (default: hex)",
-    )

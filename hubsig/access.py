@@ -1,0 +1,70 @@
+"""``delivery_of``: the one way a handler reads its verified delivery, in any framework.
+
+The adapters leave the ``Delivery`` where each protocol keeps per-request
+state: ``scope["state"]["hubsig"]`` (ASGI) and ``environ["hubsig.delivery"]``
+(WSGI). A handler that reads it through ``delivery_of`` cannot run on a
+request that did not pass verification, whatever the routing did: there is
+nothing to read, and ``NotVerified`` is raised instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from hubsig.errors import NotVerified
+from hubsig.receiver import Delivery
+
+__all__ = ["ENVIRON_KEY", "STATE_KEY", "delivery_of"]
+
+STATE_KEY = "hubsig"
+"""Where the ASGI adapters put the delivery: ``scope["state"][STATE_KEY]``."""
+ENVIRON_KEY = "hubsig.delivery"
+"""Where the WSGI adapters put the delivery: ``environ[ENVIRON_KEY]``."""
+
+logger = logging.getLogger("hubsig")
+
+
+def delivery_of(request: object) -> Delivery:
+    """The verified ``Delivery`` of ``request``, or ``NotVerified`` if it has none.
+
+    ``request`` is a framework's request object (Starlette, FastAPI, Quart,
+    Litestar, Django, Flask, werkzeug), an ASGI scope or a WSGI environ.
+    ``NotVerified`` is logged at ERROR: it means a request reached a handler
+    without passing hubsig, a routing or configuration mistake to fix.
+    """
+    for source in _sources(request):
+        found = _found_in(source)
+        if found is not None:
+            return found
+    logger.error(
+        "a handler asked for the delivery of a request hubsig did not verify (%s); "
+        "check that the middleware guards this path",
+        type(request).__name__,
+    )
+    raise NotVerified("this request was not verified by hubsig")
+
+
+def _sources(request: object) -> list[Mapping[str, Any]]:
+    """The per-request mappings a request object exposes: environ/META (WSGI), scope (ASGI)."""
+    if isinstance(request, Mapping):
+        return [request]
+    sources = []
+    for attribute in ("environ", "META", "scope"):
+        value = getattr(request, attribute, None)
+        if isinstance(value, Mapping):
+            sources.append(value)
+    return sources
+
+
+def _found_in(source: Mapping[str, Any]) -> Delivery | None:
+    candidate = source.get(ENVIRON_KEY)
+    if isinstance(candidate, Delivery):
+        return candidate
+    state = source.get("state")
+    if isinstance(state, Mapping):
+        candidate = state.get(STATE_KEY)
+        if isinstance(candidate, Delivery):
+            return candidate
+    return None

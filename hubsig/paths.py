@@ -1,0 +1,117 @@
+"""Which request paths a receiver guards, decided so that no spelling of a path slips past.
+
+Routers match the *application-relative* path: the request path with the
+mount point (ASGI ``root_path``, WSGI ``SCRIPT_NAME``) removed, which is how
+Starlette's router, werkzeug and Django see it. ``paths=`` entries are
+written that way, and a request is guarded when that path, or the full
+path, matches an entry after both are normalised: percent-decoding,
+repeated and trailing slashes folded, dot segments resolved, case folded.
+Normalising can only make more requests guarded, never fewer, so a router
+that is more lenient than expected still never reaches a handler unverified.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+from hubsig.errors import ConfigurationError
+
+__all__ = ["PathGuard", "application_path", "normalize_path"]
+
+_SLASHES = re.compile(r"/{2,}")
+_DECODE_ROUNDS = 4
+
+
+def normalize_path(path: str) -> str:
+    """The canonical form two spellings of one route share (``/A//b/./c/`` → ``/a/b/c``)."""
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    path = _SLASHES.sub("/", path.replace("\\", "/"))
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment and segment != ".":
+            segments.append(segment)
+    return "/" + "/".join(segments).casefold()
+
+
+def application_path(path: str, root: str) -> str:
+    """``path`` without its mount point ``root``, as Starlette's router computes it."""
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
+class PathGuard:
+    """Decides whether a request path must carry a valid signature.
+
+    ``paths`` of ``None`` guards every path; an entry ending in ``/`` guards
+    itself and everything under it. Raises ``ConfigurationError`` for an
+    empty list or an entry not starting with ``/``.
+    """
+
+    __slots__ = ("_exact", "_normal", "_prefixes", "paths")
+
+    def __init__(self, paths: Sequence[str] | str | None) -> None:
+        self.paths = _check_paths(paths)
+        self._exact = frozenset(self.paths or ())
+        exact = [normalize_path(p) for p in self.paths or () if not p.endswith("/")]
+        self._normal = frozenset(exact)
+        self._prefixes = tuple(normalize_path(p) for p in self.paths or () if p.endswith("/"))
+
+    @property
+    def guards_everything(self) -> bool:
+        return self.paths is None
+
+    def guards(self, *candidates: str) -> bool:
+        """Whether any of the spellings of one request's path is guarded."""
+        if self.paths is None:
+            return True
+        for candidate in candidates:
+            if candidate in self._exact:
+                return True
+        for candidate in candidates:
+            normal = normalize_path(candidate)
+            if normal in self._normal:
+                return True
+            for prefix in self._prefixes:
+                if prefix == "/" or normal == prefix or normal.startswith(prefix + "/"):
+                    return True
+        return False
+
+    def guards_scope(self, scope: Mapping[str, Any]) -> bool:
+        """ASGI: the app-relative path, and the full path (joined if the server split them)."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path") or ""
+        if not root:
+            return self.guards(path)
+        joined = path if path.startswith(root) else root + path
+        return self.guards(application_path(path, root), joined)
+
+    def guards_environ(self, environ: Mapping[str, Any]) -> bool:
+        """WSGI: ``PATH_INFO`` (app-relative) and ``SCRIPT_NAME + PATH_INFO``."""
+        path = environ.get("PATH_INFO") or "/"
+        root = environ.get("SCRIPT_NAME") or ""
+        return self.guards(path, root + path) if root else self.guards(path)
+
+
+def _check_paths(paths: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if paths is None:
+        return None
+    if isinstance(paths, str):
+        paths = (paths,)
+    try:
+        checked = tuple(paths)
+    except TypeError:
+        checked = ()
+    if not checked or not all(isinstance(path, str) and path.startswith("/") for path in checked):
+        raise ConfigurationError("paths must be a non-empty list of paths starting with '/'")
+    return checked
