@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, TypeVar
 
 from hubsig.algorithms import DigestEncoding
@@ -213,6 +213,16 @@ class WebhookConfig:
             matched |= hmac.compare_digest(candidate, key)
         if not matched:
             raise InvalidApiKey("the x-api-key header matches no configured key")
+
+    def without_store(self) -> WebhookConfig:
+        """This configuration without its store, sharing its in-flight budget.
+
+        For the ``@webhook`` endpoint, which claims events itself around the
+        middleware it wraps: one budget must bound both.
+        """
+        copy = replace(self, store=None)
+        object.__setattr__(copy, "_budget", self._budget)
+        return copy
 
     def _build_verifier(self, secrets: Secrets) -> Verifier:
         scheme: Scheme = self.scheme  # type: ignore[assignment]

@@ -77,7 +77,7 @@ class WebhookEndpoint:
         self._gate = OnceGate(store, config.dedupe)
         # The endpoint settles claims itself, after its handlers: the middleware it
         # wraps only verifies, or every event would be claimed twice.
-        verifying = replace(config, store=None)
+        verifying = config.without_store()
         self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=verifying)
         self.wsgi: wsgi.WSGIApp = wsgi.HubSignatureMiddleware(self._wsgi_app, config=verifying)
         """The same endpoint as a WSGI app (Flask, Django, any WSGI server)."""

@@ -111,6 +111,8 @@ def _secret_bytes(secret: object, key_id: str | None, position: int) -> bytes:
         raise ConfigurationError(f"{label} is empty: an empty secret verifies nothing")
     if isinstance(secret, str) and not secret.strip():
         raise ConfigurationError(f"{label} is only whitespace: it is not the secret you meant")
+    if isinstance(secret, str) and not secret.strip():
+        raise ConfigurationError(f"{label} is only whitespace: it is not the secret you meant")
     if key != key.strip() and _looks_like_text(key):
         warnings.warn(
             f"{label} has leading or trailing whitespace; a copied newline is the usual cause "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import hubsig
 from hubsig import ConfigurationError, Headers, InvalidApiKey, NoSecret, RequestView, WebhookConfig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
+from hubsig.stores import MemoryStore
 from hubsig.asgi import Receive, Scope, Send
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 from hubsig.wsgi import StartResponse, WSGIEnvironment
@@ -98,3 +100,95 @@ def test_header_name_is_case_insensitive() -> None:
     assert config.header_name == "x-hub-signature-256"
     assert config.algorithms == ("sha256",)
     assert hubsig.ALGORITHMS[0] not in config.algorithms
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"secret": "   "},
+        {"secret": ["good", "\n\t"]},
+        {"secret": "s", "header_name": "X-Hub-Signature:"},
+        {"secret": "s", "header_name": "X Hub"},
+        {"secret": "s", "scheme": "github"},
+        {"secret": "s", "methods": []},
+        {"secret": "s", "methods": ["PO ST"]},
+        {"secret": "s", "body_timeout": 0},
+        {"secret": "s", "body_timeout": float("inf")},
+        {"secret": "s", "body_timeout": "10"},
+        {"secret": "s", "max_inflight_bytes": 0},
+        {"secret": "s", "max_body_size": 2048, "max_inflight_bytes": 1024},
+        {"secret": "s", "paths": 42},
+    ],
+)
+def test_more_invalid_settings_raise_at_construction(settings: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        WebhookConfig(**settings)
+
+
+def test_non_latin1_api_keys_match_only_their_utf8_bytes() -> None:
+    """Both sides were once encoded with Latin-1 'replace': '????' matched a Cyrillic key."""
+    key = "ключ-секрет-2026"
+    config = WebhookConfig(secret="s", api_keys=[key])
+    wire = key.encode("utf-8").decode("latin-1")  # how a server hands over UTF-8 header bytes
+    config.check_api_key(Headers({"x-api-key": wire}))
+    for forged in ("????-??????-2026", key.encode("utf-8", "replace").decode("ascii", "replace")):
+        with pytest.raises(InvalidApiKey):
+            config.check_api_key(Headers({"x-api-key": forged}))
+    with pytest.raises(InvalidApiKey):
+        config.check_api_key(Headers([(b"x-api-key", b"????-??????-2026")]))
+    config.check_api_key(Headers([(b"x-api-key", key.encode("utf-8"))]))
+
+
+def test_a_header_named_256_allows_sha256_only_unless_told_otherwise() -> None:
+    config = WebhookConfig(secret="s", header_name="X-Hub-Signature-256")
+    assert config.algorithms == ("sha256",)
+    body = b"{}"
+    verifier = config.verifier_for(config._static)
+    for header in (hubsig.sign(body, "s", "sha1"), hubsig.sign(body, "s", "sha512")):
+        with pytest.raises(hubsig.DisallowedAlgorithm):
+            verifier.verify(body, header)
+    widened = WebhookConfig(secret="s", header_name="X-Hub-Signature-256", algorithms=["sha1"])
+    assert widened.algorithms == ("sha1",)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "header", "algorithms", "encoding"),
+    [
+        (hubsig.GENESYS_MULTICLOUD, "X-Hub-Signature", ("sha1",), "hex"),
+        (hubsig.GENESYS_CLOUD, "X-Hub-Signature-256", ("sha256",), "base64"),
+        (hubsig.GITHUB, "X-Hub-Signature-256", ("sha256",), "hex"),
+        (hubsig.WEBSUB, "X-Hub-Signature", ("sha1", "sha256", "sha384", "sha512"), "hex"),
+    ],
+)
+def test_scheme_presets(
+    scheme: hubsig.Scheme, header: str, algorithms: tuple[str, ...], encoding: str
+) -> None:
+    assert (scheme.header, scheme.algorithms, scheme.encoding) == (header, algorithms, encoding)
+    config = WebhookConfig(secret="s", scheme=scheme)
+    assert (config.header_name, config.algorithms, config.encoding) == (
+        header.lower(),
+        algorithms,
+        encoding,
+    )
+
+
+def test_scheme_parts_can_be_replaced_one_at_a_time() -> None:
+    config = WebhookConfig(secret="s", scheme=hubsig.GITHUB, encoding="base64")
+    assert config.scheme == hubsig.GENESYS_CLOUD
+    assert WebhookConfig(secret="s").scheme == hubsig.WEBSUB
+    assert hubsig.Scheme("X-Signature").algorithms == hubsig.WEBSUB.algorithms
+
+
+def test_whitespace_only_secrets_are_refused_but_binary_keys_are_not() -> None:
+    with pytest.raises(ConfigurationError, match="only whitespace"):
+        hubsig.Verifier(" \n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hubsig.SecretWhitespaceWarning)
+        hubsig.Verifier(b"\x0b" * 20)  # RFC 4231 test case 1: a key, not a paste accident
+
+
+def test_the_endpoint_and_its_middleware_share_one_inflight_budget() -> None:
+    config = WebhookConfig(secret="s", store=MemoryStore())
+    endpoint = hubsig.WebhookEndpoint(lambda payload: None, config=config)
+    assert endpoint._asgi.config.budget is config.budget
+    assert endpoint._asgi.config.store is None

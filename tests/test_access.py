@@ -1,0 +1,126 @@
+"""``delivery_of``: the verified delivery from any request, or ``NotVerified``, never a guess."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+import hubsig
+from hubsig.asgi import HubSignatureMiddleware
+from hubsig.testing import make_events, signed_request
+
+SECRET = "access-secret"
+
+
+def _delivery() -> hubsig.Delivery:
+    body = make_events().to_json()
+    return hubsig.Delivery(
+        hubsig.parse_events(body),
+        hubsig.TraceContext.new(),
+        hubsig.Verification("sha1", 0),
+        body,
+    )
+
+
+def test_reads_scope_environ_and_request_objects() -> None:
+    delivery = _delivery()
+    scope = {"type": "http", "state": {"hubsig": delivery}}
+    environ = {"REQUEST_METHOD": "POST", "hubsig.delivery": delivery}
+    assert hubsig.delivery_of(scope) is delivery
+    assert hubsig.delivery_of(environ) is delivery
+    assert hubsig.delivery_of(SimpleNamespace(scope=scope)) is delivery  # Starlette, Quart
+    assert hubsig.delivery_of(SimpleNamespace(environ=environ)) is delivery  # Flask, werkzeug
+    assert hubsig.delivery_of(SimpleNamespace(META=environ)) is delivery  # Django (WSGI)
+    django_asgi = SimpleNamespace(META={"REQUEST_METHOD": "POST"}, scope=scope)
+    assert hubsig.delivery_of(django_asgi) is delivery
+
+
+@pytest.mark.parametrize(
+    "request_like",
+    [
+        {"type": "http", "state": {}},
+        {"type": "http", "state": {"hubsig": "forged"}},
+        {"type": "http", "state": {"hubsig": {"payload": "forged"}}},
+        {"hubsig.delivery": "forged", "HTTP_HUBSIG_DELIVERY": "forged"},
+        SimpleNamespace(scope={"type": "http"}),
+        SimpleNamespace(),
+        None,
+        "a string",
+    ],
+)
+def test_anything_but_a_verified_delivery_is_not_verified(
+    request_like: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(hubsig.NotVerified) as raised:
+        hubsig.delivery_of(request_like)
+    assert raised.value.status == 401
+    assert [r.levelno for r in caplog.records if r.name == "hubsig"] == [logging.ERROR]
+
+
+def _app(guarded: list[str]) -> tuple[Starlette, list[str]]:
+    ran: list[str] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        delivery = hubsig.delivery_of(request)
+        ran.append(request.url.path)
+        return JSONResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
+
+    routes = [Route("/hook", hook, methods=["POST"]), Route("/other", hook, methods=["POST"])]
+    app = Starlette(routes=routes)
+    return HubSignatureMiddleware(app, secret=SECRET, paths=guarded), ran  # type: ignore[return-value]
+
+
+def test_a_handler_on_a_path_left_unguarded_cannot_run_unverified() -> None:
+    app, ran = _app(["/hook"])
+    client = TestClient(app, raise_server_exceptions=False)
+    unsigned = make_events().to_json()
+    assert client.post("/other", content=unsigned).status_code == 500
+    assert ran == []
+    request = signed_request(make_events().to_json(), SECRET)
+    assert client.post("/hook", content=request.body, headers=request.headers).status_code == 200
+    assert ran == ["/hook"]
+
+
+def test_state_is_per_request_even_if_a_server_shares_one_dict() -> None:
+    """A server that hands every request the same ``state`` must not leak a delivery."""
+    shared: dict[str, Any] = {}
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["state"].get("hubsig"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = HubSignatureMiddleware(app, secret=SECRET, paths=["/hook"])
+    body = make_events().to_json()
+    headers = [
+        (k.lower().encode(), v.encode()) for k, v in signed_request(body, SECRET).headers.items()
+    ]
+
+    async def run(path: str, request_headers: list[tuple[bytes, bytes]]) -> None:
+        scope = {"type": "http", "method": "POST", "path": path, "headers": request_headers,
+                 "state": shared}  # fmt: skip
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            return None
+
+        await middleware(scope, receive, send)
+
+    asyncio.run(run("/hook", headers))
+    asyncio.run(run("/open", []))
+    assert isinstance(seen[0], hubsig.Delivery)
+    assert seen[1] is None
+    assert "hubsig" not in shared

@@ -1,0 +1,355 @@
+"""Bounds before authentication and a 4xx for every bad input, through every adapter.
+
+Methods other than POST, unreadable ``Content-Length`` values, lone
+surrogates, chunked bodies a WSGI server cannot read, bodies that take too
+long, and more bodies in flight than the budget allows: each gets its own
+status, never a 500, and never reaches the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from hubsig import WebhookConfig
+from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
+from hubsig.testing import make_events, signed_request
+from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
+from tests.adapters import ADAPTERS, Answer, Sent
+
+SECRET = "bounds-secret"
+
+
+def signed(body: bytes, **sent: Any) -> Sent:
+    request = signed_request(body, SECRET)
+    return Sent([body], dict(request.headers), **sent)
+
+
+def message(answer: Answer) -> str:
+    text: str = json.loads(answer.body)["status"]["message"]
+    return text
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_other_methods_get_405_with_allow_and_an_info_line(
+    adapter: str, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubsig")
+    answer = ADAPTERS[adapter](
+        WebhookConfig(secret=SECRET), signed(make_events().to_json(), method=method)
+    )
+    assert answer.status == 405
+    assert answer.headers["allow"] == "POST"
+    assert not answer.reached_app
+    refusals = [r for r in caplog.records if "method_not_allowed" in r.getMessage()]
+    assert [r.levelno for r in refusals] == [logging.INFO]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_methods_setting_widens_what_a_guarded_path_takes(adapter: str) -> None:
+    config = WebhookConfig(secret=SECRET, methods=("post", "PUT"))
+    answer = ADAPTERS[adapter](config, signed(make_events().to_json(), method="PUT"))
+    assert answer.status == 200
+    refused = ADAPTERS[adapter](config, signed(make_events().to_json(), method="GET"))
+    assert (refused.status, refused.headers["allow"]) == (405, "POST, PUT")
+
+
+UNREADABLE_LENGTHS = {
+    "superscript-two": "\u00b2",
+    "arabic-digits": "\u0661\u0662",
+    "5000-digits": "9" * 5000,
+    "negative": "-1",
+    "exponent": "1e3",
+    "hex": "0x10",
+    "space": "12 34",
+    "plus": "+5",
+    "empty": "",  # ASGI only: WSGI cannot tell an empty CONTENT_LENGTH from none (PEP 3333)
+}
+
+
+@pytest.mark.parametrize(
+    ("adapter", "length"),
+    [
+        pytest.param(adapter, length, id=f"{adapter}-{name}")
+        for adapter in ADAPTERS
+        for name, length in UNREADABLE_LENGTHS.items()
+        if length or not adapter.endswith("wsgi")
+    ],
+)
+def test_unreadable_content_length_is_400(adapter: str, length: str) -> None:
+    body = make_events().to_json()
+    sent = signed(body, declare_length=False, extra_headers=[("Content-Length", length)])
+    answer = ADAPTERS[adapter](WebhookConfig(secret=SECRET), sent)
+    assert answer.status == 400
+    assert message(answer).startswith("malformed_request:")
+    assert not answer.reached_app
+
+
+@pytest.mark.parametrize("adapter", [name for name in ADAPTERS if name.endswith("asgi")])
+def test_conflicting_content_lengths_are_400(adapter: str) -> None:
+    """ASGI passes repeated headers on; a WSGI server joins or refuses them itself."""
+    body = make_events().to_json()
+    sent = signed(
+        body,
+        declare_length=False,
+        extra_headers=[("Content-Length", str(len(body))), ("Content-Length", "1")],
+    )
+    answer = ADAPTERS[adapter](WebhookConfig(secret=SECRET), sent)
+    assert (answer.status, answer.reached_app) == (400, False)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize(
+    "escaped",
+    [b"\\ud800", b"\\uDFFF", b"a\\udc00b", b"\\ud83d", b"\\ude00\\ud83d"],
+)
+def test_lone_surrogates_are_400_before_any_handler(adapter: str, escaped: bytes) -> None:
+    body = (
+        b'{"operationId":"op","data":{"entities":[{"event":"STARTED","entity":{"id":"ok"}},'
+        b'{"event":"STARTED","entity":{"id":"' + escaped + b'","selfUri":"x"}}]}}'
+    )
+    answer = ADAPTERS[adapter](WebhookConfig(secret=SECRET), signed(body))
+    assert answer.status == 400
+    assert message(answer).startswith("malformed_payload:")
+    assert not answer.reached_app
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_escaped_surrogate_pairs_are_ordinary_text(adapter: str) -> None:
+    body = (
+        b'{"operationId":"op","data":{"entities":'
+        b'[{"event":"STARTED","entity":{"id":"\\ud83d\\ude00"}}]}}'
+    )
+    answer = ADAPTERS[adapter](WebhookConfig(secret=SECRET), signed(body))
+    assert answer.status == 200
+    assert json.loads(answer.body)["data"]["ids"] == [{"id": "\U0001f600"}]
+
+
+def _wsgi_environ(body: bytes, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/hook",
+        "SCRIPT_NAME": "",
+        "wsgi.input": io.BytesIO(body),
+        **extra,
+    }
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _call_wsgi(app: Any, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started.update(status=status, headers={k.lower(): v for k, v in headers})
+        return lambda data: None
+
+    body = b"".join(app(environ, start_response))
+    return started["status"], started["headers"], body
+
+
+def test_wsgi_chunked_body_under_a_server_that_cannot_read_it_is_411() -> None:
+    reached: list[bool] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        reached.append(True)
+        start_response("200 OK", [])
+        return [b""]
+
+    body = make_events().to_json()
+    headers = {**signed_request(body, SECRET).headers, "Transfer-Encoding": "chunked"}
+    middleware = WSGIMiddleware(app, secret=SECRET)
+    status, _, answer = _call_wsgi(middleware, _wsgi_environ(body, headers))
+    assert status.startswith("411")
+    assert json.loads(answer)["status"]["message"].startswith("length_required:")
+    assert not reached
+    # The same body where the server de-chunks it (gunicorn, werkzeug) is read and accepted.
+    terminated = _wsgi_environ(body, headers, **{"wsgi.input_terminated": True})
+    assert _call_wsgi(middleware, terminated)[0].startswith("200")
+
+
+class _SlowInput:
+    """A ``wsgi.input`` whose client sends a byte at a time, slowly."""
+
+    def __init__(self, body: bytes, delay: float) -> None:
+        self._body = io.BytesIO(body)
+        self._delay = delay
+
+    def read(self, size: int = -1) -> bytes:
+        time.sleep(self._delay)
+        return self._body.read(1)
+
+
+def test_wsgi_body_slower_than_body_timeout_is_408() -> None:
+    body = make_events().to_json()
+    headers = dict(signed_request(body, SECRET).headers)
+    environ = _wsgi_environ(body, headers, CONTENT_LENGTH=str(len(body)))
+    environ["wsgi.input"] = _SlowInput(body, 0.01)
+    middleware = WSGIMiddleware(lambda e, s: [b""], secret=SECRET, body_timeout=0.05)
+    status, response_headers, answer = _call_wsgi(middleware, environ)
+    assert status.startswith("408")
+    assert json.loads(answer)["status"]["message"].startswith("body_timeout:")
+    assert "connection" not in response_headers  # hop-by-hop: not a WSGI app's to send
+    assert middleware.config.budget.used == 0
+
+
+async def _asgi_call(
+    app: Any, headers: list[tuple[bytes, bytes]], receive: Any
+) -> tuple[int, dict[str, str], bytes]:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hook",
+        "root_path": "",
+        "headers": headers,
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    return (
+        start["status"],
+        {k.decode(): v.decode() for k, v in start["headers"]},
+        b"".join(m.get("body", b"") for m in sent[1:]),
+    )
+
+
+def _asgi_headers(body: bytes, declared: int | None) -> list[tuple[bytes, bytes]]:
+    pairs = [
+        (k.lower().encode(), v.encode()) for k, v in signed_request(body, SECRET).headers.items()
+    ]
+    if declared is not None:
+        pairs.append((b"content-length", str(declared).encode()))
+    return pairs
+
+
+def test_asgi_stalled_body_is_408_with_connection_close() -> None:
+    reached: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(True)
+
+    async def stalled() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    body = make_events().to_json()
+    middleware = ASGIMiddleware(app, secret=SECRET, body_timeout=0.05)
+    started = time.monotonic()
+    status, headers, answer = asyncio.run(
+        _asgi_call(middleware, _asgi_headers(body, len(body)), stalled)
+    )
+    assert time.monotonic() - started < 5
+    assert (status, headers["connection"]) == (408, "close")
+    assert json.loads(answer)["status"]["message"].startswith("body_timeout:")
+    assert not reached
+    assert middleware.config.budget.used == 0
+
+
+def test_asgi_body_timeout_covers_a_slow_drip_too() -> None:
+    body = make_events().to_json()
+
+    async def drip() -> dict[str, Any]:
+        await asyncio.sleep(0.02)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    middleware = ASGIMiddleware(lambda s, r, se: None, secret=SECRET, body_timeout=0.2)  # type: ignore[arg-type,return-value]
+    status, _, _ = asyncio.run(_asgi_call(middleware, _asgi_headers(body, None), drip))
+    assert status == 408
+
+
+def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_released() -> None:
+    """Three clients declare 400 KiB each against a 1 MiB budget and stall: the third
+    is refused at once, before any of its body is read, and the stalled two time out."""
+    size = 400 * 1024
+    body = b"x" * size
+
+    async def stalled() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def scenario() -> list[tuple[int, dict[str, str], bytes]]:
+        middleware = ASGIMiddleware(
+            lambda s, r, se: None,  # type: ignore[arg-type,return-value]
+            secret=SECRET,
+            max_body_size=512 * 1024,
+            max_inflight_bytes=1024 * 1024,
+            body_timeout=0.3,
+        )
+        calls = [
+            asyncio.create_task(_asgi_call(middleware, _asgi_headers(body, size), stalled))
+            for _ in range(3)
+        ]
+        answers = await asyncio.gather(*calls)
+        assert middleware.config.budget.used == 0
+        return answers
+
+    answers = asyncio.run(scenario())
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses == [408, 408, 503]
+    busy = next(headers for status, headers, _ in answers if status == 503)
+    assert (busy["retry-after"], busy["connection"]) == ("1", "close")
+
+
+def test_undeclared_chunks_count_against_the_budget_as_they_arrive() -> None:
+    chunks = [b"x" * 1000] * 10
+
+    async def receive_factory() -> Any:
+        pending = list(chunks)
+
+        async def receive() -> dict[str, Any]:
+            chunk = pending.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+        return receive
+
+    async def scenario() -> tuple[int, dict[str, str], bytes]:
+        middleware = ASGIMiddleware(
+            lambda s, r, se: None,  # type: ignore[arg-type,return-value]
+            secret=SECRET,
+            max_body_size=4096,
+            max_inflight_bytes=4096,
+        )
+        assert middleware.config.budget.reserve(4096 - 2500)  # other requests hold the rest
+        answer = await _asgi_call(middleware, _asgi_headers(b"", None), await receive_factory())
+        assert middleware.config.budget.used == 4096 - 2500
+        return answer
+
+    status, headers, _ = asyncio.run(scenario())
+    assert (status, headers["connection"]) == (503, "close")
+
+
+def test_413_asks_the_server_to_close_the_connection() -> None:
+    body = b"x" * 2048
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": True}
+
+    middleware = ASGIMiddleware(lambda s, r, se: None, secret=SECRET, max_body_size=1024)  # type: ignore[arg-type,return-value]
+    status, headers, _ = asyncio.run(_asgi_call(middleware, _asgi_headers(b"", None), receive))
+    assert (status, headers["connection"]) == (413, "close")
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_transient_refusals_are_never_acknowledged(adapter: str) -> None:
+    """``acknowledge_rejections`` stops retries of bad deliveries, never of a busy receiver."""
+    config = WebhookConfig(
+        secret=SECRET, acknowledge_rejections=True, max_body_size=1024, max_inflight_bytes=1024
+    )
+    assert config.budget.reserve(1024)
+    answer = ADAPTERS[adapter](config, signed(make_events().to_json()))
+    assert answer.status == 503
+    config.budget.release(1024)
+    tampered = Sent([b"{}"], {"X-Hub-Signature": "sha1=" + "0" * 40})
+    assert ADAPTERS[adapter](config, tampered).status == 200
