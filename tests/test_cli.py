@@ -134,3 +134,32 @@ def test_help_documents_every_subcommand() -> None:
     text = parser().format_help()
     for command in ("sign", "verify", "send", "serve", "demo"):
         assert command in text
+
+
+@pytest.mark.parametrize(
+    ("scheme", "prefix", "digest_length"),
+    [
+        ("genesys-multicloud", "sha1=", 40),
+        ("github", "sha256=", 64),
+        ("genesys-cloud", "sha256=", 44),  # 32 bytes in base64
+        ("websub", "sha1=", 40),
+    ],
+)
+def test_sign_and_verify_take_a_scheme(
+    capsys: pytest.CaptureFixture[str], scheme: str, prefix: str, digest_length: int
+) -> None:
+    assert run(["sign", str(EXAMPLE), "--secret", SEED_SECRET, "--scheme", scheme]) == 0
+    header = capsys.readouterr().out.strip()
+    assert header.startswith(prefix)
+    assert len(header) == len(prefix) + digest_length
+    verify = ["verify", str(EXAMPLE), "--secret", SEED_SECRET, "--signature", header]
+    assert run([*verify, "--scheme", scheme]) == 0
+    assert "signature OK" in capsys.readouterr().out
+
+
+def test_verify_with_genesys_multicloud_refuses_sha256(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["sign", str(EXAMPLE), "--secret", SEED_SECRET, "--algorithm", "sha256"]) == 0
+    header = capsys.readouterr().out.strip()
+    verify = ["verify", str(EXAMPLE), "--secret", SEED_SECRET, "--signature", header]
+    assert run([*verify, "--scheme", "genesys-multicloud"]) == 1
+    assert "disallowed_algorithm" in capsys.readouterr().out

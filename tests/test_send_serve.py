@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hubsig.event_log import read_event_log
 
 SECRET = "serve-secret"
@@ -183,3 +185,15 @@ def test_load_with_duplicates_and_tampering_loses_and_doubles_nothing() -> None:
     assert figures["tampered_events_recorded"] == 0
     assert figures["responses_5xx"] == 0
     assert figures["errors"] == 0
+
+
+@pytest.mark.parametrize(
+    ("scheme", "other"), [("genesys-cloud", "github"), ("github", "genesys-multicloud")]
+)
+def test_scheme_is_one_setting_on_both_sides(tmp_path: Path, scheme: str, other: str) -> None:
+    with serving(tmp_path, "--scheme", scheme) as (url, out, _):
+        assert send(url, "--scheme", scheme, "--count", "2").returncode == 0
+        refused = send(url, "--scheme", other)
+        assert refused.returncode == 1
+        assert "refused" in refused.stdout
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
