@@ -17,10 +17,10 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubsig.access import STATE_KEY
-from hubsig.config import RequestView, WebhookConfig, config_from
+from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import WebhookError
 from hubsig.headers import Headers
@@ -37,6 +37,9 @@ from hubsig.receiver import (
     rejection,
 )
 from hubsig.trace import TraceContext, reset_current, set_current
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send"]
 
@@ -65,10 +68,14 @@ class HubSignatureMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
+        self,
+        app: ASGIApp,
+        *,
+        config: WebhookConfig | None = None,
+        **settings: Unpack[WebhookSettings],
     ) -> None:
         self.app = app
-        self.config = config_from(config, settings)
+        self.config = config_from(config, settings, "hubsig.asgi.HubSignatureMiddleware")
         self._gate = OnceGate.for_config(self.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

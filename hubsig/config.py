@@ -8,12 +8,15 @@ limit stops the app when it starts instead of failing each delivery.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import hmac
+import inspect
 import math
+import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar
 
 from hubsig.algorithms import DigestEncoding
 from hubsig.budget import BodyBudget
@@ -25,6 +28,9 @@ from hubsig.paths import PathGuard
 from hubsig.scheme import Scheme, scheme_with
 from hubsig.verifier import Verifier
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
@@ -32,6 +38,7 @@ __all__ = [
     "RequestView",
     "SecretResolver",
     "WebhookConfig",
+    "WebhookSettings",
     "config_from",
     "run_to_completion",
 ]
@@ -58,6 +65,27 @@ SecretResolver: TypeAlias = Callable[[RequestView], "Secrets | Awaitable[Secrets
 
 Resolved: TypeAlias = "Verifier | Secrets | None"
 """The secrets for one request once resolved: the static ``Verifier``, or a resolver's answer."""
+
+
+class WebhookSettings(TypedDict, total=False):
+    """Every setting an adapter takes as a keyword, typed, so editors complete them and a
+    type checker catches a misspelt name or a wrong type. ``WebhookConfig`` documents each."""
+
+    secret: Secrets | SecretResolver
+    paths: Sequence[str] | None
+    max_body_size: int
+    scheme: Scheme | None
+    header_name: str | None
+    algorithms: Iterable[str] | str | None
+    encoding: DigestEncoding | None
+    strict: bool
+    api_keys: Sequence[str] | str | None
+    acknowledge_rejections: bool
+    store: AnyStore | None
+    dedupe: DedupePolicy
+    methods: Sequence[str]
+    body_timeout: float
+    max_inflight_bytes: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -103,6 +131,11 @@ class WebhookConfig:
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
+        _check_flag("strict", self.strict)
+        _check_flag("acknowledge_rejections", self.acknowledge_rejections)
+        _check_store(self.store)
+        if not isinstance(self.dedupe, DedupePolicy):
+            raise ConfigurationError("dedupe must be a DedupePolicy, e.g. DedupePolicy(lease=60)")
         scheme = scheme_with(self.scheme, self.header_name, self.algorithms, self.encoding)
         set_field(self, "scheme", scheme)
         set_field(self, "header_name", scheme.field_name)
@@ -132,10 +165,6 @@ class WebhookConfig:
         ):
             raise ConfigurationError("body_timeout must be a positive number of seconds")
         set_field(self, "_api_keys", _check_api_keys(self.api_keys))
-        if self.store is not None and not isinstance(
-            self.store, (DeliveryStore, AsyncDeliveryStore)
-        ):
-            raise ConfigurationError("store must have claim, complete and release methods")
 
     @property
     def scheme_header(self) -> str:
@@ -214,26 +243,93 @@ class WebhookConfig:
         if not matched:
             raise InvalidApiKey("the x-api-key header matches no configured key")
 
+    @property
+    def store_is_async(self) -> bool:
+        """Whether the store must be awaited (and so cannot serve a WSGI adapter)."""
+        return self.store is not None and inspect.iscoroutinefunction(self.store.claim)
+
     def without_store(self) -> WebhookConfig:
-        """This configuration without its store, sharing its in-flight budget.
+        """This configuration without its store, sharing everything else as it is.
 
         For the ``@webhook`` endpoint, which claims events itself around the
-        middleware it wraps: one budget must bound both.
+        middleware it wraps: one budget must bound both, and the secrets are
+        not loaded (nor warned about) twice.
         """
-        copy = replace(self, store=None)
-        object.__setattr__(copy, "_budget", self._budget)
+        copy: WebhookConfig = object.__new__(WebhookConfig)
+        for name in self.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "store", None)
         return copy
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **settings: Unpack[WebhookSettings]
+    ) -> WebhookConfig:
+        """A configuration from the environment, for building at import time.
+
+        Reads ``HUBSIG_SECRET`` (one secret) or ``HUBSIG_SECRET_FILE`` (one
+        secret per line, for rotation), ``HUBSIG_SCHEME`` (a preset name:
+        ``genesys-multicloud``, ``genesys-cloud``, ``github``, ``websub``),
+        ``HUBSIG_API_KEYS`` (comma-separated), ``HUBSIG_MAX_BODY_SIZE`` and
+        ``HUBSIG_BODY_TIMEOUT``; keywords set everything else and win over
+        the environment. Raises ``ConfigurationError`` naming the variable
+        when one is missing or unreadable.
+        """
+        from hubsig.environment import settings_from_env
+
+        return cls(**{**settings_from_env(os.environ if environ is None else environ), **settings})
 
     def _build_verifier(self, secrets: Secrets) -> Verifier:
         scheme: Scheme = self.scheme  # type: ignore[assignment]
         return Verifier(secrets, algorithms=scheme.algorithms, encoding=scheme.encoding)
 
 
-def config_from(config: WebhookConfig | None, settings: dict[str, Any]) -> WebhookConfig:
-    """The adapters' two ways to be configured: a ready ``config=`` or its settings."""
-    if config is not None and settings:
-        raise TypeError("pass either config= or settings, not both")
-    return config if config is not None else WebhookConfig(**settings)
+SETTING_NAMES = frozenset(WebhookSettings.__annotations__)
+
+
+def config_from(
+    config: WebhookConfig | None, settings: Mapping[str, Any], adapter: str
+) -> WebhookConfig:
+    """The adapters' two ways to be configured: a ready ``config=`` or its settings.
+
+    Raises ``ConfigurationError`` naming ``adapter`` (and the closest known
+    setting for a misspelt one), so the message points at the user's call.
+    """
+    if config is not None:
+        if settings:
+            raise ConfigurationError(f"{adapter}: pass either config= or settings, not both")
+        if not isinstance(config, WebhookConfig):
+            raise ConfigurationError(f"{adapter}: config must be a hubsig.WebhookConfig")
+        return config
+    for name in settings:
+        if name not in SETTING_NAMES:
+            close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{adapter}: unknown setting {name!r}{hint}")
+    if "secret" not in settings:
+        raise ConfigurationError(f"{adapter}: secret= is required (or config=WebhookConfig(...))")
+    try:
+        return WebhookConfig(**settings)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{adapter}: {error}") from None
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {type(value).__name__}")
+
+
+def _check_store(store: object) -> None:
+    if store is None:
+        return
+    if isinstance(store, type):
+        raise ConfigurationError(
+            f"store must be a store instance, not the class: write {store.__name__}(...)"
+        )
+    if not isinstance(store, (DeliveryStore, AsyncDeliveryStore)):
+        raise ConfigurationError(
+            f"store must have claim, complete and release methods ({type(store).__name__} has not)"
+        )
 
 
 def _check_size(name: str, value: object) -> None:

@@ -11,17 +11,20 @@ Needs Starlette (``pip install 'hubsig[fastapi]'``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hubsig.config import RequestView, WebhookConfig, config_from
-from hubsig.errors import WebhookError
+from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
+from hubsig.errors import ConfigurationError, WebhookError
 from hubsig.headers import Headers
 from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, rejection
 from hubsig.trace import TraceContext
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DeliveryRejected", "VerifiedDelivery", "rejected_response"]
 
@@ -38,8 +41,17 @@ class DeliveryRejected(HTTPException):
 class VerifiedDelivery:
     """Verify the request and return its ``Delivery``; takes the middleware's settings."""
 
-    def __init__(self, *, config: WebhookConfig | None = None, **settings: Any) -> None:
-        self.config = config_from(config, settings)
+    def __init__(
+        self, *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
+    ) -> None:
+        adapter = "hubsig.dependency.VerifiedDelivery"
+        self.config = config_from(config, settings, adapter)
+        for name in ("store", "paths"):
+            if getattr(self.config, name) is not None:
+                raise ConfigurationError(
+                    f"{adapter}: {name}= cannot apply to one route's dependency; use the "
+                    "middleware or @hubsig.webhook"
+                )
 
     async def __call__(self, request: Request, response: Response) -> Delivery:
         headers = Headers(request.scope["headers"])

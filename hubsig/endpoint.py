@@ -20,21 +20,29 @@ processes them); a crashed worker's claims expire after the lease.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubsig import asgi, wsgi
+from hubsig import asgi
+from hubsig import wsgi as wsgi_adapter
 from hubsig.access import ENVIRON_KEY, STATE_KEY
-from hubsig.config import WebhookConfig, run_to_completion
+from hubsig.config import WebhookConfig, WebhookSettings, config_from, run_to_completion
 from hubsig.dedupe import Admission, StoreUnavailable
-from hubsig.models import Event, EventsPayload
+from hubsig.errors import ConfigurationError
+from hubsig.models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig.once import OnceGate
-from hubsig.receiver import Delivery, Reply, acknowledge, failure, in_progress
+from hubsig.receiver import Delivery, Reply, acknowledge, failure, in_progress, json_reply
+from hubsig.response import EventsResponse
 from hubsig.stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["WebhookEndpoint", "webhook"]
 
@@ -45,6 +53,34 @@ Handler = Callable[..., Any]
 EventHandler = Callable[..., Any]
 """``(event)`` or ``(event, delivery)``, sync or async; called once per matching event."""
 _HandlerT = TypeVar("_HandlerT", bound=Callable[..., Any])
+_KNOWN: dict[str, type[Enum]] = {
+    "event": EventType,
+    "media_type": MediaType,
+    "subtype": InteractionSubtype,
+}
+
+
+class HandlerAnswerError(TypeError):
+    """A handler returned something that is not an answer: the delivery fails, loudly."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A handler as checked once at registration: how to call it."""
+
+    handler: Handler
+    wants_delivery: bool
+    is_async: bool
+
+    @classmethod
+    def of(cls, handler: Handler, role: str) -> _Call:
+        if not callable(handler):
+            raise TypeError(f"{role} must be callable, not {type(handler).__name__}")
+        return cls(handler, _wants_delivery(handler, role), is_async_callable(handler))
+
+    @property
+    def name(self) -> str:
+        return getattr(self.handler, "__qualname__", type(self.handler).__qualname__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +88,7 @@ class _Route:
     event: str | None
     media_type: str | None
     subtype: str | None
-    handler: EventHandler
-    wants_delivery: bool
+    call: _Call
 
     def matches(self, event: Event) -> bool:
         entity = event.entity
@@ -70,17 +105,27 @@ class WebhookEndpoint:
     def __init__(self, handler: Handler | None = None, *, config: WebhookConfig) -> None:
         _refuse_path_filter(config)
         self.config = config
-        self._handler = handler
-        self._handler_wants_delivery = _takes_two(handler) if handler else False
+        self._main = _Call.of(handler, "the handler") if handler is not None else None
         self._routes: list[_Route] = []
         store = config.store if config.store is not None else MemoryStore()
         self._gate = OnceGate(store, config.dedupe)
         # The endpoint settles claims itself, after its handlers: the middleware it
         # wraps only verifies, or every event would be claimed twice.
-        verifying = config.without_store()
-        self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=verifying)
-        self.wsgi: wsgi.WSGIApp = wsgi.HubSignatureMiddleware(self._wsgi_app, config=verifying)
-        """The same endpoint as a WSGI app (Flask, Django, any WSGI server)."""
+        self._verifying = config.without_store()
+        self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=self._verifying)
+        self._wsgi: wsgi_adapter.WSGIApp | None = None
+
+    @property
+    def wsgi(self) -> wsgi_adapter.WSGIApp:
+        """The same endpoint as a WSGI app (Flask, Django, any WSGI server).
+
+        Raises ``ConfigurationError`` when the store is an asyncio one, which
+        a WSGI server has no event loop to await.
+        """
+        if self._wsgi is None:
+            wsgi_adapter.refuse_async_store(self.config, "WebhookEndpoint.wsgi")
+            self._wsgi = wsgi_adapter.HubSignatureMiddleware(self._wsgi_app, config=self._verifying)
+        return self._wsgi
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         if scope["type"] == "lifespan":
@@ -94,18 +139,26 @@ class WebhookEndpoint:
         *,
         media_type: str | Enum | None = None,
         subtype: str | Enum | None = None,
+        allow_unknown: bool = False,
     ) -> Callable[[_HandlerT], _HandlerT]:
         """Register a handler for the events that match every filter given.
 
         ``@endpoint.on("STARTED", media_type="chat")`` calls the function once
         per matching event, after the endpoint's main handler if it has one.
+        Filters are checked against the known values now (``"started"`` or
+        ``"Chat"`` would never match); ``allow_unknown=True`` accepts a value
+        hubsig does not know yet. Raises ``ValueError`` for an unknown value
+        and ``TypeError`` for a handler hubsig cannot call.
         """
+        filters = {"event": event, "media_type": media_type, "subtype": subtype}
+        wire = {name: _wire(value) for name, value in filters.items()}
+        if not allow_unknown:
+            for name, value in wire.items():
+                _check_known(name, value)
 
         def register(handler: _HandlerT) -> _HandlerT:
-            route = _Route(
-                _wire(event), _wire(media_type), _wire(subtype), handler, _takes_two(handler)
-            )
-            self._routes.append(route)
+            call = _Call.of(handler, f"the handler for {event or 'every event'}")
+            self._routes.append(_Route(wire["event"], wire["media_type"], wire["subtype"], call))
             return handler
 
         return register
@@ -121,89 +174,128 @@ class WebhookEndpoint:
         if admitted.busy or admitted.fresh is None:
             await asgi.send_reply(send, _without_handler(admitted, delivery))
             return
+        answer: EventsResponse | None
         try:
-            ids = await self._handle_async(replace(delivery, payload=admitted.fresh))
+            answer = self._answer(
+                await self._handle_async(replace(delivery, payload=admitted.fresh)), delivery
+            )
         except Exception:
-            reply = self._failed(delivery)
-            await gate.settle(admitted, succeeded=False)
-        else:
-            try:
-                await gate.settle(admitted, succeeded=True)
-                reply = acknowledge(ids, delivery)
-            except StoreUnavailable:
-                reply = _store_failed(delivery)
+            self._log_failure(delivery)
+            answer = None
+        reply = _settled_reply(answer, delivery)
+        try:
+            await gate.settle(admitted, succeeded=answer is not None and answer.code == 0)
+        except StoreUnavailable:
+            reply = _store_failed(delivery)
         await asgi.send_reply(send, reply)
 
     def _wsgi_app(
-        self, environ: wsgi.WSGIEnvironment, start_response: wsgi.StartResponse
+        self, environ: wsgi_adapter.WSGIEnvironment, start_response: wsgi_adapter.StartResponse
     ) -> Iterable[bytes]:
         delivery: Delivery = environ[ENVIRON_KEY]
         gate = self._gate
         try:
             admitted = gate.admit_sync(delivery)
         except StoreUnavailable:
-            return wsgi.send_reply(start_response, _store_failed(delivery))
+            return wsgi_adapter.send_reply(start_response, _store_failed(delivery))
         if admitted.busy or admitted.fresh is None:
-            return wsgi.send_reply(start_response, _without_handler(admitted, delivery))
+            return wsgi_adapter.send_reply(start_response, _without_handler(admitted, delivery))
+        answer: EventsResponse | None
         try:
-            ids = self._handle_sync(replace(delivery, payload=admitted.fresh))
+            answer = self._answer(
+                self._handle_sync(replace(delivery, payload=admitted.fresh)), delivery
+            )
         except Exception:
-            reply = self._failed(delivery)
-            gate.settle_sync(admitted, succeeded=False)
-        else:
-            try:
-                gate.settle_sync(admitted, succeeded=True)
-                reply = acknowledge(ids, delivery)
-            except StoreUnavailable:
-                reply = _store_failed(delivery)
-        return wsgi.send_reply(start_response, reply)
+            self._log_failure(delivery)
+            answer = None
+        reply = _settled_reply(answer, delivery)
+        try:
+            gate.settle_sync(admitted, succeeded=answer is not None and answer.code == 0)
+        except StoreUnavailable:
+            reply = _store_failed(delivery)
+        return wsgi_adapter.send_reply(start_response, reply)
 
-    async def _handle_async(self, delivery: Delivery) -> Iterable[str] | None:
-        ids = None
-        for handler, arguments in self._calls(delivery):
-            if inspect.iscoroutinefunction(handler):
-                result = await handler(*arguments)
+    def _log_failure(self, delivery: Delivery) -> None:
+        """Log a handler's failure (its own mistake was logged where it was found)."""
+        if not isinstance(sys.exc_info()[1], HandlerAnswerError):
+            logger.exception("webhook handler failed trace_id=%s", delivery.trace.trace_id)
+
+    def _answer(self, returned: object, delivery: Delivery) -> EventsResponse:
+        """The main handler's return value as the answer, checked before any claim settles.
+
+        ``None`` acknowledges every entity id; an iterable of ids, those ids;
+        an ``EventsResponse`` is sent as it is (a non-zero code is a failure).
+        Anything else is the handler's mistake: logged at ERROR, then a 500.
+        """
+        if returned is None:
+            return EventsResponse(0, "OK", delivery.payload.entity_ids)
+        if isinstance(returned, EventsResponse):
+            return returned
+        if not isinstance(returned, (str, bytes, bytearray, Mapping)) and isinstance(
+            returned, Iterable
+        ):
+            ids = tuple(returned)
+            if all(isinstance(entity_id, str) for entity_id in ids):
+                return EventsResponse(0, "OK", ids)
+        name = self._main.name if self._main else "handler"
+        logger.error(
+            "webhook handler %s returned %s; it must return None, an iterable of entity ids "
+            "(str) or an EventsResponse trace_id=%s",
+            name,
+            type(returned).__name__,
+            delivery.trace.trace_id,
+        )
+        raise HandlerAnswerError(name)
+
+    async def _handle_async(self, delivery: Delivery) -> object:
+        returned = None
+        for call, arguments in self._calls(delivery):
+            if call.is_async:
+                result = await call.handler(*arguments)
             else:
-                result = await asyncio.to_thread(handler, *arguments)
-            if handler is self._handler:
-                ids = result
-        return ids
+                result = await asyncio.to_thread(call.handler, *arguments)
+                if inspect.isawaitable(result):
+                    result = await result
+            if call is self._main:
+                returned = result
+        return returned
 
-    def _handle_sync(self, delivery: Delivery) -> Iterable[str] | None:
-        ids = None
-        for handler, arguments in self._calls(delivery):
-            result = handler(*arguments)
+    def _handle_sync(self, delivery: Delivery) -> object:
+        returned = None
+        for call, arguments in self._calls(delivery):
+            result = call.handler(*arguments)
             if inspect.isawaitable(result):
                 result = run_to_completion(result)
-            if handler is self._handler:
-                ids = result
-        return ids
+            if call is self._main:
+                returned = result
+        return returned
 
-    def _calls(self, delivery: Delivery) -> Iterable[tuple[Handler, tuple[Any, ...]]]:
+    def _calls(self, delivery: Delivery) -> Iterable[tuple[_Call, tuple[Any, ...]]]:
         """The handler calls one delivery makes: the main handler, then each matching route."""
-        if self._handler is not None:
+        if self._main is not None:
             payload: EventsPayload = delivery.payload
-            yield self._handler, _arguments(payload, delivery, self._handler_wants_delivery)
+            yield self._main, _arguments(payload, delivery, self._main.wants_delivery)
         for event in delivery.payload.events:
             for route in self._routes:
                 if route.matches(event):
-                    yield route.handler, _arguments(event, delivery, route.wants_delivery)
-
-    def _failed(self, delivery: Delivery) -> Reply:
-        logger.exception("webhook handler failed trace_id=%s", delivery.trace.trace_id)
-        return failure(delivery.trace)
+                    yield route.call, _arguments(event, delivery, route.call.wants_delivery)
 
 
 def webhook(
-    secret: Any,
-    **settings: Any,
+    handler: None = None, /, **settings: Unpack[WebhookSettings]
 ) -> Callable[[Handler], WebhookEndpoint]:
-    """Decorate a handler to make it a ``WebhookEndpoint``.
+    """Decorate a handler to make it a ``WebhookEndpoint``: ``@hubsig.webhook(secret=...)``.
 
-    Takes the same settings as the middleware (``secret=``,
-    ``max_body_size=``, ``header_name=``, ``strict=``, ...) except ``paths``.
+    Takes the same settings as the middleware (``secret=``, ``scheme=``,
+    ``max_body_size=``, ``store=``, ...) except ``paths``. Raises
+    ``TypeError`` when used without parentheses and ``ConfigurationError``
+    for a bad setting, both when the module is imported.
     """
-    config = WebhookConfig(secret=secret, **settings)
+    if handler is not None:
+        raise TypeError(
+            "use @hubsig.webhook(secret=...) with parentheses: the decorator needs its settings"
+        )
+    config = config_from(None, settings, "hubsig.webhook")
     _refuse_path_filter(config)
 
     def decorate(handler: Handler) -> WebhookEndpoint:
@@ -212,9 +304,87 @@ def webhook(
     return decorate
 
 
+def is_async_callable(handler: object) -> bool:
+    """Whether calling ``handler`` returns a coroutine: a coroutine function, one wrapped in
+    ``functools.partial``, or an object whose ``__call__`` is one."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 (the method itself is what is checked)
+    )
+
+
+def _wants_delivery(handler: Handler, role: str) -> bool:
+    """Whether ``handler`` takes the ``Delivery`` as its second positional argument.
+
+    Only a second positional parameter without a default, or one annotated
+    ``Delivery``, gets it: ``def handle(payload, dry_run=False)`` does not.
+    Raises ``TypeError`` for a handler that cannot be called with the
+    payload alone or with the payload and the delivery.
+    """
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return False  # a builtin without a signature: call it with the payload alone
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    required_keywords = [
+        p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty
+    ]
+    if required_keywords or (not positional and not variadic):
+        raise TypeError(
+            f"{role} {getattr(handler, '__qualname__', handler)!r} must take the payload as its "
+            "first positional argument (and optionally the Delivery as its second); "
+            f"it takes {inspect.signature(handler)}"
+        )
+    wants = len(positional) >= 2 and (
+        positional[1].default is positional[1].empty or _is_delivery(positional[1].annotation)
+    )
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) > 2 or (len(required) == 2 and not wants):
+        raise TypeError(
+            f"{role} {getattr(handler, '__qualname__', handler)!r} requires more arguments than "
+            f"the payload and the Delivery: {inspect.signature(handler)}"
+        )
+    return wants
+
+
+def _is_delivery(annotation: object) -> bool:
+    if annotation is Delivery:
+        return True
+    return isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] == "Delivery"
+
+
+def _check_known(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    known = [member.value for member in _KNOWN[name]]
+    if value not in known:
+        close = [k for k in known if k.lower() == value.lower()]
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+        raise ValueError(
+            f"on({name}={value!r}) would never match: hubsig knows no such value{hint} "
+            "(allow_unknown=True for a value newer than hubsig)"
+        )
+
+
+def _settled_reply(answer: EventsResponse | None, delivery: Delivery) -> Reply:
+    """200 for a handler's success; 500 (its own answer, or the generic one) for a failure."""
+    if answer is None:
+        return failure(delivery.trace)
+    if answer.code == 0:
+        return acknowledge(answer.ids, delivery, answer.message)
+    logger.warning(
+        "webhook handler answered code %s trace_id=%s", answer.code, delivery.trace.trace_id
+    )
+    return json_reply(500, answer.to_json(), delivery.trace)
+
+
 def _refuse_path_filter(config: WebhookConfig) -> None:
     if config.paths is not None:
-        raise TypeError("an endpoint guards every request it gets; mount it where it belongs")
+        raise ConfigurationError(
+            "an endpoint guards every request it gets; mount it where it belongs (no paths=)"
+        )
 
 
 def _without_handler(admitted: Admission, delivery: Delivery) -> Reply:
@@ -233,20 +403,6 @@ def _store_failed(delivery: Delivery) -> Reply:
 
 def _arguments(first: object, delivery: Delivery, wants_delivery: bool) -> tuple[Any, ...]:
     return (first, delivery) if wants_delivery else (first,)
-
-
-def _takes_two(handler: Callable[..., Any]) -> bool:
-    """Whether a handler accepts a second positional argument (the ``Delivery``)."""
-    parameters = [
-        parameter
-        for parameter in inspect.signature(handler).parameters.values()
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    variadic = any(
-        parameter.kind is parameter.VAR_POSITIONAL
-        for parameter in inspect.signature(handler).parameters.values()
-    )
-    return len(parameters) >= 2 or variadic
 
 
 def _wire(value: str | Enum | None) -> str | None:

@@ -217,10 +217,10 @@ def in_progress(trace: TraceContext) -> Reply:
     return json_reply(409, EventsResponse(409, message).to_json(), trace)
 
 
-def acknowledge(ids: Iterable[str] | None, delivery: Delivery) -> Reply:
+def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:
     """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
     chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return json_reply(200, EventsResponse(0, "OK", tuple(chosen)).to_json(), delivery.trace)
+    return json_reply(200, EventsResponse(0, message, tuple(chosen)).to_json(), delivery.trace)
 
 
 def json_reply(

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from hubsig.access import ENVIRON_KEY
-from hubsig.config import RequestView, WebhookConfig, config_from
+from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
-from hubsig.errors import IncompleteBody, LengthRequired, WebhookError
+from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired, WebhookError
 from hubsig.headers import Headers
 from hubsig.once import OnceGate
 from hubsig.receiver import (
@@ -39,7 +39,17 @@ from hubsig.receiver import (
 )
 from hubsig.trace import TraceContext, reset_current, set_current
 
-__all__ = ["ENVIRON_KEY", "HubSignatureMiddleware", "StartResponse", "WSGIApp", "WSGIEnvironment"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "ENVIRON_KEY",
+    "HubSignatureMiddleware",
+    "StartResponse",
+    "WSGIApp",
+    "WSGIEnvironment",
+    "refuse_async_store",
+]
 
 READ_SIZE = 64 * 1024
 logger = logging.getLogger("hubsig")
@@ -72,10 +82,15 @@ class HubSignatureMiddleware:
     """
 
     def __init__(
-        self, app: WSGIApp, /, *, config: WebhookConfig | None = None, **settings: Any
+        self,
+        app: WSGIApp,
+        *,
+        config: WebhookConfig | None = None,
+        **settings: Unpack[WebhookSettings],
     ) -> None:
         self.app = app
-        self.config = config_from(config, settings)
+        self.config = config_from(config, settings, "hubsig.wsgi.HubSignatureMiddleware")
+        refuse_async_store(self.config, "hubsig.wsgi.HubSignatureMiddleware")
         self._gate = OnceGate.for_config(self.config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -140,6 +155,15 @@ class HubSignatureMiddleware:
             self._gate.settle_sync(admitted, status.startswith("200"))  # type: ignore[union-attr]
         except StoreUnavailable:
             logger.exception("could not record processed events trace_id=%s", trace.trace_id)
+
+
+def refuse_async_store(config: WebhookConfig, adapter: str) -> None:
+    """A WSGI server has no event loop to await a store on: refuse one at start-up."""
+    if config.store_is_async:
+        raise ConfigurationError(
+            f"{adapter}: {type(config.store).__name__} is an asyncio store and WSGI has no "
+            "event loop; use its synchronous form (RedisStore, not AsyncRedisStore)"
+        )
 
 
 def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:

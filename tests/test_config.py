@@ -57,7 +57,7 @@ def test_invalid_settings_raise_at_construction(settings: dict[str, Any]) -> Non
 def test_middleware_takes_a_config_or_settings_not_both() -> None:
     config = WebhookConfig(secret="s")
     assert ASGIMiddleware(asgi_app, config=config).config is config
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="HubSignatureMiddleware: pass either"):
         ASGIMiddleware(asgi_app, config=config, secret="s")
 
 

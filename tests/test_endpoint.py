@@ -193,5 +193,5 @@ def test_bad_settings_fail_at_decoration_not_at_the_first_request(settings: dict
 
 
 def test_endpoint_refuses_a_path_filter() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="no paths="):
         hubsig.webhook(secret=SECRET, paths=["/hook"])
