@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hubsig.access import STATE_KEY
 from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
 from hubsig.dedupe import Admission, StoreUnavailable
-from hubsig.errors import WebhookError
+from hubsig.errors import ConfigurationError, WebhookError
 from hubsig.headers import Headers
 from hubsig.once import OnceGate
 from hubsig.paths import application_path
@@ -47,7 +47,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+"""Any ASGI application; loose on purpose, so each framework's own scope types fit."""
 
 logger = logging.getLogger("hubsig")
 _TRACE_HEADER = TRACE_HEADER.lower().encode("latin-1")
@@ -75,10 +76,25 @@ class HubSignatureMiddleware:
         **settings: Unpack[WebhookSettings],
     ) -> None:
         self.app = app
-        self.config = config_from(config, settings, "hubsig.asgi.HubSignatureMiddleware")
+        self._broken: ConfigurationError | None = None
+        try:
+            self.config = config_from(config, settings, "hubsig.asgi.HubSignatureMiddleware")
+        except ConfigurationError as error:
+            if not _built_by_a_running_app():
+                raise
+            # Built lazily inside a running server (Starlette's add_middleware builds
+            # on the lifespan start-up), where uvicorn would swallow the exception and
+            # serve anyway: fail the start-up instead, and refuse every request.
+            logger.error("hubsig cannot start: %s", error)
+            self._broken = error
+            return
         self._gate = OnceGate.for_config(self.config)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
+        if self._broken is not None:
+            await _refuse_to_serve(self._broken, scope, receive, send)
+            return
         if scope["type"] != "http" or not self.config.guards_scope(scope):
             await self.app(scope, receive, send)
             return
@@ -151,6 +167,31 @@ class HubSignatureMiddleware:
         except StoreUnavailable:
             # The answer is sent; the claims expire with their lease.
             logger.exception("could not record processed events trace_id=%s", trace.trace_id)
+
+
+def _built_by_a_running_app() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _refuse_to_serve(
+    error: ConfigurationError, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """A middleware whose configuration failed: the server must not start, nor serve."""
+    if scope["type"] == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+        return
+    logger.error("refusing a request: hubsig is misconfigured: %s", error)
+    if scope["type"] == "http":
+        trace = TraceContext.from_headers(scope.get("headers", []))
+        await send_reply(send, failure(trace))
+    elif scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1011})
 
 
 def request_view(scope: Scope, headers: Headers) -> RequestView:

@@ -127,7 +127,8 @@ class WebhookEndpoint:
             self._wsgi = wsgi_adapter.HubSignatureMiddleware(self._wsgi_app, config=self._verifying)
         return self._wsgi
 
-    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
         if scope["type"] == "lifespan":
             await _answer_lifespan(receive, send)
             return
