@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from hubsig.errors import ConfigurationError
 
@@ -26,7 +26,13 @@ _DECODE_ROUNDS = 4
 
 
 def normalize_path(path: str) -> str:
-    """The canonical form two spellings of one route share (``/A//b/./c/`` → ``/a/b/c``)."""
+    """The canonical form two spellings of one route share (``/A//b/./c/`` → ``/a/b/c``).
+
+    An absolute-form target (``http://host/a``), which some servers pass on
+    as the path, is reduced to its path.
+    """
+    if "://" in path and not path.startswith("/"):
+        path = urlsplit(path).path
     for _ in range(_DECODE_ROUNDS):
         decoded = unquote(path)
         if decoded == path:

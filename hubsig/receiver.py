@@ -38,6 +38,8 @@ __all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "
 logger = logging.getLogger("hubsig")
 
 TRACE_HEADER = "X-B3-TraceId"
+FREE_BYTES = 64 * 1024
+"""The first bytes of each body, which the in-flight budget does not count."""
 _MAX_LENGTH_DIGITS = 18  # far past any body limit, far short of int()'s digit limit
 JSON_CONTENT_TYPE = "application/json"
 
@@ -65,16 +67,23 @@ class DeliveryCheck:
     """One request on a guarded path, from its headers to a verified ``Delivery``.
 
     Building it checks, before any body is read, the method, the API key
-    and the declared ``Content-Length``, and reserves the body's bytes in
-    the receiver's in-flight budget; ``start`` (or ``start_sync``) resolves
-    the secrets and ``begin`` checks the signature header; ``feed`` hashes
-    the body and enforces the size limit; ``finish`` verifies and parses.
+    and the declared ``Content-Length``; ``start`` (or ``start_sync``)
+    resolves the secrets and ``begin`` checks the signature header; ``feed``
+    hashes the body, enforces the size limit and reserves what arrived in
+    the receiver's in-flight budget; ``finish`` verifies and parses.
+
+    The budget counts bytes that arrived, not bytes promised, so a client
+    that declares a large body and sends nothing holds nothing; and only
+    the bytes past a request's first ``FREE_BYTES``, so a small delivery
+    (most are a few KiB) is never refused because large ones fill the
+    budget. Those first bytes are bounded by the server's connection limit,
+    as its own per-connection buffers are.
     Each raises a ``WebhookError`` when the delivery must be refused.
     ``release`` gives the reserved bytes back and must be called once the
     request is over, whatever happened.
     """
 
-    __slots__ = ("_config", "_declared", "_hashing", "_reserved", "deadline", "request", "trace")
+    __slots__ = ("_config", "_hashing", "_reserved", "deadline", "request", "trace")
 
     def __init__(self, config: WebhookConfig, request: RequestView, trace: TraceContext) -> None:
         self._config = config
@@ -87,9 +96,6 @@ class DeliveryCheck:
         declared = declared_length(request.headers)
         if declared is not None and declared > config.max_body_size:
             raise BodyTooLarge(_too_large(config.max_body_size))
-        self._declared = declared
-        if declared:
-            self._reserve(declared)
         self.deadline = time.monotonic() + config.body_timeout
         """When the body must have arrived (``time.monotonic()``), for adapters that poll."""
 
@@ -121,8 +127,8 @@ class DeliveryCheck:
         size = hashing.size + len(chunk)
         if size > self._config.max_body_size:
             raise BodyTooLarge(_too_large(self._config.max_body_size))
-        if self._declared is None:
-            self._reserve(len(chunk))
+        if size > FREE_BYTES:
+            self._reserve(size - FREE_BYTES - self._reserved)
         hashing.update(chunk)
 
     def check_deadline(self) -> None:

@@ -270,14 +270,22 @@ def test_asgi_body_timeout_covers_a_slow_drip_too() -> None:
 
 
 def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_released() -> None:
-    """Three clients declare 400 KiB each against a 1 MiB budget and stall: the third
-    is refused at once, before any of its body is read, and the stalled two time out."""
+    """Three clients send 400 KiB each against a 1 MiB budget and stall: the third is
+    refused as soon as its bytes would pass the budget, and the stalled two time out."""
     size = 400 * 1024
-    body = b"x" * size
 
-    async def stalled() -> dict[str, Any]:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
+    def sends_then_stalls() -> Any:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"x" * size, "more_body": True}
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+        return receive
 
     async def scenario() -> list[tuple[int, dict[str, str], bytes]]:
         middleware = ASGIMiddleware(
@@ -288,7 +296,9 @@ def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_release
             body_timeout=0.3,
         )
         calls = [
-            asyncio.create_task(_asgi_call(middleware, _asgi_headers(body, size), stalled))
+            asyncio.create_task(
+                _asgi_call(middleware, _asgi_headers(b"", None), sends_then_stalls())
+            )
             for _ in range(3)
         ]
         answers = await asyncio.gather(*calls)
@@ -300,6 +310,45 @@ def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_release
     assert statuses == [408, 408, 503]
     busy = next(headers for status, headers, _ in answers if status == 503)
     assert (busy["retry-after"], busy["connection"]) == ("1", "close")
+
+
+def test_a_declared_length_holds_no_budget_until_its_bytes_arrive() -> None:
+    """Declaring a large body and sending nothing must not lock good senders out."""
+
+    async def never() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def scenario() -> tuple[list[int], int]:
+        seen: list[int] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(200)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        middleware = ASGIMiddleware(
+            app, secret=SECRET, max_body_size=512 * 1024, max_inflight_bytes=1024 * 1024
+        )
+        idle = [
+            asyncio.create_task(_asgi_call(middleware, _asgi_headers(b"", 500 * 1024), never))
+            for _ in range(10)
+        ]
+        await asyncio.sleep(0.05)
+        body = make_events().to_json()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        status, _, _ = await _asgi_call(middleware, _asgi_headers(body, len(body)), receive)
+        for task in idle:
+            task.cancel()
+        await asyncio.gather(*idle, return_exceptions=True)
+        return seen, status
+
+    seen, status = asyncio.run(scenario())
+    assert (status, seen) == (200, [200])
 
 
 def test_undeclared_chunks_count_against_the_budget_as_they_arrive() -> None:

@@ -11,9 +11,12 @@ for is in the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from hubsig.asgi import Receive, Scope, Send, send_reply
@@ -73,6 +76,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=DEFAULT_MAX_INFLIGHT_BYTES,
         help="body bytes held across all requests being read; past it, 503 (default 64 MiB)",
     )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="connections served at once; past it, 503 before anything is read (default 1000)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -109,6 +118,8 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("uvicorn")
     import uvicorn
 
+    server_class = _quiet_server_class()
+
     store = SQLiteStore(arguments.store)
     config = WebhookConfig(
         secret=secrets_from(arguments),
@@ -127,15 +138,42 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     host, port = listener.getsockname()[:2]
     with EventLog(arguments.out) as log:
         app = receiver_app(config, arguments.path, log)
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        server = server_class(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+                limit_concurrency=arguments.max_connections,
+            )
         )
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, server.handle_exit)
         print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
         logger.info("writing accepted events to %s", arguments.out)
         server.run(sockets=[listener])
     store.close()
     logger.info("stopped; accepted events are in %s", arguments.out)
     return 0
+
+
+def _quiet_server_class() -> type[Any]:
+    import uvicorn
+
+    class QuietlyStoppingServer(uvicorn.Server):
+        """uvicorn's server, with SIGINT/SIGTERM handled by ``serve`` itself.
+
+        uvicorn re-raises a stop signal once it has shut down, which ends the
+        process with status 143 before the store is closed or the last line
+        logged; ``serve`` installs the handlers before it says it listens, so
+        an early signal stops it cleanly too.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietlyStoppingServer
 
 
 def _configure_logging() -> None:
