@@ -69,21 +69,22 @@ class DeliveryCheck:
     Building it checks, before any body is read, the method, the API key
     and the declared ``Content-Length``; ``start`` (or ``start_sync``)
     resolves the secrets and ``begin`` checks the signature header; ``feed``
-    hashes the body, enforces the size limit and reserves what arrived in
-    the receiver's in-flight budget; ``finish`` verifies and parses.
+    hashes the body and enforces the size limit; ``finish`` verifies and
+    parses.
 
-    The budget counts bytes that arrived, not bytes promised, so a client
-    that declares a large body and sends nothing holds nothing; and only
-    the bytes past a request's first ``FREE_BYTES``, so a small delivery
-    (most are a few KiB) is never refused because large ones fill the
-    budget. Those first bytes are bounded by the server's connection limit,
-    as its own per-connection buffers are.
+    The receiver's in-flight budget is charged with each body's bytes past
+    its first ``FREE_BYTES``: the declared length up front (so a body that
+    cannot fit is refused before any of it is read), or, for a chunked
+    body, each chunk as it arrives. A small delivery (most are a few KiB)
+    is never refused because large ones fill the budget; the uncounted
+    first bytes are bounded by the server's connection limit, as its own
+    per-connection buffers are.
     Each raises a ``WebhookError`` when the delivery must be refused.
     ``release`` gives the reserved bytes back and must be called once the
     request is over, whatever happened.
     """
 
-    __slots__ = ("_config", "_hashing", "_reserved", "deadline", "request", "trace")
+    __slots__ = ("_config", "_declared", "_hashing", "_reserved", "deadline", "request", "trace")
 
     def __init__(self, config: WebhookConfig, request: RequestView, trace: TraceContext) -> None:
         self._config = config
@@ -96,6 +97,9 @@ class DeliveryCheck:
         declared = declared_length(request.headers)
         if declared is not None and declared > config.max_body_size:
             raise BodyTooLarge(_too_large(config.max_body_size))
+        self._declared = declared
+        if declared is not None and declared > FREE_BYTES:
+            self._reserve(declared - FREE_BYTES)
         self.deadline = time.monotonic() + config.body_timeout
         """When the body must have arrived (``time.monotonic()``), for adapters that poll."""
 
@@ -127,7 +131,7 @@ class DeliveryCheck:
         size = hashing.size + len(chunk)
         if size > self._config.max_body_size:
             raise BodyTooLarge(_too_large(self._config.max_body_size))
-        if size > FREE_BYTES:
+        if self._declared is None and size > FREE_BYTES:
             self._reserve(size - FREE_BYTES - self._reserved)
         hashing.update(chunk)
 

@@ -270,18 +270,15 @@ def test_asgi_body_timeout_covers_a_slow_drip_too() -> None:
 
 
 def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_released() -> None:
-    """Three clients send 400 KiB each against a 1 MiB budget and stall: the third is
-    refused as soon as its bytes would pass the budget, and the stalled two time out."""
-    size = 400 * 1024
+    """Three clients declare 500 KiB each against a 1 MiB budget and stall: each is charged
+    what it declared past the first 64 KiB, so the third is refused before any of its body
+    is read, and the stalled two time out."""
+    size = 500 * 1024
+    read: list[int] = []
 
-    def sends_then_stalls() -> Any:
-        sent = False
-
+    def stalls(number: int) -> Any:
         async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": b"x" * size, "more_body": True}
+            read.append(number)
             await asyncio.sleep(3600)
             raise AssertionError("unreachable")
 
@@ -296,30 +293,30 @@ def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_release
             body_timeout=0.3,
         )
         calls = [
-            asyncio.create_task(
-                _asgi_call(middleware, _asgi_headers(b"", None), sends_then_stalls())
-            )
-            for _ in range(3)
+            asyncio.create_task(_asgi_call(middleware, _asgi_headers(b"", size), stalls(n)))
+            for n in range(3)
         ]
         answers = await asyncio.gather(*calls)
         assert middleware.config.budget.used == 0
         return answers
 
     answers = asyncio.run(scenario())
-    statuses = sorted(status for status, _, _ in answers)
-    assert statuses == [408, 408, 503]
-    busy = next(headers for status, headers, _ in answers if status == 503)
+    assert [status for status, _, _ in answers] == [408, 408, 503]
+    assert read == [0, 1]
+    busy = answers[2][1]
     assert (busy["retry-after"], busy["connection"]) == ("1", "close")
 
 
-def test_a_declared_length_holds_no_budget_until_its_bytes_arrive() -> None:
-    """Declaring a large body and sending nothing must not lock good senders out."""
+def test_small_deliveries_pass_while_large_bodies_fill_the_budget() -> None:
+    """Clients that declare large bodies and send nothing fill the budget; a delivery
+    of a few KiB (the usual size) is still received, since the budget does not count
+    a body's first 64 KiB."""
 
     async def never() -> dict[str, Any]:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    async def scenario() -> tuple[list[int], int]:
+    async def scenario() -> tuple[list[int], int, list[int]]:
         seen: list[int] = []
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -332,10 +329,11 @@ def test_a_declared_length_holds_no_budget_until_its_bytes_arrive() -> None:
         )
         idle = [
             asyncio.create_task(_asgi_call(middleware, _asgi_headers(b"", 500 * 1024), never))
-            for _ in range(10)
+            for _ in range(4)
         ]
         await asyncio.sleep(0.05)
-        body = make_events().to_json()
+        refused = [task.result()[0] for task in idle if task.done()]
+        body = make_events(20).to_json()
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive() -> dict[str, Any]:
@@ -345,14 +343,15 @@ def test_a_declared_length_holds_no_budget_until_its_bytes_arrive() -> None:
         for task in idle:
             task.cancel()
         await asyncio.gather(*idle, return_exceptions=True)
-        return seen, status
+        return seen, status, refused
 
-    seen, status = asyncio.run(scenario())
+    seen, status, refused = asyncio.run(scenario())
+    assert refused == [503, 503]  # 2 x (500 - 64) KiB fill the 1 MiB budget
     assert (status, seen) == (200, [200])
 
 
 def test_undeclared_chunks_count_against_the_budget_as_they_arrive() -> None:
-    chunks = [b"x" * 1000] * 10
+    chunks = [b"x" * 20_000] * 10
 
     async def receive_factory() -> Any:
         pending = list(chunks)
@@ -367,12 +366,13 @@ def test_undeclared_chunks_count_against_the_budget_as_they_arrive() -> None:
         middleware = ASGIMiddleware(
             lambda s, r, se: None,  # type: ignore[arg-type,return-value]
             secret=SECRET,
-            max_body_size=4096,
-            max_inflight_bytes=4096,
+            max_body_size=256 * 1024,
+            max_inflight_bytes=256 * 1024,
         )
-        assert middleware.config.budget.reserve(4096 - 2500)  # other requests hold the rest
+        held = 256 * 1024 - 100_000  # other requests hold all but 100,000 bytes
+        assert middleware.config.budget.reserve(held)
         answer = await _asgi_call(middleware, _asgi_headers(b"", None), await receive_factory())
-        assert middleware.config.budget.used == 4096 - 2500
+        assert middleware.config.budget.used == held  # 200,000 - 64 KiB would not fit
         return answer
 
     status, headers, _ = asyncio.run(scenario())
@@ -393,12 +393,11 @@ def test_413_asks_the_server_to_close_the_connection() -> None:
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_transient_refusals_are_never_acknowledged(adapter: str) -> None:
     """``acknowledge_rejections`` stops retries of bad deliveries, never of a busy receiver."""
-    config = WebhookConfig(
-        secret=SECRET, acknowledge_rejections=True, max_body_size=1024, max_inflight_bytes=1024
-    )
-    assert config.budget.reserve(1024)
-    answer = ADAPTERS[adapter](config, signed(make_events().to_json()))
+    config = WebhookConfig(secret=SECRET, acknowledge_rejections=True)
+    full = config.max_inflight_bytes
+    assert config.budget.reserve(full)
+    answer = ADAPTERS[adapter](config, signed(make_events(800).to_json()))  # about 200 KiB
     assert answer.status == 503
-    config.budget.release(1024)
+    config.budget.release(full)
     tampered = Sent([b"{}"], {"X-Hub-Signature": "sha1=" + "0" * 40})
     assert ADAPTERS[adapter](config, tampered).status == 200
