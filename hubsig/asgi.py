@@ -208,7 +208,7 @@ async def receive_delivery(check: DeliveryCheck, receive: Receive) -> Delivery:
     """
     await check.start()
     try:
-        async with _within(check.deadline):
+        async with within(check.deadline):
             body = await _read_body(check, receive)
     except TimeoutError:
         raise check.timed_out() from None
@@ -231,7 +231,7 @@ async def _read_body(check: DeliveryCheck, receive: Receive) -> bytes:
 
 if sys.version_info >= (3, 11):
 
-    def _within(deadline: float) -> asyncio.Timeout:
+    def within(deadline: float) -> asyncio.Timeout:
         """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
         loop = asyncio.get_running_loop()
         return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
@@ -239,7 +239,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
 
     @contextlib.asynccontextmanager
-    async def _within(deadline: float) -> AsyncIterator[None]:
+    async def within(deadline: float) -> AsyncIterator[None]:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()

@@ -206,16 +206,23 @@ class WebhookConfig:
     def verifier_for(self, resolved: Resolved) -> Verifier:
         """A ``Verifier`` for resolved secrets, built once per distinct set and then reused.
 
-        Raises ``NoSecret`` when the resolver had none for this request.
+        Raises ``NoSecret`` when the resolver had none for this request (an
+        unknown channel: the client's problem, 401), and ``ConfigurationError``
+        when it returned something that is not a secret (the server's bug: the
+        adapters answer 500 and log it at ERROR).
         """
         if isinstance(resolved, Verifier):
             return resolved
-        if resolved is None or (not isinstance(resolved, (str, bytes)) and not resolved):
+        if resolved is None or (
+            isinstance(resolved, (str, bytes, Sequence, Mapping)) and not resolved
+        ):
             raise NoSecret("no secret is configured for this request")
         try:
             loaded = load_secrets(resolved)
-        except ConfigurationError:
-            raise NoSecret("the secret configured for this request is unusable") from None
+        except ConfigurationError as error:
+            raise ConfigurationError(
+                f"the secret resolver returned no usable secret: {error}"
+            ) from None
         # Keyed by a digest, so the cache never holds (or shows) the secrets themselves.
         key = tuple((key_id, hashlib.sha256(secret).digest()) for key_id, secret in loaded)
         verifier = self._verifiers.get(key)

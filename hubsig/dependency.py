@@ -17,7 +17,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
+from hubsig.access import STATE_KEY
+from hubsig.asgi import request_view, within
+from hubsig.config import WebhookConfig, WebhookSettings, config_from
 from hubsig.errors import ConfigurationError, WebhookError
 from hubsig.headers import Headers
 from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, rejection
@@ -57,17 +59,27 @@ class VerifiedDelivery:
         headers = Headers(request.scope["headers"])
         trace = TraceContext.from_headers(headers)
         response.headers[TRACE_HEADER] = trace.trace_id  # FastAPI merges it into the answer
+        check: DeliveryCheck | None = None
         try:
-            view = RequestView(request.method, request.url.path, headers)
-            check = DeliveryCheck(self.config, view, trace)
+            check = DeliveryCheck(self.config, request_view(request.scope, headers), trace)
             await check.start()
             chunks: list[bytes] = []
-            async for chunk in request.stream():
-                check.feed(chunk)
-                chunks.append(chunk)
-            return check.finish(b"".join(chunks))
+            try:
+                async with within(check.deadline):
+                    async for chunk in request.stream():
+                        check.feed(chunk)
+                        chunks.append(chunk)
+            except TimeoutError:
+                raise check.timed_out() from None
+            delivery = check.finish(b"".join(chunks))
         except WebhookError as error:
             raise DeliveryRejected(rejection(error, trace, self.config), error, trace) from None
+        finally:
+            if check is not None:
+                check.release()
+        # Where delivery_of(request) finds it, as after the middleware.
+        request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: delivery}
+        return delivery
 
 
 async def rejected_response(request: Request, error: Exception) -> Response:

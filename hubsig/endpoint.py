@@ -23,7 +23,9 @@ import asyncio
 import functools
 import inspect
 import logging
+import re
 import sys
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -351,9 +353,10 @@ def _wants_delivery(handler: Handler, role: str) -> bool:
 
 
 def _is_delivery(annotation: object) -> bool:
-    if annotation is Delivery:
-        return True
-    return isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] == "Delivery"
+    """``Delivery``, ``Delivery | None``, ``hubsig.Delivery``, as a type or as text."""
+    if isinstance(annotation, str):
+        return re.search(r"(?<![\w.])(hubsig\.)?Delivery\b", annotation) is not None
+    return annotation is Delivery or Delivery in typing.get_args(annotation)
 
 
 def _check_known(name: str, value: str | None) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlparse
 
 from hubsig.errors import ConfigurationError
 
@@ -26,13 +26,13 @@ _DECODE_ROUNDS = 4
 
 
 def normalize_path(path: str) -> str:
-    """The canonical form two spellings of one route share (``/A//b/./c/`` → ``/a/b/c``).
+    """The canonical form two spellings of one route share (``/A//b/./c;x/`` → ``/a/b/c``).
 
-    An absolute-form target (``http://host/a``), which some servers pass on
-    as the path, is reduced to its path.
+    A target not starting with ``/`` (``http://host/a``, ``http:/a``), which
+    some servers pass on as the path, is reduced to its path, as Quart does;
+    ``;parameters`` are dropped from every segment.
     """
-    if "://" in path and not path.startswith("/"):
-        path = urlsplit(path).path
+    path = target_path(path)
     for _ in range(_DECODE_ROUNDS):
         decoded = unquote(path)
         if decoded == path:
@@ -41,12 +41,18 @@ def normalize_path(path: str) -> str:
     path = _SLASHES.sub("/", path.replace("\\", "/"))
     segments: list[str] = []
     for segment in path.split("/"):
+        segment = segment.partition(";")[0]
         if segment == "..":
             if segments:
                 segments.pop()
         elif segment and segment != ".":
             segments.append(segment)
     return "/" + "/".join(segments).casefold()
+
+
+def target_path(path: str) -> str:
+    """The path of a request target, whatever form a server passed it on in."""
+    return path if path.startswith("/") else urlparse(path).path
 
 
 def application_path(path: str, root: str) -> str:
@@ -94,19 +100,35 @@ class PathGuard:
         return False
 
     def guards_scope(self, scope: Mapping[str, Any]) -> bool:
-        """ASGI: the app-relative path, and the full path (joined if the server split them)."""
-        path: str = scope["path"]
+        """ASGI: the path as every router might read it below ``root_path``, and in full."""
+        path = target_path(scope["path"])
         root: str = scope.get("root_path") or ""
         if not root:
             return self.guards(path)
-        joined = path if path.startswith(root) else root + path
-        return self.guards(application_path(path, root), joined)
+        return self.guards(*_below_root(path, root))
 
     def guards_environ(self, environ: Mapping[str, Any]) -> bool:
         """WSGI: ``PATH_INFO`` (app-relative) and ``SCRIPT_NAME + PATH_INFO``."""
-        path = environ.get("PATH_INFO") or "/"
+        path = target_path(environ.get("PATH_INFO") or "/")
         root = environ.get("SCRIPT_NAME") or ""
-        return self.guards(path, root + path) if root else self.guards(path)
+        return self.guards(*_below_root(path, root)) if root else self.guards(path)
+
+
+def _below_root(path: str, root: str) -> tuple[str, ...]:
+    """Every way a router strips ``root`` from ``path``, and the full path.
+
+    Starlette strips it at a segment boundary, Quart by plain prefix
+    (``/apiwebhooks`` → ``webhooks``), Litestar at its first occurrence
+    anywhere; servers either include it in the path or not.
+    """
+    candidates = [path, application_path(path, root)]
+    if path.startswith(root):
+        candidates.append(path[len(root) :])
+    else:
+        candidates.append(root + path)
+    if root in path:
+        candidates.append(path.split(root, 1)[-1])
+    return tuple(candidates)
 
 
 def _check_paths(paths: Iterable[str] | str | None) -> tuple[str, ...] | None:

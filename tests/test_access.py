@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -16,9 +17,11 @@ from starlette.testclient import TestClient
 
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware
+from hubsig.dependency import VerifiedDelivery
 from hubsig.testing import make_events, signed_request
 
 SECRET = "access-secret"
+Verified = Annotated[hubsig.Delivery, Depends(VerifiedDelivery(secret=SECRET))]
 
 
 def _delivery() -> hubsig.Delivery:
@@ -124,3 +127,17 @@ def test_state_is_per_request_even_if_a_server_shares_one_dict() -> None:
     assert isinstance(seen[0], hubsig.Delivery)
     assert seen[1] is None
     assert "hubsig" not in shared
+
+
+def test_the_fastapi_dependency_leaves_the_delivery_for_delivery_of() -> None:
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request, delivery: Verified) -> dict[str, object]:
+        assert hubsig.delivery_of(request) is delivery
+        return hubsig.events_response(delivery.payload.entity_ids).to_dict()
+
+    request = signed_request(make_events(2).to_json(), SECRET)
+    answer = TestClient(app).post("/hook", content=request.body, headers=request.headers)
+    assert answer.status_code == 200
+    assert len(answer.json()["data"]["ids"]) == 2

@@ -192,3 +192,22 @@ def test_the_endpoint_and_its_middleware_share_one_inflight_budget() -> None:
     endpoint = hubsig.WebhookEndpoint(lambda payload: None, config=config)
     assert endpoint._asgi.config.budget is config.budget
     assert endpoint._asgi.config.store is None
+
+
+@pytest.mark.parametrize("returned", [123, ["ok", 4.5], " \t", object()])
+def test_a_resolver_returning_a_non_secret_is_the_servers_error(
+    returned: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a 401 'no_secret' blamed on the client: a 500, and an ERROR naming the cause."""
+    from tests.adapters import ADAPTERS, Sent
+
+    config = WebhookConfig(secret=lambda request: returned)
+    sent = Sent([b"{}"], {"X-Hub-Signature": hubsig.sign(b"{}", "s")})
+    for adapter in ADAPTERS.values():
+        caplog.clear()
+        answer = adapter(config, sent)
+        assert answer.status == 500
+        assert not answer.reached_app
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert errors
+        assert "secret resolver returned no usable secret" in str(errors[0].exc_info[1])

@@ -1,0 +1,489 @@
+"""Fail closed: no unsigned, forged or tampered request ever runs a guarded handler, anywhere.
+
+One table, every row a deployment (``tests/fail_closed_apps.py``: the ASGI
+and WSGI middleware, ``@webhook`` as ASGI and WSGI, the FastAPI dependency,
+in Starlette, FastAPI, Litestar, Quart, Flask, Django, bare or mounted) as
+one way of reaching it: called in process with the scope or environ a server
+builds (with ``root_path`` / ``SCRIPT_NAME``), or through a real uvicorn,
+hypercorn or gunicorn on loopback, the request line written byte for byte.
+Every column an attack: each spelling of the guarded path (``//x``, ``/x/``,
+``%69``, ``%2F``, case, dot segments, absolute-form, ...) sent unsigned,
+forged and tampered, and every other method. The guarded handler records
+each request it is entered with, so "never ran" is observed, not inferred
+from a status; and a correctly signed delivery must reach it, so a guard
+that refused everything would fail here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubsig.asgi import ASGIApp
+from hubsig.testing import make_events, signed_request
+from hubsig.wsgi import WSGIApp
+from tests import django_site
+from tests.fail_closed_apps import (
+    ASGI_BUILDERS,
+    DEPLOYMENT_HEADER,
+    PATH,
+    SECRET,
+    SHAPES,
+    UNGUARDED,
+    WSGI_BUILDERS,
+    Recorder,
+    Shape,
+)
+from tests.fail_closed_wire import RealServer, Reply, call_asgi, call_wsgi, real_servers
+
+ROOT_PATH = "/api"
+"""The server's root path: uvicorn/hypercorn ``--root-path``, gunicorn's ``SCRIPT_NAME``."""
+
+# --- how a request reaches a deployment ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Style:
+    """One way a request reaches the app: what the client sends before the deployment's
+    prefix, and (in process) the ``root_path``/``SCRIPT_NAME`` the server sets.
+
+    ``prefixed``: the ASGI ``path`` includes ``root_path`` (uvicorn, Starlette
+    mounts) or not (hypercorn 0.18). ``unservable``: deployments whose
+    framework cannot route any request in this style (a framework and server
+    that disagree on ``root_path``), so a signed delivery is refused there too.
+    ``unsent``: spellings the server itself answers before any app runs.
+    """
+
+    name: str
+    sent_root: str = ""
+    root_path: str = ""
+    prefixed: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+    unservable: frozenset[str] = frozenset()
+    unsent: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Surface:
+    """In process (``server`` None) or a real server ``(kind, root_path)``."""
+
+    name: str
+    protocol: str
+    server: tuple[str, str] | None
+    styles: tuple[Style, ...]
+
+    @property
+    def deployments(self) -> list[str]:
+        return list(ASGI_BUILDERS if self.protocol == "asgi" else WSGI_BUILDERS)
+
+
+_ASGI_MOUNTED = frozenset(name for name in ASGI_BUILDERS if SHAPES[name].prefix)
+# Starlette's Mount and Quart assume ``path`` starts with ``root_path``; hypercorn's does not.
+_UNPREFIXED_UNSERVABLE = _ASGI_MOUNTED | {"quart"}
+# uvicorn adds the root path itself: a proxy that kept it sends /api/api/...: nothing routes.
+_DOUBLED_UNSERVABLE = frozenset(ASGI_BUILDERS) - {"webhook-alone"}
+# gunicorn answers a path outside SCRIPT_NAME with its own 500 (ConfigurationProblem).
+_OUTSIDE_SCRIPT_NAME = frozenset({"root-path-inside"})
+
+SURFACES = [
+    Surface(
+        "asgi",
+        "asgi",
+        None,
+        (
+            Style("plain"),
+            Style("root-path", root_path=ROOT_PATH),
+            Style(
+                "root-path-unprefixed",
+                root_path=ROOT_PATH,
+                prefixed=False,
+                unservable=_UNPREFIXED_UNSERVABLE,
+            ),
+        ),
+    ),
+    Surface(
+        "wsgi",
+        "wsgi",
+        None,
+        (
+            Style("plain"),
+            Style(
+                "script-name",
+                sent_root=ROOT_PATH,
+                root_path=ROOT_PATH,
+                unsent=_OUTSIDE_SCRIPT_NAME,
+            ),
+        ),
+    ),
+    Surface("uvicorn", "asgi", ("uvicorn", ""), (Style("plain"),)),
+    Surface(
+        "uvicorn-root-path",
+        "asgi",
+        ("uvicorn", ROOT_PATH),
+        (
+            Style("proxy-stripped"),
+            Style("proxy-kept", sent_root=ROOT_PATH, unservable=_DOUBLED_UNSERVABLE),
+        ),
+    ),
+    Surface(
+        "hypercorn-root-path",
+        "asgi",
+        ("hypercorn", ROOT_PATH),
+        (
+            Style("proxy-stripped", unservable=_UNPREFIXED_UNSERVABLE),
+            Style("proxy-kept", sent_root=ROOT_PATH),
+        ),
+    ),
+    Surface(
+        "gunicorn",
+        "wsgi",
+        ("gunicorn", ""),
+        (
+            Style("plain"),
+            # gunicorn takes SCRIPT_NAME from a header sent by a trusted (loopback) proxy.
+            Style(
+                "script-name",
+                sent_root=ROOT_PATH,
+                headers=(("SCRIPT_NAME", ROOT_PATH),),
+                unsent=_OUTSIDE_SCRIPT_NAME,
+            ),
+        ),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: a deployment, reached one way."""
+
+    surface: Surface
+    style: Style
+    deployment: str
+
+    @property
+    def shape(self) -> Shape:
+        return SHAPES[self.deployment]
+
+    @property
+    def servable(self) -> bool:
+        return self.deployment not in self.style.unservable
+
+    @property
+    def id(self) -> str:
+        return f"{self.surface.name}/{self.style.name}/{self.deployment}"
+
+    def target(self, route: str = PATH) -> str:
+        return self.style.sent_root + self.shape.prefix + route
+
+
+CASES = [
+    Case(surface, style, deployment)
+    for surface in SURFACES
+    for style in surface.styles
+    for deployment in surface.deployments
+]
+
+
+class Receivers:
+    """Sends a request to a case's deployment; builds the apps and starts the servers once."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._stack = ExitStack()
+        self._recorder = Recorder()
+        self._asgi: dict[str, ASGIApp] | None = None
+        self._wsgi: dict[str, WSGIApp] | None = None
+        self._servers: dict[str, RealServer] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def recorder(self, case: Case) -> Recorder:
+        if case.surface.server is None:
+            return self._recorder
+        return self._real(case.surface).recorder
+
+    def send(
+        self, case: Case, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
+        headers = {**headers, **dict(case.style.headers), DEPLOYMENT_HEADER: case.deployment}
+        if case.surface.server is not None:
+            return self._real(case.surface).send(method, target, headers, body)
+        style = case.style
+        if case.surface.protocol == "asgi":
+            app = self._asgi_apps()[case.deployment]
+            assert self._loop is not None
+            return call_asgi(
+                app,
+                self._loop,
+                method,
+                target,
+                headers,
+                body,
+                root_path=style.root_path,
+                prefixed=style.prefixed,
+            )
+        wsgi_app = self._wsgi_apps()[case.deployment]
+        return call_wsgi(wsgi_app, method, target, headers, body, script_name=style.root_path)
+
+    def _asgi_apps(self) -> dict[str, ASGIApp]:
+        if self._asgi is None:
+            self._loop = asyncio.new_event_loop()
+            self._stack.callback(self._loop.close)
+            self._asgi = {name: build(self._recorder) for name, build in ASGI_BUILDERS.items()}
+        return self._asgi
+
+    def _wsgi_apps(self) -> dict[str, WSGIApp]:
+        if self._wsgi is None:
+            django_site.configure()
+            from django.test.utils import override_settings
+
+            # Django behind a proxy that strips /api, routed by this suite's URLconf.
+            settings = override_settings(
+                ROOT_URLCONF="tests.fail_closed_apps", FORCE_SCRIPT_NAME=ROOT_PATH
+            )
+            settings.enable()
+            self._stack.callback(settings.disable)
+            self._wsgi = {name: build(self._recorder) for name, build in WSGI_BUILDERS.items()}
+        return self._wsgi
+
+    def _real(self, surface: Surface) -> RealServer:
+        if self._servers is None:
+            specs = {s.name: s.server for s in SURFACES if s.server is not None}
+            self._servers = self._stack.enter_context(real_servers(specs, self._workdir))
+        return self._servers[surface.name]
+
+
+@pytest.fixture(scope="module")
+def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receivers]:
+    """Every deployment, in process and behind each real server (started once, on first use)."""
+    receivers = Receivers(tmp_path_factory.mktemp("fail-closed"))
+    try:
+        yield receivers
+    finally:
+        receivers.close()
+
+
+# --- the attacks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """A request target naming the guarded route, from the root sent and the mount prefix.
+
+    ``documented``: a spelling hubsig's path normalisation promises to guard
+    (percent-decoding, repeated and trailing slashes, dot segments, case),
+    so where hubsig sees the request before any router, hubsig must refuse it.
+    """
+
+    name: str
+    spell: Callable[[str, str], str]
+    documented: bool
+    mutates_mount: bool = False
+
+
+def _under(suffix: str) -> Callable[[str, str], str]:
+    return lambda root, mount: root + mount + suffix
+
+
+SPELLINGS = [
+    Spelling("exact", _under(PATH), True),
+    Spelling("leading-double-slash", _under("//webhooks/interactions"), True),
+    Spelling("inner-double-slash", _under("/webhooks//interactions"), True),
+    Spelling("trailing-slash", _under("/webhooks/interactions/"), True),
+    Spelling("trailing-double-slash", _under("/webhooks/interactions//"), True),
+    Spelling("percent-letter", _under("/webhooks/%69nteractions"), True),
+    Spelling("percent-everything", _under("/%77ebhooks/%69%6E%74eractions"), True),
+    Spelling("encoded-slash", _under("/webhooks%2Finteractions"), True),
+    Spelling("encoded-slash-lower", _under("/webhooks%2finteractions"), True),
+    Spelling("double-encoded", _under("/webhooks/%2569nteractions"), True),
+    Spelling("upper-case", _under("/WEBHOOKS/INTERACTIONS"), True),
+    Spelling("mixed-case", _under("/Webhooks/InterActions"), True),
+    Spelling("dot-segment", _under("/webhooks/./interactions"), True),
+    Spelling("leading-dot-segment", _under("/./webhooks/interactions"), True),
+    Spelling("dot-dot-segment", _under("/webhooks/x/../interactions"), True),
+    Spelling("encoded-dot-dot", _under("/webhooks/x/%2E%2E/interactions"), True),
+    Spelling("backslash", _under("/webhooks%5Cinteractions"), True),
+    Spelling("query", _under("/webhooks/interactions?x=1"), True),
+    Spelling("fragment", _under("/webhooks/interactions#x"), False),
+    Spelling("semicolon", _under("/webhooks/interactions;x=1"), False),
+    Spelling("nul", _under("/webhooks/interactions%00"), False),
+    Spelling("absolute-form", lambda root, mount: f"http://127.0.0.1{root}{mount}{PATH}", False),
+    Spelling(
+        "absolute-form-params",
+        lambda root, mount: f"http://127.0.0.1{root}{mount}{PATH};x=1",
+        False,
+    ),
+    Spelling("scheme-only", lambda root, mount: f"http:{root}{mount}{PATH}", False),
+    Spelling("no-leading-slash", lambda root, mount: (root + mount + PATH)[1:], False),
+    Spelling("root-path-inside", lambda root, mount: f"/x{ROOT_PATH}{mount}{PATH}", False),
+    Spelling("mount-upper-case", lambda root, mount: root + mount.upper() + PATH, True, True),
+    Spelling("mount-double-slash", lambda root, mount: f"{root}/{mount}{PATH}", True, True),
+    Spelling(
+        "mount-percent",
+        lambda root, mount: f"{root}/%{ord(mount[1]):02X}{mount[2:]}{PATH}",
+        True,
+        True,
+    ),
+]
+
+ATTACKS = ["unsigned", "forged", "tampered"]
+REFUSAL_CODE = {
+    "unsigned": "missing_signature",
+    "forged": "signature_mismatch",
+    "tampered": "signature_mismatch",
+}
+METHODS = [
+    *(
+        (method, attack)
+        for method in ("HEAD", "GET", "PUT", "PATCH", "DELETE", "OPTIONS")
+        for attack in ("unsigned", "signed")
+    ),
+    # servers differ: gunicorn refuses the token (400), hypercorn makes it POST, uvicorn keeps it
+    *(("post", attack) for attack in ATTACKS),
+]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request's headers and body, its trace id (what the handlers record), its entity ids."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    trace_id: str = ""
+    ids: tuple[str, ...] = ()
+
+
+def delivery(attack: str) -> Sent:
+    """A delivery as an attacker sends it: ``unsigned``, ``forged`` (signed with another
+    secret), ``tampered`` (a valid signature of other bytes), or ``signed`` correctly."""
+    events = make_events(1)
+    if attack == "forged":
+        request = signed_request(events, "not-the-secret")
+    else:
+        request = signed_request(events, SECRET, tamper=attack == "tampered")
+    headers = dict(request.headers)
+    if attack == "unsigned":
+        del headers["X-Hub-Signature"]
+    return Sent(headers, request.body, request.trace_id, events.entity_ids)
+
+
+def refusal_code(reply: Reply) -> str:
+    """The reason code of an ``EventsResponse`` refusal (``missing_signature``, ...)."""
+    try:
+        message: str = json.loads(reply.body)["status"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"<not an EventsResponse: {reply.body[:80]!r}>"
+    return message.partition(":")[0]
+
+
+def assert_never_ran(
+    receivers: Receivers, case: Case, sent: Sent, reply: Reply, request_line: str
+) -> None:
+    """The guarded handler was not entered, and the sender got a 4xx (or, where a router
+    answers before hubsig, the router's redirect): never a 2xx, never a 5xx."""
+    answer = f"{request_line!r} got HTTP {reply.status} {reply.body[:160]!r}"
+    ran = receivers.recorder(case).has_entered(sent.trace_id)
+    assert not ran, f"the guarded handler ran: {answer}"
+    lowest = 400 if case.shape.guard_first else 300
+    assert lowest <= reply.status < 500, answer
+
+
+def _attack_params() -> list[Any]:
+    params = []
+    for case in CASES:
+        for spelling in SPELLINGS:
+            if (spelling.mutates_mount and not case.shape.prefix) or (
+                spelling.name in case.style.unsent
+            ):
+                continue
+            for attack in ATTACKS:
+                params.append(
+                    pytest.param(case, spelling, attack, id=f"{case.id}/{spelling.name}/{attack}")
+                )
+    return params
+
+
+@pytest.mark.parametrize(("case", "spelling", "attack"), _attack_params())
+def test_no_spelling_of_the_guarded_path_lets_a_bad_delivery_in(
+    receivers: Receivers, case: Case, spelling: Spelling, attack: str
+) -> None:
+    """Every spelling of the guarded path, unsigned, forged or tampered, is refused without
+    the handler running; where hubsig sees the request before any router, a spelling its
+    normalisation promises to cover gets hubsig's own 401, not a lucky 404."""
+    sent = delivery(attack)
+    target = spelling.spell(case.style.sent_root, case.shape.prefix)
+    reply = receivers.send(case, "POST", target, sent.headers, sent.body)
+    assert_never_ran(receivers, case, sent, reply, f"POST {target}")
+    outside_mount = case.shape.outside_mount or not spelling.mutates_mount
+    if case.servable and (
+        case.shape.every_path or (case.shape.guard_first and spelling.documented and outside_mount)
+    ):
+        assert (reply.status, refusal_code(reply)) == (401, REFUSAL_CODE[attack])
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "attack"),
+    [
+        pytest.param(case, method, attack, id=f"{case.id}/{method}/{attack}")
+        for case in CASES
+        for method, attack in METHODS
+    ],
+)
+def test_no_other_method_reaches_the_guarded_handler(
+    receivers: Receivers, case: Case, method: str, attack: str
+) -> None:
+    """Guarded paths take POST only: any other method is refused (405), signed or not."""
+    sent = delivery(attack)
+    reply = receivers.send(case, method, case.target(), sent.headers, sent.body)
+    assert_never_ran(receivers, case, sent, reply, f"{method} {case.target()}")
+    if case.servable and method.isupper():
+        assert reply.status == 405
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
+def test_a_signed_delivery_reaches_the_guarded_handler(receivers: Receivers, case: Case) -> None:
+    """The other half of the promise: the guard lets the real sender in, in every deployment
+    a framework can route (and where it cannot, the delivery is still refused, not run)."""
+    sent = delivery("signed")
+    reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
+    recorder = receivers.recorder(case)
+    if not case.servable:
+        assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
+        return
+    assert 200 <= reply.status < 300, f"HTTP {reply.status} {reply.body[:200]!r}"
+    assert recorder.has_verified(sent.trace_id)
+    answer = json.loads(reply.body)
+    assert answer["status"]["code"] == 0
+    assert [item["id"] for item in answer["data"]["ids"]] == list(sent.ids)
+
+
+@pytest.mark.parametrize(
+    ("case", "attack"),
+    [
+        pytest.param(case, attack, id=f"{case.id}/{attack}")
+        for case in CASES
+        if case.shape.unguarded and case.servable
+        for attack in ("unsigned", "signed")
+    ],
+)
+def test_delivery_of_refuses_a_request_hubsig_did_not_verify(
+    receivers: Receivers, case: Case, attack: str
+) -> None:
+    """The safety net: a handler on a path the middleware does not guard (a configuration
+    mistake) that reads its delivery through ``hubsig.delivery_of`` gets ``NotVerified``,
+    signature header or not, and stops there (frameworks answer the exception with 500)."""
+    sent = delivery(attack)
+    reply = receivers.send(case, "POST", case.target(UNGUARDED), sent.headers, sent.body)
+    recorder = receivers.recorder(case)
+    assert recorder.has_entered(sent.trace_id), f"HTTP {reply.status}: the route was not reached"
+    assert not recorder.has_verified(sent.trace_id)
+    assert reply.status >= 400
