@@ -50,6 +50,8 @@ def _explain(
     body: bytes, signature_header: str | None, secrets: Sequence[Secret], algorithms: Sequence[str]
 ) -> list[Finding]:
     findings = [Finding("body_length", f"the body is {len(body)} bytes")]
+    signature_header, repairs = _repaired_header(signature_header)
+    findings.extend(repairs)
     verifier = Verifier(list(secrets), algorithms=list(algorithms))
     try:
         verifier.begin(signature_header)
@@ -67,10 +69,12 @@ def _explain(
             return False
         return True
 
+    causes: list[Finding] = []
     for check in _BODY_CHECKS:
-        findings.extend(check(body, matches))
-    findings.extend(_secret_whitespace(body, secrets, matches))
-    if len(findings) == 1:
+        causes.extend(check(body, matches))
+    causes.extend(_secret_whitespace(body, secrets, matches))
+    findings.extend(dict.fromkeys(causes))  # one line per distinct finding
+    if len(findings) == 1 + len(repairs):
         findings.append(
             Finding(
                 "no_known_cause",
@@ -124,20 +128,33 @@ def _reserialized_json(body: bytes, matches: Matcher) -> list[Finding]:
         "spaced (json.dumps defaults)": {},
         "sorted keys, compact": {"separators": (",", ":"), "sort_keys": True},
         "sorted keys, spaced": {"sort_keys": True},
-        "indented": {"indent": 2},
+        "indented by 2": {"indent": 2},
+        "indented by 2, sorted keys": {"indent": 2, "sort_keys": True},
+        "indented by 4": {"indent": 4},
+        "indented by 4, sorted keys": {"indent": 4, "sort_keys": True},
     }
     findings = []
+    tried = {body}
     for name, options in variants.items():
         for ensure_ascii in (False, True):
             text = json.dumps(document, ensure_ascii=ensure_ascii, **options)  # type: ignore[arg-type]
             candidate = text.encode()
-            if candidate != body and matches(candidate):
-                escaped = "\\u-escaped" if ensure_ascii else "raw UTF-8"
+            if candidate in tried:  # an ASCII document reads the same either way
+                continue
+            tried.add(candidate)
+            if matches(candidate):
+                escaped = (
+                    ""
+                    if text.isascii() and ensure_ascii is False
+                    else (
+                        " with \\u-escaped unicode" if ensure_ascii else " with raw UTF-8 unicode"
+                    )
+                )
                 findings.append(
                     Finding(
                         "reserialized_json",
-                        f"the signature matches the same JSON written {name} with {escaped} "
-                        "unicode: the body was re-serialized after signing (verify the raw bytes)",
+                        f"the signature matches the same JSON written {name}{escaped}: the body "
+                        "was re-serialized after signing (verify the raw bytes)",
                     )
                 )
     if not findings and not body.isascii():
@@ -169,6 +186,44 @@ def _secret_whitespace(body: bytes, secrets: Sequence[Secret], matches: Matcher)
     return []
 
 
+def _repaired_header(signature_header: str | None) -> tuple[str | None, list[Finding]]:
+    """A header value as it was probably meant, and what was wrong with how it was given.
+
+    A whole pasted header line (``X-Hub-Signature: sha1=…``) is cut to its
+    value; a bare hex digest gets the algorithm its length implies.
+    """
+    if not signature_header:
+        return signature_header, []
+    text = signature_header.strip()
+    findings = []
+    name, colon, value = text.partition(":")
+    if colon and "=" not in name and name.strip():
+        text = value.strip()
+        findings.append(
+            Finding(
+                "pasted_header_line",
+                f"the value includes the header's name ({name.strip()[:40]}:): "
+                "pass only what follows the colon",
+            )
+        )
+    if "=" not in text and all(c in _HEX for c in text):
+        for algorithm, size in DIGEST_SIZES.items():
+            if len(text) == 2 * size:
+                findings.append(
+                    Finding(
+                        "bare_digest",
+                        f"the value is a bare {2 * size}-digit hex digest: the header reads "
+                        f"'{algorithm}=<digest>'",
+                    )
+                )
+                text = f"{algorithm}={text}"
+                break
+    return text, findings
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _encoding_hint(signature_header: str | None) -> list[Finding]:
     if not signature_header or "=" not in signature_header:
         return []
@@ -179,7 +234,13 @@ def _encoding_hint(signature_header: str | None) -> list[Finding]:
     except (ValueError, binascii.Error):
         return []
     if size is not None and len(decoded) == size:
-        return [Finding("base64_digest", "the digest is base64, not hex: use --encoding base64")]
+        return [
+            Finding(
+                "base64_digest",
+                "the digest is base64, not hex: use --encoding base64 (Genesys Cloud: "
+                "--scheme genesys-cloud)",
+            )
+        ]
     return []
 
 

@@ -10,6 +10,8 @@ which is what makes ``Verifier.verify`` cheaper than a one-shot
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ Secret: TypeAlias = str | bytes
 Secrets: TypeAlias = Secret | Sequence[Secret] | Mapping[str, Secret]
 """One secret, several (rotation; the result names the index), or key id → secret."""
 
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 
@@ -78,9 +81,9 @@ def load_secrets(secrets: Secrets) -> list[tuple[str | None, bytes]]:
 
     Raises ``ConfigurationError`` for no secret, an empty one, ``None`` or a
     value that is neither text nor bytes; warns with
-    ``SecretWhitespaceWarning`` for whitespace around a text secret (raw
-    bytes that are not UTF-8 are taken as they are). Neither message
-    contains the secret.
+    ``SecretWhitespaceWarning`` for whitespace around a text secret,
+    pointing at the caller's line (bytes are keys, taken as they are).
+    Neither message contains the secret.
     """
     pairs: list[tuple[str | None, object]]
     if isinstance(secrets, (str, bytes, bytearray)):
@@ -111,22 +114,27 @@ def _secret_bytes(secret: object, key_id: str | None, position: int) -> bytes:
         raise ConfigurationError(f"{label} is empty: an empty secret verifies nothing")
     if isinstance(secret, str) and not secret.strip():
         raise ConfigurationError(f"{label} is only whitespace: it is not the secret you meant")
-    if isinstance(secret, str) and not secret.strip():
-        raise ConfigurationError(f"{label} is only whitespace: it is not the secret you meant")
-    if key != key.strip() and _looks_like_text(key):
+    if isinstance(secret, str) and secret != secret.strip():
         warnings.warn(
             f"{label} has leading or trailing whitespace; a copied newline is the usual cause "
             "of every signature failing",
             SecretWhitespaceWarning,
-            stacklevel=4,
+            stacklevel=_stacklevel_outside_hubsig(),
         )
     return key
 
 
-def _looks_like_text(key: bytes) -> bool:
-    """Whether a key reads as text: only then is edge whitespace likely a paste accident."""
-    try:
-        key.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _stacklevel_outside_hubsig() -> int:
+    """The ``stacklevel`` that makes a warning point at the user's line, not into hubsig.
+
+    Counted from the function that calls ``warnings.warn``; frames of hubsig's
+    own files, and of the ``__init__`` that ``dataclasses`` generates, are skipped.
+    """
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE) or frame.f_code.co_filename == "<string>"
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

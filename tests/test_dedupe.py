@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -356,3 +357,14 @@ def test_policy_lease_is_used(tmp_path: Path) -> None:
     assert deliver("webhook-wsgi", config, payload).status == 200
     clock.now += 11  # retention over: the event is forgotten and processed again
     assert deliver("webhook-wsgi", config, payload).reached_app
+
+
+def test_the_memory_store_says_once_that_it_covers_one_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubsig")
+    store = MemoryStore()
+    for key in ("a", "b", "c"):
+        store.claim([key], 60)
+    notes = [r for r in caplog.records if "this process only" in r.getMessage()]
+    assert [r.levelno for r in notes] == [logging.INFO]

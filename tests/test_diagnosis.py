@@ -90,3 +90,45 @@ def test_wrong_secret_has_no_known_cause_and_says_what_was_tried() -> None:
     assert codes(findings) == ["body_length", "no_known_cause", "tried"]
     assert findings[0].message == f"the body is {len(COMPACT)} bytes"
     assert "1 key(s)" in findings[-1].message
+
+
+ASCII_DOCUMENT = {"operationId": "op", "data": {"entities": [{"event": "STARTED"}]}}
+
+
+def test_an_ascii_body_reserialized_gets_one_finding_not_two() -> None:
+    compact = json.dumps(ASCII_DOCUMENT, separators=(",", ":")).encode()
+    spaced = json.dumps(ASCII_DOCUMENT).encode()
+    findings = [f for f in explain(compact, spaced) if f.code == "reserialized_json"]
+    assert len(findings) == 1
+    assert "unicode" not in findings[0].message
+
+
+@pytest.mark.parametrize("indent", [2, 4])
+def test_indented_and_sorted_json_is_recognised(indent: int) -> None:
+    compact = json.dumps(ASCII_DOCUMENT, separators=(",", ":")).encode()
+    signed = json.dumps(ASCII_DOCUMENT, indent=indent, sort_keys=True).encode()
+    messages = [f.message for f in explain(compact, signed) if f.code == "reserialized_json"]
+    assert messages == [
+        f"the signature matches the same JSON written indented by {indent}, sorted keys: the "
+        "body was re-serialized after signing (verify the raw bytes)"
+    ]
+
+
+def test_a_pasted_header_line_is_recognised_and_then_checked() -> None:
+    pasted = "X-Hub-Signature: " + hubsig.sign(COMPACT, SECRET)
+    findings = explain_mismatch(COMPACT, pasted, [SECRET])
+    assert "pasted_header_line" in codes(findings)
+    assert "unprintable" not in " ".join(f.message for f in findings)
+    tampered = explain_mismatch(COMPACT + b"\n", pasted, [SECRET])
+    assert codes(tampered)[:3] == ["body_length", "pasted_header_line", "trailing_newline"]
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+def test_a_bare_hex_digest_is_recognised(algorithm: str) -> None:
+    digest = hubsig.sign(COMPACT + b"\n", SECRET, algorithm).split("=", 1)[1]
+    findings = explain_mismatch(COMPACT, digest, [SECRET])
+    assert [code for code in codes(findings) if code in ("bare_digest", "missing_newline")] == [
+        "bare_digest",
+        "missing_newline",
+    ]
+    assert f"'{algorithm}=<digest>'" in next(f.message for f in findings if f.code == "bare_digest")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -12,6 +13,7 @@ from hubsig.dedupe import Claim
 __all__ = ["MemoryStore"]
 
 _CLAIMED, _DONE = "claimed", "done"
+logger = logging.getLogger("hubsig")
 
 
 class MemoryStore:
@@ -30,11 +32,18 @@ class MemoryStore:
         self._max = max_entries
         self._clock = clock
         self._lock = threading.Lock()
+        self._announced = False
 
     def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
         now = self._clock()
         found = []
         with self._lock:
+            if not self._announced:
+                self._announced = True
+                logger.info(
+                    "hubsig dedupes in memory: each event once in this process only; "
+                    "several workers or machines need a shared store (SQLiteStore, RedisStore)"
+                )
             for key in keys:
                 entry = self._entries.get(key)
                 if entry is not None and entry[1] > now:
