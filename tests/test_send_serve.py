@@ -10,12 +10,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import hubsig
+from hubsig.asgi import HubSignatureMiddleware
 from hubsig.event_log import read_event_log
+from hubsig.testing import make_events
 
 SECRET = "serve-secret"
 OLD_SECRET = "serve-secret-last-year"
@@ -197,3 +201,86 @@ def test_scheme_is_one_setting_on_both_sides(tmp_path: Path, scheme: str, other:
         assert refused.returncode == 1
         assert "refused" in refused.stdout
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with serving(tmp_path) as (url, _, server):
+        assert send(url).returncode == 0
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "stopped; accepted events are in" in log
+    assert "Traceback" not in log
+
+
+def test_send_carries_an_api_key_extra_headers_and_a_trace_id() -> None:
+    from tests.servers import uvicorn_server
+
+    seen: list[dict[str, str]] = []
+
+    async def app(scope: Any, receive: Any, send_message: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send_message({"type": "lifespan.startup.complete"})
+            await send_message({"type": "lifespan.shutdown.complete"})
+            return
+        delivery = hubsig.delivery_of(scope)
+        seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        body = hubsig.events_response(delivery.payload.entity_ids).to_json()
+        await send_message({"type": "http.response.start", "status": 200, "headers": []})
+        await send_message({"type": "http.response.body", "body": body})
+
+    guarded = HubSignatureMiddleware(app, secret=SECRET, api_keys=["ключ-2026"])
+    trace = "463ac35c9f6413ad48485a3953bb6124"
+    with uvicorn_server(guarded) as base:
+        url = base + "/webhooks/interactions"
+        options = ["--header", "X-Channel: chat", "--trace-id", trace, "--count", "2"]
+        sent = send(url, "--api-key", "ключ-2026", *options)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        refused = send(url, "--api-key", "wrong", *options)
+        assert refused.returncode == 1
+        assert "401" in refused.stdout
+    assert len(seen) == 2
+    assert {h["x-channel"] for h in seen} == {"chat"}
+    assert {h["x-b3-traceid"] for h in seen} == {trace}
+
+
+def test_send_reports_409_as_retry_later_not_as_a_wrong_answer() -> None:
+    from hubsig.cli.sending import Outcome, Planned, describe, summary
+
+    planned = Planned(1, b"{}", {}, "t", should_accept=True)
+    busy = Outcome(planned, 409, 0.01, code=409)
+    assert busy.retry_later
+    assert busy.as_expected
+    assert " later " in describe(busy)
+    assert "asked to retry later 1, unexpected 0" in summary([busy])
+    tampered_busy = Outcome(replace(planned, should_accept=False), 409, 0.01, code=409)
+    assert not tampered_busy.as_expected
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``hubsig verify --parse big.json | head -1``: exit 141, no traceback."""
+    body = make_events(20_000).to_json()  # far more output than a pipe holds
+    path = tmp_path / "big.json"
+    path.write_bytes(body)
+    command = ["verify", str(path), "--parse", "--signature", hubsig.sign(body, SECRET)]
+    process = subprocess.Popen(
+        hubsig_command(*command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(SECRET),
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().startswith(b"signature OK")
+    process.stdout.close()  # what `| head -1` does
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == b""
+    process.stderr.close()
+
+
+def test_version() -> None:
+    done = subprocess.run(
+        hubsig_command("--version"), capture_output=True, text=True, check=True, timeout=30
+    )
+    assert done.stdout.strip() == f"hubsig {hubsig.__version__}"

@@ -8,10 +8,13 @@ one), 2 for usage errors such as a missing secret or an unreadable file.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from hubsig import __version__
 from hubsig.cli import demo, sending, serving, signing
 from hubsig.cli.common import SECRET_ENV, UsageError
 from hubsig.errors import ConfigurationError
@@ -31,8 +34,21 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
 
 
 def main_entry() -> None:
-    """Console-script entry point: run ``main`` and exit with its status."""
-    sys.exit(main())
+    """Console-script entry point: run ``main`` and exit with its status.
+
+    When the reader of standard output goes away (``hubsig send … | head -1``)
+    it exits quietly with 141, the status of a process ended by SIGPIPE,
+    instead of a ``BrokenPipeError`` traceback.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
+    sys.exit(status)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
         description="Sign, verify, send and receive X-Hub-Signature webhook deliveries.",
         epilog=f"Secrets: prefer ${SECRET_ENV} or --secret-file; --secret shows in process lists.",
     )
+    root.add_argument("--version", action="version", version=f"hubsig {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     signing.add_commands(commands)
     sending.add_command(commands)

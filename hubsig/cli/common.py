@@ -44,7 +44,9 @@ def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: b
         "sha512 in hex; genesys-multicloud is sha1 only)",
     )
     command.add_argument(
-        "--header", metavar="NAME", help="the signature header's name (default: the scheme's)"
+        "--signature-header",
+        metavar="NAME",
+        help="the signature header's name (default: the scheme's)",
     )
     if many_algorithms:
         command.add_argument(
@@ -69,7 +71,7 @@ def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: b
 def scheme_from(arguments: argparse.Namespace) -> Scheme:
     """The scheme ``add_scheme_arguments`` describes."""
     base = SCHEMES[arguments.scheme] if arguments.scheme else None
-    return scheme_with(base, arguments.header, arguments.algorithm, arguments.encoding)
+    return scheme_with(base, arguments.signature_header, arguments.algorithm, arguments.encoding)
 
 
 def secrets_from(arguments: argparse.Namespace) -> list[str]:

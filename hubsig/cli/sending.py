@@ -16,7 +16,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +39,7 @@ from hubsig.testing import make_events, signed_request
 __all__ = ["Outcome", "Planned", "add_command", "plan", "post_all", "summary"]
 
 PER_LINE_LIMIT = 10
+RETRY_LATER = (409, 503)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,19 @@ class Outcome:
         return self.status == 200 and self.code == 0
 
     @property
+    def retry_later(self) -> bool:
+        """409 (another worker holds an event) or 503 (busy): not a verdict, a 'try again'."""
+        return self.status in RETRY_LATER
+
+    @property
     def as_expected(self) -> bool:
-        return self.error is None and self.accepted == self.planned.should_accept
+        """Accepted when it should be, refused when it should be; a good delivery the
+        receiver asked to retry later (more than ``--retries`` allowed) is not a wrong answer."""
+        if self.error is not None:
+            return False
+        if self.retry_later:
+            return self.planned.should_accept
+        return self.accepted == self.planned.should_accept
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -117,6 +129,19 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument(
         "--report", metavar="PATH", help="write one JSON line per delivery: status, ids, trace"
     )
+    send.add_argument("--api-key", metavar="KEY", help="send this x-api-key with every delivery")
+    send.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="another header to send with every delivery (repeatable)",
+    )
+    send.add_argument(
+        "--trace-id",
+        metavar="HEX",
+        help="the X-B3-TraceId of every delivery (default: a fresh one each)",
+    )
     send.set_defaults(run=run_send)
 
 
@@ -129,6 +154,7 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     if not 0 <= arguments.duplicates + arguments.tamper_rate <= 1:
         raise UsageError("--duplicates and --tamper-rate are fractions that add up to at most 1")
     scheme = scheme_from(arguments)
+    extra = _extra_headers(arguments.header, arguments.api_key)
     chooser = random.Random(arguments.seed)  # noqa: S311 (a test mix, not a secret)
     planned: list[Planned] = []
     originals: list[Planned] = []  # good deliveries a duplicate may repeat
@@ -149,6 +175,8 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             subtype=arguments.subtype,
             scheme=scheme,
             tamper=arguments.tamper or draw < arguments.tamper_rate,
+            trace_id=arguments.trace_id,
+            headers=extra,
         )
         planned.append(fresh)
         if fresh.should_accept:
@@ -184,6 +212,8 @@ def plan(
     subtype: str = "InboundNew",
     scheme: Scheme | None = None,
     tamper: bool = False,
+    trace_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Planned:
     """A signed delivery: ``body`` as given, or a fresh payload of ``events`` events."""
     payload = (
@@ -191,8 +221,23 @@ def plan(
         if body is not None
         else make_events(events, event_type=event, media_type=media, subtype=subtype)
     )
-    request = signed_request(payload, secret, scheme=scheme, tamper=tamper)
+    request = signed_request(
+        payload, secret, scheme=scheme, tamper=tamper, trace_id=trace_id, extra_headers=headers
+    )
     return Planned(number, request.body, request.headers, request.trace_id, not tamper)
+
+
+def _extra_headers(pairs: Sequence[str], api_key: str | None) -> dict[str, str]:
+    """``--header NAME:VALUE`` options (and ``--api-key``) as a header mapping."""
+    headers: dict[str, str] = {}
+    for pair in pairs:
+        name, colon, value = pair.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            raise UsageError(f"--header takes NAME:VALUE, not {pair[:40]!r}")
+        headers[name.strip()] = value.strip()
+    if api_key is not None:
+        headers["x-api-key"] = api_key
+    return headers
 
 
 async def post_all(
@@ -242,7 +287,9 @@ async def _post_one(client: object, url: str, delivery: Planned) -> Outcome:
     assert isinstance(client, httpx.AsyncClient)
     start = time.perf_counter()
     try:
-        response = await client.post(url, content=delivery.body, headers=delivery.headers)
+        # As bytes: httpx refuses non-ASCII text values, and a key may be UTF-8.
+        headers = [(name.encode(), value.encode()) for name, value in delivery.headers.items()]
+        response = await client.post(url, content=delivery.body, headers=headers)
     except httpx.HTTPError as error:
         elapsed = time.perf_counter() - start
         return Outcome(delivery, None, elapsed, error=f"{type(error).__name__}: {error}")
@@ -258,6 +305,8 @@ def describe(outcome: Outcome) -> str:
     """One line for one delivery: number, status, verdict, latency, ids, trace id."""
     planned = outcome.planned
     verdict = "accepted" if outcome.accepted else "refused"
+    if outcome.retry_later:
+        verdict = "later"
     if outcome.error is not None:
         verdict = f"error ({outcome.error})"
     expected = "" if outcome.as_expected else "  << unexpected"
@@ -272,14 +321,16 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     """Totals and latency percentiles for a run."""
     accepted = sum(outcome.accepted for outcome in outcomes)
     errors = sum(outcome.error is not None for outcome in outcomes)
-    refused = len(outcomes) - accepted - errors
+    later = sum(outcome.retry_later for outcome in outcomes)
+    refused = len(outcomes) - accepted - errors - later
     unexpected = sum(not outcome.as_expected for outcome in outcomes)
     latencies = sorted(outcome.seconds for outcome in outcomes)
     p50 = latencies[len(latencies) // 2] * 1e3 if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3 if latencies else 0.0
     return (
         f"sent {len(outcomes)}, accepted {accepted}, refused {refused}, errors {errors}, "
-        f"unexpected {unexpected}; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"asked to retry later {later}, unexpected {unexpected}; "
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
 
 
