@@ -365,7 +365,7 @@ def _wire_bytes(value: str) -> bytes:
     try:
         return value.encode("latin-1")
     except UnicodeEncodeError:  # a caller that decoded the header as UTF-8 already
-        return value.encode("utf-8", "surrogateescape")
+        return value.encode("utf-8", "surrogatepass")
 
 
 def run_to_completion(awaitable: Awaitable[_T]) -> _T:

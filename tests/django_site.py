@@ -19,7 +19,8 @@ def configure() -> None:
         SECRET_KEY="tests-only-django-key",
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        MIDDLEWARE=[],
+        # CSRF on, as in every real project: a webhook view must be exempt.
+        MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
         INSTALLED_APPS=[],
         DATABASES={},
         USE_TZ=True,

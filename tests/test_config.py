@@ -10,8 +10,8 @@ import pytest
 import hubsig
 from hubsig import ConfigurationError, Headers, InvalidApiKey, NoSecret, RequestView, WebhookConfig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
-from hubsig.stores import MemoryStore
 from hubsig.asgi import Receive, Scope, Send
+from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 from hubsig.wsgi import StartResponse, WSGIEnvironment
 
@@ -210,4 +210,5 @@ def test_a_resolver_returning_a_non_secret_is_the_servers_error(
         assert not answer.reached_app
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert errors
+        assert errors[0].exc_info is not None
         assert "secret resolver returned no usable secret" in str(errors[0].exc_info[1])

@@ -320,13 +320,14 @@ def django_application() -> Any:
     from django.core.wsgi import get_wsgi_application
     from django.http import HttpRequest, JsonResponse
     from django.urls import path
+    from django.views.decorators.csrf import csrf_exempt
 
     def hook(request: HttpRequest) -> JsonResponse:
-        delivery: Delivery = request.META["hubsig.delivery"]
+        delivery: Delivery = hubsig.delivery_of(request)
         assert request.body == delivery.body
         return JsonResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
 
-    django_site.urlpatterns[:] = [path(PATH.lstrip("/"), hook)]
+    django_site.urlpatterns[:] = [path(PATH.lstrip("/"), csrf_exempt(hook))]
     return WSGIHubSignatureMiddleware(get_wsgi_application(), secret=SECRET, paths=[PATH])
 
 
