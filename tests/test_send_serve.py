@@ -284,3 +284,30 @@ def test_version() -> None:
         hubsig_command("--version"), capture_output=True, text=True, check=True, timeout=30
     )
     assert done.stdout.strip() == f"hubsig {hubsig.__version__}"
+
+
+def test_workers_share_the_store_so_each_event_is_written_once(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2") as (url, out, server):
+        sent = send(
+            url, "--count", "60", "--concurrency", "8", "--duplicates", "0.3",
+            "--retries", "5", "--seed", "7", report=tmp_path / "report.jsonl",
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    ids = [record["entity"]["id"] for record in read_event_log(out)]
+    expected = {i for r in read_report(tmp_path / "report.jsonl") for i in r["sent_ids"]}
+    assert sorted(ids) == sorted(expected)  # every event once, none twice
+
+
+def test_workers_refuse_a_store_they_cannot_share(tmp_path: Path) -> None:
+    done = subprocess.run(
+        hubsig_command("serve", "--workers", "2", "--store", ":memory:", "--port", "0"),
+        capture_output=True,
+        text=True,
+        env=environment(SECRET),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--workers needs a store every worker shares" in done.stderr

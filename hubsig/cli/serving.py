@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -21,6 +23,7 @@ from typing import Any, BinaryIO
 
 from hubsig.asgi import Receive, Scope, Send, send_reply
 from hubsig.cli.common import (
+    UsageError,
     add_scheme_arguments,
     add_secret_arguments,
     need,
@@ -38,6 +41,7 @@ from hubsig.event_log import EventLog
 from hubsig.models import EventsPayload
 from hubsig.receiver import Delivery, json_reply
 from hubsig.response import EventsResponse
+from hubsig.scheme import Scheme
 from hubsig.stores.sqlite import SQLiteStore
 from hubsig.trace import TraceContext, TraceIdFilter
 
@@ -82,6 +86,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=1000,
         help="connections served at once; past it, 503 before anything is read (default 1000)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port and the --store file (default 1)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -118,17 +128,14 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("uvicorn")
     import uvicorn
 
-    server_class = _quiet_server_class()
-
-    store = SQLiteStore(arguments.store)
-    config = WebhookConfig(
-        secret=secrets_from(arguments),
-        scheme=scheme_from(arguments),
-        max_body_size=arguments.max_body_size,
-        body_timeout=arguments.body_timeout,
-        max_inflight_bytes=arguments.max_inflight_bytes,
-        store=store,
-    )
+    if arguments.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if arguments.workers > 1 and arguments.store == ":memory:":
+        raise UsageError(
+            "--workers needs a store every worker shares: a SQLite file, not :memory: "
+            "(each worker would remember only its own events and process the others' again)"
+        )
+    options = _worker_options(arguments)
     _configure_logging()
     # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -136,25 +143,80 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     listener.bind((arguments.host, arguments.port))
     listener.listen(2048)
     host, port = listener.getsockname()[:2]
-    with EventLog(arguments.out) as log:
-        app = receiver_app(config, arguments.path, log)
-        server = server_class(
-            uvicorn.Config(
-                app,
-                log_level="warning",
-                lifespan="on",
-                access_log=False,
-                limit_concurrency=arguments.max_connections,
-            )
+    server_options: dict[str, Any] = {
+        "log_level": "warning",
+        "lifespan": "on",
+        "access_log": False,
+        "limit_concurrency": arguments.max_connections,
+    }
+    if arguments.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # Spawned workers build their own app from these options (and their own
+        # store connection and log file): nothing opened here crosses a process.
+        os.environ[WORKER_OPTIONS] = json.dumps(options)
+        config = uvicorn.Config(
+            f"{__name__}:worker_app", factory=True, workers=arguments.workers, **server_options
         )
-        for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, server.handle_exit)
         print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
-        logger.info("writing accepted events to %s", arguments.out)
+        logger.info("%d workers writing accepted events to %s", arguments.workers, arguments.out)
+        Multiprocess(config, sockets=[listener]).run()
+        logger.info("stopped; accepted events are in %s", arguments.out)
+        return 0
+    app, store, log = _receiver(options)
+    server = _quiet_server_class()(uvicorn.Config(app, **server_options))
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, server.handle_exit)
+    print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
+    logger.info("writing accepted events to %s", arguments.out)
+    try:
         server.run(sockets=[listener])
-    store.close()
+    finally:
+        log.close()
+        store.close()
     logger.info("stopped; accepted events are in %s", arguments.out)
     return 0
+
+
+WORKER_OPTIONS = "HUBSIG_SERVE_WORKER"
+"""The environment variable through which ``serve --workers`` hands its options to workers."""
+
+
+def _worker_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    """Everything a receiver is built from, as JSON a spawned worker can read."""
+    scheme = scheme_from(arguments)
+    return {
+        "secrets": secrets_from(arguments),
+        "scheme": [scheme.header, list(scheme.algorithms), scheme.encoding],
+        "max_body_size": arguments.max_body_size,
+        "body_timeout": arguments.body_timeout,
+        "max_inflight_bytes": arguments.max_inflight_bytes,
+        "store": arguments.store,
+        "out": arguments.out,
+        "path": arguments.path,
+    }
+
+
+def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, EventLog]:
+    store = SQLiteStore(options["store"])
+    header, algorithms, encoding = options["scheme"]
+    config = WebhookConfig(
+        secret=options["secrets"],
+        scheme=Scheme(header, algorithms, encoding),
+        max_body_size=options["max_body_size"],
+        body_timeout=options["body_timeout"],
+        max_inflight_bytes=options["max_inflight_bytes"],
+        store=store,
+    )
+    log = EventLog(options["out"])
+    return receiver_app(config, options["path"], log), store, log
+
+
+def worker_app() -> Any:
+    """One worker of ``serve --workers N``: the receiver, built from the parent's options."""
+    _configure_logging()
+    app, _, _ = _receiver(json.loads(os.environ[WORKER_OPTIONS]))
+    return app
 
 
 def _quiet_server_class() -> type[Any]:

@@ -35,15 +35,7 @@ class SQLiteStore:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot open the SQLite store: {error}") from None
+        self._db = _open(self.path)
         self._claims_since_prune = 0
 
     def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
@@ -89,6 +81,32 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
+
+
+def _open(path: Path, patience: float = 10.0) -> sqlite3.Connection:
+    """Connect, switch to WAL and create the table, retrying while another process does.
+
+    Workers that start together on a fresh file race to set it up, and
+    SQLite answers the losers "database is locked" without waiting.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+            except sqlite3.Error:
+                db.close()
+                raise
+            return db
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise StoreUnavailable(f"cannot open the SQLite store: {error}") from None
+            time.sleep(0.05)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot open the SQLite store: {error}") from None
 
 
 class _Transaction:
