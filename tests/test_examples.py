@@ -117,3 +117,27 @@ def test_example_refuses_to_start_with_a_mistake(example: str, variables: dict[s
             pytest.fail(f"{example} kept running with a broken configuration")
         assert not _listening(port)
         assert "HUBSIG_SCHEME must be one of" in output or "HUBSIG_SECRET" in output
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_a_middleware_built_lazily_with_a_mistake_fails_the_start_up(server: str) -> None:
+    """``app.add_middleware(HubSignatureMiddleware, secrett=...)``: the ConfigurationError is
+    raised inside the server's lifespan start-up, where uvicorn would otherwise log that the
+    lifespan 'appears unsupported' and serve 500s; hubsig fails the start-up instead."""
+    port = _free_port()
+    process = subprocess.Popen(
+        _command(server, "tests.startup_apps:misspelt", port),
+        cwd=ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"{server} kept running with a misspelt setting")
+    assert not _listening(port)
+    assert "unknown setting 'secrett'; did you mean 'secret'?" in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import subprocess
@@ -119,3 +120,33 @@ def test_mypy_reports_every_mistake_and_passes_the_readme(tmp_path: Path) -> Non
     assert flagged == marked, report
     readme_errors = [line for line in report.splitlines() if "readme_example_" in line]
     assert readme_errors == []
+
+
+def test_built_inside_a_running_server_a_broken_middleware_fails_start_up_and_refuses() -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        middleware = ASGIMiddleware(_asgi_app, secrett="s")  # type: ignore[call-arg]
+        startup: list[dict[str, Any]] = []
+        inbox = [{"type": "lifespan.startup"}]
+
+        async def receive() -> dict[str, Any]:
+            return inbox.pop(0)
+
+        async def send_startup(message: dict[str, Any]) -> None:
+            startup.append(message)
+
+        await middleware({"type": "lifespan"}, receive, send_startup)
+        answer: list[dict[str, Any]] = []
+
+        async def send_answer(message: dict[str, Any]) -> None:
+            answer.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+        await middleware(scope, receive, send_answer)
+        return startup, answer
+
+    with pytest.raises(hubsig.ConfigurationError):
+        ASGIMiddleware(_asgi_app, secrett="s")  # type: ignore[call-arg]  # at import: raises
+    startup, answer = asyncio.run(scenario())
+    assert startup[0]["type"] == "lifespan.startup.failed"
+    assert "unknown setting 'secrett'" in startup[0]["message"]
+    assert answer[0]["status"] == 500  # served anyway (lifespan off): every request refused
