@@ -255,19 +255,6 @@ class WebhookConfig:
         """Whether the store must be awaited (and so cannot serve a WSGI adapter)."""
         return self.store is not None and inspect.iscoroutinefunction(self.store.claim)
 
-    def without_store(self) -> WebhookConfig:
-        """This configuration without its store, sharing everything else as it is.
-
-        For the ``@webhook`` endpoint, which claims events itself around the
-        middleware it wraps: one budget must bound both, and the secrets are
-        not loaded (nor warned about) twice.
-        """
-        copy: WebhookConfig = object.__new__(WebhookConfig)
-        for name in self.__slots__:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "store", None)
-        return copy
-
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **settings: Unpack[WebhookSettings]
@@ -335,7 +322,8 @@ def _check_store(store: object) -> None:
         )
     if not isinstance(store, (DeliveryStore, AsyncDeliveryStore)):
         raise ConfigurationError(
-            f"store must have claim, complete and release methods ({type(store).__name__} has not)"
+            "store must have claim, complete and release methods and say whether they block "
+            f"(a blocking attribute); {type(store).__name__} has not"
         )
 
 

@@ -65,7 +65,13 @@ class DedupePolicy:
 
 @runtime_checkable
 class DeliveryStore(Protocol):
-    """A synchronous store; every method acts on all ``keys`` atomically per key."""
+    """A synchronous store; every method acts on all ``keys`` atomically per key.
+
+    ``blocking`` says whether its calls wait on a disk or a network: async
+    receivers then run them in a worker thread, so the event loop never stalls.
+    """
+
+    blocking: bool
 
     def claim(self, keys: Sequence[str], lease: float) -> list[Claim]: ...
 
@@ -76,7 +82,9 @@ class DeliveryStore(Protocol):
 
 @runtime_checkable
 class AsyncDeliveryStore(Protocol):
-    """The same contract for event-loop code (``redis.asyncio``, say)."""
+    """The same contract for event-loop code (``redis.asyncio``, say); ``blocking`` is False."""
+
+    blocking: bool
 
     def claim(self, keys: Sequence[str], lease: float) -> Awaitable[list[Claim]]: ...
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hubsig.access import STATE_KEY
-from hubsig.asgi import request_view, within
+from hubsig.asgi_io import request_view, within
 from hubsig.config import WebhookConfig, WebhookSettings, config_from
 from hubsig.errors import ConfigurationError, WebhookError
 from hubsig.headers import Headers

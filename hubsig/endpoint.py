@@ -27,19 +27,16 @@ import re
 import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubsig import asgi
-from hubsig import wsgi as wsgi_adapter
-from hubsig.access import ENVIRON_KEY, STATE_KEY
+from hubsig import asgi_io, wsgi_io
 from hubsig.config import WebhookConfig, WebhookSettings, config_from, run_to_completion
-from hubsig.dedupe import Admission, StoreUnavailable
 from hubsig.errors import ConfigurationError
+from hubsig.flow import Outcome, Receiver
 from hubsig.models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
-from hubsig.once import OnceGate
-from hubsig.receiver import Delivery, Reply, acknowledge, failure, in_progress, json_reply
+from hubsig.receiver import Delivery, acknowledge, failure, json_reply
 from hubsig.response import EventsResponse
 from hubsig.stores.memory import MemoryStore
 
@@ -110,31 +107,29 @@ class WebhookEndpoint:
         self._main = _Call.of(handler, "the handler") if handler is not None else None
         self._routes: list[_Route] = []
         store = config.store if config.store is not None else MemoryStore()
-        self._gate = OnceGate(store, config.dedupe)
-        # The endpoint settles claims itself, after its handlers: the middleware it
-        # wraps only verifies, or every event would be claimed twice.
-        self._verifying = config.without_store()
-        self._asgi = asgi.HubSignatureMiddleware(self._asgi_app, config=self._verifying)
-        self._wsgi: wsgi_adapter.WSGIApp | None = None
+        self._receiver = Receiver(config, store, config.dedupe)
+        self._wsgi: wsgi_io.WSGIApp | None = None
 
     @property
-    def wsgi(self) -> wsgi_adapter.WSGIApp:
+    def wsgi(self) -> wsgi_io.WSGIApp:
         """The same endpoint as a WSGI app (Flask, Django, any WSGI server).
 
         Raises ``ConfigurationError`` when the store is an asyncio one, which
         a WSGI server has no event loop to await.
         """
         if self._wsgi is None:
-            wsgi_adapter.refuse_async_store(self.config, "WebhookEndpoint.wsgi")
-            self._wsgi = wsgi_adapter.HubSignatureMiddleware(self._wsgi_app, config=self._verifying)
+            wsgi_io.refuse_async_store(self.config, "WebhookEndpoint.wsgi")
+            self._wsgi = self._wsgi_app
         return self._wsgi
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
         if scope["type"] == "lifespan":
             await _answer_lifespan(receive, send)
-            return
-        await self._asgi(scope, receive, send)
+        elif scope["type"] == "http":
+            await asgi_io.serve(self._receiver, scope, receive, send, self._handle_async)
+        else:
+            await send({"type": "websocket.close", "code": 1003})
 
     def on(
         self,
@@ -166,64 +161,65 @@ class WebhookEndpoint:
 
         return register
 
-    async def _asgi_app(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
-        delivery: Delivery = scope["state"][STATE_KEY]
-        gate = self._gate
-        try:
-            admitted = await gate.admit(delivery)
-        except StoreUnavailable:
-            await asgi.send_reply(send, _store_failed(delivery))
-            return
-        if admitted.busy or admitted.fresh is None:
-            await asgi.send_reply(send, _without_handler(admitted, delivery))
-            return
-        answer: EventsResponse | None
-        try:
-            answer = self._answer(
-                await self._handle_async(replace(delivery, payload=admitted.fresh)), delivery
-            )
-        except Exception:
-            self._log_failure(delivery)
-            answer = None
-        reply = _settled_reply(answer, delivery)
-        try:
-            await gate.settle(admitted, succeeded=answer is not None and answer.code == 0)
-        except StoreUnavailable:
-            reply = _store_failed(delivery)
-        await asgi.send_reply(send, reply)
-
     def _wsgi_app(
-        self, environ: wsgi_adapter.WSGIEnvironment, start_response: wsgi_adapter.StartResponse
+        self, environ: wsgi_io.WSGIEnvironment, start_response: wsgi_io.StartResponse
     ) -> Iterable[bytes]:
-        delivery: Delivery = environ[ENVIRON_KEY]
-        gate = self._gate
-        try:
-            admitted = gate.admit_sync(delivery)
-        except StoreUnavailable:
-            return wsgi_adapter.send_reply(start_response, _store_failed(delivery))
-        if admitted.busy or admitted.fresh is None:
-            return wsgi_adapter.send_reply(start_response, _without_handler(admitted, delivery))
-        answer: EventsResponse | None
-        try:
-            answer = self._answer(
-                self._handle_sync(replace(delivery, payload=admitted.fresh)), delivery
-            )
-        except Exception:
-            self._log_failure(delivery)
-            answer = None
-        reply = _settled_reply(answer, delivery)
-        try:
-            gate.settle_sync(admitted, succeeded=answer is not None and answer.code == 0)
-        except StoreUnavailable:
-            reply = _store_failed(delivery)
-        return wsgi_adapter.send_reply(start_response, reply)
+        return wsgi_io.serve(
+            self._receiver, environ, start_response, lambda d, _: (self._handle_sync(d), ())
+        )
 
-    def _log_failure(self, delivery: Delivery) -> None:
-        """Log a handler's failure (its own mistake was logged where it was found)."""
+    async def _handle_async(self, delivery: Delivery, send: object = None) -> Outcome:
+        try:
+            returned = None
+            for call, arguments in self._calls(delivery):
+                if call.is_async:
+                    result = await call.handler(*arguments)
+                else:
+                    result = await asyncio.to_thread(call.handler, *arguments)
+                    if inspect.isawaitable(result):
+                        result = await result
+                if call is self._main:
+                    returned = result
+            return self._outcome(returned, delivery)
+        except Exception:
+            return self._failed(delivery)
+
+    def _handle_sync(self, delivery: Delivery) -> Outcome:
+        try:
+            returned = None
+            for call, arguments in self._calls(delivery):
+                result = call.handler(*arguments)
+                if inspect.isawaitable(result):
+                    result = run_to_completion(result)
+                if call is self._main:
+                    returned = result
+            return self._outcome(returned, delivery)
+        except Exception:
+            return self._failed(delivery)
+
+    def _outcome(self, returned: object, delivery: Delivery) -> Outcome:
+        """The handlers' success (or a reported failure) as the answer to send.
+
+        The reply acknowledges the whole delivery's ids (``delivery`` holds only
+        the fresh events; the flow acknowledges repeats by themselves).
+        """
+        answer = self._answer(returned, delivery)
+        if answer is None:
+            return Outcome(True, acknowledge=True)
+        if answer.code != 0:
+            logger.warning(
+                "webhook handler answered code %s trace_id=%s", answer.code, delivery.trace.trace_id
+            )
+            return Outcome(False, json_reply(500, answer.to_json(), delivery.trace))
+        return Outcome(True, acknowledge(answer.ids, delivery, answer.message))
+
+    def _failed(self, delivery: Delivery) -> Outcome:
+        """A handler raised, or returned something that is no answer: 500, claims released."""
         if not isinstance(sys.exc_info()[1], HandlerAnswerError):
             logger.exception("webhook handler failed trace_id=%s", delivery.trace.trace_id)
+        return Outcome(False, failure(delivery.trace))
 
-    def _answer(self, returned: object, delivery: Delivery) -> EventsResponse:
+    def _answer(self, returned: object, delivery: Delivery) -> EventsResponse | None:
         """The main handler's return value as the answer, checked before any claim settles.
 
         ``None`` acknowledges every entity id; an iterable of ids, those ids;
@@ -231,7 +227,7 @@ class WebhookEndpoint:
         Anything else is the handler's mistake: logged at ERROR, then a 500.
         """
         if returned is None:
-            return EventsResponse(0, "OK", delivery.payload.entity_ids)
+            return None
         if isinstance(returned, EventsResponse):
             return returned
         if not isinstance(returned, (str, bytes, bytearray, Mapping)) and isinstance(
@@ -249,29 +245,6 @@ class WebhookEndpoint:
             delivery.trace.trace_id,
         )
         raise HandlerAnswerError(name)
-
-    async def _handle_async(self, delivery: Delivery) -> object:
-        returned = None
-        for call, arguments in self._calls(delivery):
-            if call.is_async:
-                result = await call.handler(*arguments)
-            else:
-                result = await asyncio.to_thread(call.handler, *arguments)
-                if inspect.isawaitable(result):
-                    result = await result
-            if call is self._main:
-                returned = result
-        return returned
-
-    def _handle_sync(self, delivery: Delivery) -> object:
-        returned = None
-        for call, arguments in self._calls(delivery):
-            result = call.handler(*arguments)
-            if inspect.isawaitable(result):
-                result = run_to_completion(result)
-            if call is self._main:
-                returned = result
-        return returned
 
     def _calls(self, delivery: Delivery) -> Iterable[tuple[_Call, tuple[Any, ...]]]:
         """The handler calls one delivery makes: the main handler, then each matching route."""
@@ -372,37 +345,11 @@ def _check_known(name: str, value: str | None) -> None:
         )
 
 
-def _settled_reply(answer: EventsResponse | None, delivery: Delivery) -> Reply:
-    """200 for a handler's success; 500 (its own answer, or the generic one) for a failure."""
-    if answer is None:
-        return failure(delivery.trace)
-    if answer.code == 0:
-        return acknowledge(answer.ids, delivery, answer.message)
-    logger.warning(
-        "webhook handler answered code %s trace_id=%s", answer.code, delivery.trace.trace_id
-    )
-    return json_reply(500, answer.to_json(), delivery.trace)
-
-
 def _refuse_path_filter(config: WebhookConfig) -> None:
     if config.paths is not None:
         raise ConfigurationError(
             "an endpoint guards every request it gets; mount it where it belongs (no paths=)"
         )
-
-
-def _without_handler(admitted: Admission, delivery: Delivery) -> Reply:
-    """Every event already processed: acknowledge with the same ids; one in progress: 409."""
-    if admitted.busy:
-        return in_progress(delivery.trace)
-    logger.info("duplicate delivery acknowledged trace_id=%s", delivery.trace.trace_id)
-    return acknowledge(None, delivery)
-
-
-def _store_failed(delivery: Delivery) -> Reply:
-    """The store could not answer: 500, so the sender retries and nothing is lost or doubled."""
-    logger.exception("the delivery store failed trace_id=%s", delivery.trace.trace_id)
-    return failure(delivery.trace)
 
 
 def _arguments(first: object, delivery: Delivery, wants_delivery: bool) -> tuple[Any, ...]:
@@ -417,7 +364,7 @@ def _same(wanted: str | None, actual: str | Enum | None) -> bool:
     return wanted is None or wanted == _wire(actual)
 
 
-async def _answer_lifespan(receive: asgi.Receive, send: asgi.Send) -> None:
+async def _answer_lifespan(receive: asgi_io.Receive, send: asgi_io.Send) -> None:
     """Serve an endpoint on its own under a server: acknowledge start-up and shut-down."""
     while True:
         message = await receive()

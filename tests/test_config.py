@@ -11,7 +11,6 @@ import hubsig
 from hubsig import ConfigurationError, Headers, InvalidApiKey, NoSecret, RequestView, WebhookConfig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.asgi import Receive, Scope, Send
-from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 from hubsig.wsgi import StartResponse, WSGIEnvironment
 
@@ -185,13 +184,6 @@ def test_whitespace_only_secrets_are_refused_but_binary_keys_are_not() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", hubsig.SecretWhitespaceWarning)
         hubsig.Verifier(b"\x0b" * 20)  # RFC 4231 test case 1: a key, not a paste accident
-
-
-def test_the_endpoint_and_its_middleware_share_one_inflight_budget() -> None:
-    config = WebhookConfig(secret="s", store=MemoryStore())
-    endpoint = hubsig.WebhookEndpoint(lambda payload: None, config=config)
-    assert endpoint._asgi.config.budget is config.budget
-    assert endpoint._asgi.config.store is None
 
 
 @pytest.mark.parametrize("returned", [123, ["ok", 4.5], " \t", object()])

@@ -350,6 +350,8 @@ def test_route_filters_that_could_never_match_are_refused(
 
 def test_an_async_store_cannot_serve_the_wsgi_app() -> None:
     class AsyncStore:
+        blocking = False
+
         async def claim(self, keys: Any, lease: float) -> list[hubsig.Claim]:
             return []
 

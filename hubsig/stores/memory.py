@@ -23,6 +23,9 @@ class MemoryStore:
     (``RedisStore``), and a restart forgets everything (``SQLiteStore``).
     """
 
+    blocking = False
+    """Its calls never wait on I/O: async receivers call it on the event loop."""
+
     def __init__(
         self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:

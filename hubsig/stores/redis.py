@@ -101,6 +101,9 @@ class RedisStore:
 class AsyncRedisStore:
     """The same store over ``redis.asyncio`` for ASGI receivers."""
 
+    blocking = False
+    """Its calls are awaited on the event loop."""
+
     def __init__(self, client: Any, prefix: str = "hubsig:") -> None:
         import redis
         import redis.asyncio

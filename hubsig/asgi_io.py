@@ -1,0 +1,211 @@
+"""ASGI I/O for every adapter that speaks ASGI: read a body, send a reply, run a flow.
+
+Nothing here decides anything: ``serve`` runs the delivery flow (``hubsig.flow``)
+for one request, with the ASGI ways of reading the body and answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from hubsig.config import RequestView
+from hubsig.errors import ConfigurationError
+from hubsig.flow import ClientDisconnected, Outcome, Receiver, deliver, drive
+from hubsig.headers import Headers
+from hubsig.paths import application_path
+from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
+from hubsig.trace import TraceContext, reset_current, set_current
+
+__all__ = [
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "TracedSend",
+    "read_body",
+    "refuse_to_serve",
+    "replay",
+    "request_view",
+    "send_reply",
+    "serve",
+    "within",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+"""Any ASGI application; loose on purpose, so each framework's own scope types fit."""
+
+logger = logging.getLogger("hubsig")
+_TRACE_HEADER = TRACE_HEADER.lower().encode("latin-1")
+
+
+async def serve(
+    receiver: Receiver,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    handle: Callable[[Delivery, TracedSend], Awaitable[Outcome]],
+) -> None:
+    """Answer one request on a guarded path: the flow decides, this reads and sends.
+
+    ``handle`` runs the app or handler on the verified delivery, given the
+    ``send`` that adds the trace header; every response carries the trace id.
+    """
+    headers = Headers(scope["headers"])
+    trace = TraceContext.from_headers(headers)
+    traced = TracedSend(send, trace)
+    token = set_current(trace)
+    try:
+        reply = await drive(
+            deliver(receiver, request_view(scope, headers), trace),
+            lambda check: read_body(check, receive),
+            lambda delivery: handle(delivery, traced),
+            store_blocks=receiver.store_blocks,
+        )
+    except ClientDisconnected:
+        logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+        return
+    finally:
+        reset_current(token)
+    if reply is not None:
+        await send_reply(traced, reply)
+
+
+def request_view(scope: Scope, headers: Headers) -> RequestView:
+    """What a secret resolver sees of an ASGI request: its path relative to the mount point."""
+    path = application_path(scope["path"], scope.get("root_path") or "")
+    return RequestView(scope["method"], path, headers)
+
+
+async def read_body(check: DeliveryCheck, receive: Receive) -> bytes:
+    """The whole body, each chunk fed to ``check``, within its deadline.
+
+    Raises ``check.timed_out()`` past the deadline, ``ClientDisconnected``
+    when the client goes away, or what ``check.feed`` raises.
+    """
+    chunks: list[bytes] = []
+    try:
+        async with within(check.deadline):
+            more_body = True
+            while more_body:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                chunk: bytes = message.get("body", b"")
+                check.feed(chunk)
+                chunks.append(chunk)
+                more_body = message.get("more_body", False)
+    except TimeoutError:
+        raise check.timed_out() from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+if sys.version_info >= (3, 11):
+
+    def within(deadline: float) -> asyncio.Timeout:
+        """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
+        loop = asyncio.get_running_loop()
+        return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
+
+else:  # pragma: no cover - Python 3.10
+
+    @contextlib.asynccontextmanager
+    async def within(deadline: float) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = loop.call_at(loop.time() + deadline - time.monotonic(), expire)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send a whole ``Reply`` as ASGI start and body messages."""
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+class TracedSend:
+    """``send`` with the trace id added to the response headers (unless the app set one),
+    remembering whether a response has started, and its status."""
+
+    __slots__ = ("_send", "_trace_id", "started", "status")
+
+    def __init__(self, send: Send, trace: TraceContext) -> None:
+        self._send = send
+        self._trace_id = trace.trace_id.encode("latin-1")
+        self.started = False
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
+                headers.append((_TRACE_HEADER, self._trace_id))
+                message = {**message, "headers": headers}
+        await self._send(message)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the verified body once, then defers to the real one."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def built_by_a_running_server() -> bool:
+    """Whether an object is being built inside a running event loop (lazily, by a server)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def refuse_to_serve(
+    error: ConfigurationError, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """An app whose configuration failed: the server must not start, nor serve."""
+    if scope["type"] == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+        return
+    logger.error("refusing a request: hubsig is misconfigured: %s", error)
+    if scope["type"] == "http":
+        await send_reply(send, failure(TraceContext.from_headers(scope.get("headers", []))))
+    elif scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1011})

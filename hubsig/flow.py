@@ -1,0 +1,276 @@
+"""The delivery flow: every decision from a request's head to its answer, and no I/O.
+
+``deliver`` is a generator. It checks the request, then *yields an effect*
+each time it needs the outside world: ``Await`` a secret resolver's answer,
+``ReadBody`` (the adapter reads the body, feeding each chunk to the check),
+``StoreCall`` (claim, complete or release events), and ``Handle`` (run the
+app or the handler on the verified delivery and say how it went). It
+returns the ``Reply`` to send, or ``None`` when the app has answered itself.
+
+``drive`` (asyncio) and ``drive_sync`` (WSGI and other blocking code) carry
+out the effects; they are the one bridge between sync and async stores,
+resolvers and handlers. An adapter is then only I/O: it builds the request
+view, reads the body its protocol's way, runs the app, and sends the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias
+
+from hubsig.config import RequestView, WebhookConfig, run_to_completion
+from hubsig.dedupe import AnyStore, DedupePolicy, admission, event_keys, unique_keys
+from hubsig.errors import WebhookError
+from hubsig.receiver import (
+    Delivery,
+    DeliveryCheck,
+    Reply,
+    acknowledge,
+    failure,
+    in_progress,
+    rejection,
+)
+from hubsig.trace import TraceContext
+
+__all__ = [
+    "Await",
+    "ClientDisconnected",
+    "Effect",
+    "Flow",
+    "Handle",
+    "Outcome",
+    "ReadBody",
+    "Receiver",
+    "StoreCall",
+    "deliver",
+    "drive",
+    "drive_sync",
+]
+
+logger = logging.getLogger("hubsig")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the whole body arrived; nothing is left to answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Await:
+    """Effect: wait for a secret resolver's answer; send back its value."""
+
+    awaitable: Awaitable[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBody:
+    """Effect: read the whole body, passing each chunk to ``check.feed``; send back the bytes.
+
+    Raise ``ClientDisconnected`` if the client goes away, or the check's
+    ``timed_out()`` error once ``check.deadline`` passes.
+    """
+
+    check: DeliveryCheck
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCall:
+    """Effect: call a store method (``claim``, ``complete``, ``release``); send back its result."""
+
+    method: Callable[..., Any]
+    arguments: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """Effect: run the app or handler on ``delivery``; send back an ``Outcome``.
+
+    An exception raised instead is thrown into the flow, which gives the
+    claims back and re-raises it.
+    """
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How handling went: ``succeeded`` settles the claims (complete, else release);
+    ``reply`` is the answer to send, or ``None`` when the app has sent its own;
+    ``acknowledge`` asks the flow to answer 200 with every entity id of the
+    delivery as it arrived (repeats included), once the claims are settled."""
+
+    succeeded: bool
+    reply: Reply | None = None
+    acknowledge: bool = False
+
+
+Effect: TypeAlias = "Await | ReadBody | StoreCall | Handle"
+Flow: TypeAlias = Generator[Effect, Any, "Reply | None"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Receiver:
+    """What a flow needs that outlives one request: the configuration, and the store
+    with its policy when events are claimed (``store`` is ``None`` to verify only)."""
+
+    config: WebhookConfig
+    store: AnyStore | None = None
+    policy: DedupePolicy = field(default_factory=DedupePolicy)
+
+    @classmethod
+    def of(cls, config: WebhookConfig, *, dedupe: bool = True) -> Receiver:
+        """The receiver for ``config``: with its store, if it names one and ``dedupe``."""
+        store = config.store if dedupe else None
+        return cls(config, store, config.dedupe)
+
+    @property
+    def store_blocks(self) -> bool:
+        """Whether store calls wait on I/O, so async code runs them in a thread."""
+        return self.store is not None and self.store.blocking
+
+
+def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
+    """The whole policy for one request on a guarded path (see the module's docstring)."""
+    config = receiver.config
+    check: DeliveryCheck | None = None
+    try:
+        check = DeliveryCheck(config, request, trace)
+        resolved = config.resolve(request)
+        if inspect.isawaitable(resolved):
+            resolved = yield Await(resolved)
+        check.begin(resolved)
+        body = yield ReadBody(check)
+        delivery = check.finish(body)
+    except WebhookError as error:
+        return rejection(error, trace, config)
+    except ClientDisconnected:
+        raise
+    except Exception:
+        logger.exception("could not check the delivery trace_id=%s", trace.trace_id)
+        return failure(trace)
+    finally:
+        if check is not None:
+            check.release()
+    if receiver.store is None:
+        outcome: Outcome = yield Handle(delivery)
+        return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+    return (yield from _once(receiver, receiver.store, delivery))
+
+
+def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
+    """Claim every event, handle only the fresh ones, then complete or release the claims."""
+    trace = delivery.trace
+    keys = event_keys(delivery.payload, delivery.body)
+    try:
+        claims = yield StoreCall(store.claim, (unique_keys(keys), receiver.policy.lease))
+    except Exception:
+        logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
+        return failure(trace)  # the sender retries: nothing lost, nothing doubled
+    admitted = admission(delivery.payload, keys, claims)
+    if admitted.busy:
+        # Give back what this worker did claim, so the sender's retry can take it.
+        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        return in_progress(trace)
+    if admitted.fresh is None:
+        logger.info("duplicate delivery acknowledged trace_id=%s", trace.trace_id)
+        return acknowledge(None, delivery)
+    try:
+        outcome: Outcome = yield Handle(replace(delivery, payload=admitted.fresh))
+    except BaseException:
+        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        raise
+    try:
+        yield from _settle(receiver, store, admitted.keys, outcome.succeeded)
+    except Exception:
+        logger.exception("could not record processed events trace_id=%s", trace.trace_id)
+        if outcome.reply is not None or outcome.acknowledge:
+            return failure(trace)
+    return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+
+
+def _settle(
+    receiver: Receiver, store: AnyStore, keys: Sequence[str], succeeded: bool
+) -> Generator[Effect, Any, None]:
+    """Complete the claims after success; release them after failure (so a retry runs).
+
+    Only a failed completion raises: a failed release is logged, since the
+    claims expire with their lease anyway.
+    """
+    if not keys:
+        return
+    if succeeded:
+        yield StoreCall(store.complete, (keys, receiver.policy.retention))
+        return
+    try:
+        yield StoreCall(store.release, (keys,))
+    except Exception:
+        logger.warning("could not release claims; they expire with their lease")
+
+
+async def drive(
+    flow: Flow,
+    read_body: Callable[[DeliveryCheck], Awaitable[bytes]],
+    handle: Callable[[Delivery], Awaitable[Outcome]],
+    *,
+    store_blocks: bool,
+) -> Reply | None:
+    """Run ``flow`` on the event loop: ``read_body`` and ``handle`` are the adapter's I/O;
+    a blocking store runs in a worker thread, an async one is awaited."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            reply: Reply | None = stop.value
+            return reply
+        value, error = None, None
+        try:
+            if isinstance(effect, StoreCall):
+                if store_blocks:
+                    value = await asyncio.to_thread(effect.method, *effect.arguments)
+                else:
+                    value = effect.method(*effect.arguments)
+                    if inspect.isawaitable(value):
+                        value = await value
+            elif isinstance(effect, ReadBody):
+                value = await read_body(effect.check)
+            elif isinstance(effect, Handle):
+                value = await handle(effect.delivery)
+            else:
+                value = await effect.awaitable
+        except BaseException as raised:  # thrown into the flow, which decides
+            error = raised
+
+
+def drive_sync(
+    flow: Flow,
+    read_body: Callable[[DeliveryCheck], bytes],
+    handle: Callable[[Delivery], Outcome],
+) -> Reply | None:
+    """Run ``flow`` in blocking code: an async resolver or store runs on a private loop."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            reply: Reply | None = stop.value
+            return reply
+        value, error = None, None
+        try:
+            if isinstance(effect, StoreCall):
+                value = effect.method(*effect.arguments)
+                if inspect.isawaitable(value):
+                    value = run_to_completion(value)
+            elif isinstance(effect, ReadBody):
+                value = read_body(effect.check)
+            elif isinstance(effect, Handle):
+                value = handle(effect.delivery)
+            else:
+                value = run_to_completion(effect.awaitable)
+        except BaseException as raised:
+            error = raised

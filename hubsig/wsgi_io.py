@@ -1,0 +1,182 @@
+"""WSGI I/O for every adapter that speaks WSGI: read a body, start a reply, run a flow.
+
+Nothing here decides anything: ``serve`` runs the delivery flow
+(``hubsig.flow``) for one request, with the WSGI ways of reading and answering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Protocol, TypeAlias
+
+from hubsig.config import RequestView, WebhookConfig
+from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired
+from hubsig.flow import Outcome, Receiver, deliver, drive_sync
+from hubsig.headers import Headers
+from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
+from hubsig.trace import TraceContext, reset_current, set_current
+
+__all__ = [
+    "READ_SIZE",
+    "StartResponse",
+    "TracedStart",
+    "WSGIApp",
+    "WSGIEnvironment",
+    "environ_headers",
+    "read_body",
+    "refuse_async_store",
+    "request_view",
+    "send_reply",
+    "serve",
+]
+
+READ_SIZE = 64 * 1024
+logger = logging.getLogger("hubsig")
+
+WSGIEnvironment: TypeAlias = dict[str, Any]
+ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+)
+
+
+class StartResponse(Protocol):
+    def __call__(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: ExcInfo | None = ...,
+        /,
+    ) -> Callable[[bytes], object]: ...
+
+
+WSGIApp: TypeAlias = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
+
+
+def serve(
+    receiver: Receiver,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    handle: Callable[[Delivery, TracedStart], tuple[Outcome, Iterable[bytes]]],
+) -> Iterable[bytes]:
+    """Answer one request on a guarded path: the flow decides, this reads and starts.
+
+    ``handle`` runs the app or handler on the verified delivery and returns
+    its outcome and, when it answered itself, its response body.
+    """
+    headers = Headers(environ_headers(environ))
+    trace = TraceContext.from_headers(headers)
+    traced = TracedStart(start_response, trace)
+    answered: list[Iterable[bytes]] = []
+
+    def run(delivery: Delivery) -> Outcome:
+        outcome, body = handle(delivery, traced)
+        answered.append(body)
+        return outcome
+
+    token = set_current(trace)
+    try:
+        reply = drive_sync(
+            deliver(receiver, request_view(environ, headers), trace),
+            lambda check: read_body(check, environ),
+            run,
+        )
+    finally:
+        reset_current(token)
+    if reply is not None:
+        return send_reply(traced, reply)
+    return answered[0]
+
+
+def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:
+    """What a secret resolver sees of a WSGI request: its path below ``SCRIPT_NAME``."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    return RequestView(method, environ.get("PATH_INFO") or "/", headers)
+
+
+def read_body(check: DeliveryCheck, environ: WSGIEnvironment) -> bytes:
+    """The whole body of ``wsgi.input``, each chunk fed to ``check``.
+
+    Reads at most the declared length; without one, to the end only when the
+    server marks the input terminated (PEP 3333), and a chunked body under a
+    server that does not is refused with 411 rather than read as empty. The
+    deadline is checked between reads: a read that blocks is bounded by the
+    server's own timeout (gunicorn's ``--timeout``), not by hubsig.
+    """
+    stream = environ["wsgi.input"]
+    remaining = declared_length(check.request.headers)
+    if remaining is None and not environ.get("wsgi.input_terminated"):
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise LengthRequired("this server cannot read a chunked body: send Content-Length")
+        remaining = 0  # PEP 3333: without a length, do not read past the end
+    chunks: list[bytes] = []
+    while remaining is None or remaining > 0:
+        size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+        chunk = stream.read(size)
+        check.check_deadline()
+        if not chunk:
+            if remaining is not None:
+                raise IncompleteBody("the body ended before its declared Content-Length")
+            break
+        check.feed(chunk)
+        chunks.append(chunk)
+        if remaining is not None:
+            remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def send_reply(
+    start_response: StartResponse, reply: Reply, exc_info: ExcInfo | None = None
+) -> list[bytes]:
+    """Start a whole ``Reply`` and return its body iterable.
+
+    ``Connection`` is left out: PEP 3333 forbids hop-by-hop headers from an
+    application, and a WSGI server decides itself whether to keep the
+    connection.
+    """
+    headers = [(name, value) for name, value in reply.headers if name != "connection"]
+    start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", headers, exc_info)
+    return [reply.body]
+
+
+def environ_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
+    """The request headers a WSGI environ holds, as ``(name, value)`` pairs."""
+    pairs = [
+        (name[5:].replace("_", "-"), value)
+        for name, value in environ.items()
+        if name.startswith("HTTP_") and isinstance(value, str)
+    ]
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            pairs.append((name.replace("_", "-"), environ[name]))
+    return pairs
+
+
+class TracedStart:
+    """``start_response`` that adds the trace id header and remembers the status line."""
+
+    __slots__ = ("_start_response", "_trace_id", "status")
+
+    def __init__(self, start_response: StartResponse, trace: TraceContext) -> None:
+        self._start_response = start_response
+        self._trace_id = trace.trace_id
+        self.status = ""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        self.status = status
+        if not any(name.lower() == TRACE_HEADER.lower() for name, _ in headers):
+            headers = [*headers, (TRACE_HEADER, self._trace_id)]
+        return self._start_response(status, headers, exc_info)
+
+
+def refuse_async_store(config: WebhookConfig, adapter: str) -> None:
+    """A WSGI server has no event loop to await a store on: refuse one at start-up."""
+    if config.store_is_async:
+        raise ConfigurationError(
+            f"{adapter}: {type(config.store).__name__} is an asyncio store and WSGI has no "
+            "event loop; use its synchronous form (RedisStore, not AsyncRedisStore)"
+        )
