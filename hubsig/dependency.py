@@ -1,12 +1,13 @@
 """A FastAPI dependency that verifies one route's deliveries, for apps that guard a single route.
 
-``delivery: Delivery = Depends(VerifiedDelivery(secret=...))`` gives the
-route the verified delivery; the raw body is ``delivery.body``. A refused
-delivery raises ``DeliveryRejected``, an ``HTTPException`` with the error's
-status and the trace id header, so FastAPI answers it even with no handler
-installed; ``app.add_exception_handler(DeliveryRejected, rejected_response)``
-makes the body the seed's ``EventsResponse`` shape, as the middleware sends.
-Needs Starlette (``pip install 'hubsig[fastapi]'``).
+``delivery: Annotated[Delivery, Depends(VerifiedDelivery(secret=...))]``
+gives the route the verified delivery; the raw body is ``delivery.body``,
+and ``hubsig.delivery_of(request)`` finds it too. A refused delivery raises
+``DeliveryRejected``, an ``HTTPException`` with the refusal's status and the
+trace id header, so FastAPI answers it even with no handler installed;
+``app.add_exception_handler(DeliveryRejected, rejected_response)`` makes the
+body the seed's ``EventsResponse`` shape, as the middleware sends. Needs
+Starlette (``pip install 'hubsig[fastapi]'``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hubsig.access import STATE_KEY
 from hubsig.asgi_io import request_view, within
 from hubsig.config import WebhookConfig, WebhookSettings, config_from
-from hubsig.errors import ConfigurationError, WebhookError
+from hubsig.errors import ConfigurationError
+from hubsig.flow import ClientDisconnected, Outcome, Receiver, deliver, drive
 from hubsig.headers import Headers
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, rejection
+from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
+from hubsig.response import parse_events_response
 from hubsig.trace import TraceContext
 
 if TYPE_CHECKING:
@@ -30,56 +33,65 @@ if TYPE_CHECKING:
 
 __all__ = ["DeliveryRejected", "VerifiedDelivery", "rejected_response"]
 
+ADAPTER = "hubsig.dependency.VerifiedDelivery"
+
 
 class DeliveryRejected(HTTPException):
     """A refused delivery; ``reply`` is the full ``EventsResponse`` answer."""
 
-    def __init__(self, reply: Reply, error: WebhookError, trace: TraceContext) -> None:
-        headers = {TRACE_HEADER: trace.trace_id}
-        super().__init__(reply.status, f"{error.code}: {error.message}", headers)
+    def __init__(self, reply: Reply, trace: TraceContext) -> None:
+        message = parse_events_response(reply.body).message
+        super().__init__(reply.status, message, {TRACE_HEADER: trace.trace_id})
         self.reply = reply
 
 
 class VerifiedDelivery:
-    """Verify the request and return its ``Delivery``; takes the middleware's settings."""
+    """Verify the request and return its ``Delivery``; takes the middleware's settings
+    except ``store`` and ``paths``, which cannot apply to one route's dependency."""
 
     def __init__(
         self, *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
     ) -> None:
-        adapter = "hubsig.dependency.VerifiedDelivery"
-        self.config = config_from(config, settings, adapter)
+        self.config = config_from(config, settings, ADAPTER)
         for name in ("store", "paths"):
             if getattr(self.config, name) is not None:
                 raise ConfigurationError(
-                    f"{adapter}: {name}= cannot apply to one route's dependency; use the "
+                    f"{ADAPTER}: {name}= cannot apply to one route's dependency; use the "
                     "middleware or @hubsig.webhook"
                 )
+        self._receiver = Receiver.of(self.config)
 
     async def __call__(self, request: Request, response: Response) -> Delivery:
         headers = Headers(request.scope["headers"])
         trace = TraceContext.from_headers(headers)
         response.headers[TRACE_HEADER] = trace.trace_id  # FastAPI merges it into the answer
-        check: DeliveryCheck | None = None
-        try:
-            check = DeliveryCheck(self.config, request_view(request.scope, headers), trace)
-            await check.start()
-            chunks: list[bytes] = []
-            try:
-                async with within(check.deadline):
-                    async for chunk in request.stream():
-                        check.feed(chunk)
-                        chunks.append(chunk)
-            except TimeoutError:
-                raise check.timed_out() from None
-            delivery = check.finish(b"".join(chunks))
-        except WebhookError as error:
-            raise DeliveryRejected(rejection(error, trace, self.config), error, trace) from None
-        finally:
-            if check is not None:
-                check.release()
+        verified: list[Delivery] = []
+
+        async def keep(delivery: Delivery) -> Outcome:
+            verified.append(delivery)
+            return Outcome(True)
+
+        flow = deliver(self._receiver, request_view(request.scope, headers), trace)
+        reply = await drive(flow, lambda check: _read(check, request), keep, store_blocks=False)
+        if reply is not None:
+            raise DeliveryRejected(reply, trace)
         # Where delivery_of(request) finds it, as after the middleware.
-        request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: delivery}
-        return delivery
+        request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: verified[0]}
+        return verified[0]
+
+
+async def _read(check: DeliveryCheck, request: Request) -> bytes:
+    chunks: list[bytes] = []
+    try:
+        async with within(check.deadline):
+            async for chunk in request.stream():
+                check.feed(chunk)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise check.timed_out() from None
+    except ClientDisconnect:
+        raise ClientDisconnected from None
+    return b"".join(chunks)
 
 
 async def rejected_response(request: Request, error: Exception) -> Response:
