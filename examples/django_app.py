@@ -1,42 +1,50 @@
-"""A Django receiver in one file: settings, the URL, the view, and the WSGI application.
+"""A Django receiver in one file: settings, the URL, a guarded view, WSGI and ASGI applications.
 
 Run: HUBSIG_SECRET=... gunicorn examples.django_app:application
-The view is exempt from CSRF: a webhook is authenticated by its signature, not a cookie.
+ or: HUBSIG_SECRET=... uvicorn examples.django_app:asgi_application
 """
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
+
+import hubsig
+from hubsig.stores import MemoryStore
 
 settings.configure(
     DEBUG=False,
     SECRET_KEY="example-only-not-a-secret",  # noqa: S106 (Django's own key, unused here)
     ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
     ROOT_URLCONF=__name__,
+    INSTALLED_APPS=["hubsig.django"],  # checks HUBSIG when Django starts
     MIDDLEWARE=[
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
     ],
+    HUBSIG={
+        "secret": os.environ.get("HUBSIG_SECRET"),
+        "scheme": os.environ.get("HUBSIG_SCHEME", "genesys-multicloud"),
+        "store": MemoryStore(),  # one process: see the README
+    },
 )
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402 (after settings)
+from django.core.asgi import get_asgi_application  # noqa: E402 (after settings)
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
-from django.views.decorators.csrf import csrf_exempt  # noqa: E402
-from django.views.decorators.http import require_POST  # noqa: E402
 
-import hubsig  # noqa: E402
-from hubsig.wsgi import HubSignatureMiddleware  # noqa: E402
+from hubsig.django import webhook_view  # noqa: E402
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+application = get_wsgi_application()
+asgi_application = get_asgi_application()
 
 
-@csrf_exempt
-@require_POST
+@webhook_view()  # POST only, CSRF-exempt, settings from HUBSIG
 def interactions(request: HttpRequest) -> JsonResponse:
     delivery = hubsig.delivery_of(request)
     return JsonResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
 
 
 urlpatterns = [path("webhooks/interactions", interactions)]
-application = HubSignatureMiddleware(get_wsgi_application(), config=config)

@@ -51,7 +51,7 @@ def _sources(request: object) -> list[Mapping[str, Any]]:
     if isinstance(request, Mapping):
         return [request]
     sources = []
-    for attribute in ("environ", "META", "scope"):
+    for attribute in ("environ", "META", "env", "scope"):  # env: Falcon
         value = getattr(request, attribute, None)
         if isinstance(value, Mapping):
             sources.append(value)

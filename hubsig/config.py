@@ -281,6 +281,27 @@ class WebhookConfig:
 SETTING_NAMES = frozenset(WebhookSettings.__annotations__)
 
 
+def settings_from_mapping(
+    configured: Mapping[str, Any], where: Callable[[str], str]
+) -> dict[str, Any]:
+    """Settings written in a framework's configuration (Flask's ``app.config``, Django's
+    ``settings.HUBSIG``): a scheme may be a preset's name, and a ``None`` value (an unset
+    environment variable, usually) is refused naming where it was written."""
+    from hubsig.scheme import SCHEMES
+
+    settings: dict[str, Any] = {}
+    for name, value in configured.items():
+        if value is None:
+            raise ConfigurationError(f"{where(name)} is None: is its environment variable set?")
+        if name == "scheme" and isinstance(value, str):
+            if value not in SCHEMES:
+                choices = ", ".join(sorted(SCHEMES))
+                raise ConfigurationError(f"{where(name)} must be one of {choices}, not {value!r}")
+            value = SCHEMES[value]
+        settings[name] = value
+    return settings
+
+
 def config_from(
     config: WebhookConfig | None, settings: Mapping[str, Any], adapter: str
 ) -> WebhookConfig:

@@ -36,7 +36,8 @@ def _scheme(value: str) -> Any:
     try:
         return SCHEMES[value.strip().lower()]
     except KeyError:
-        raise ConfigurationError(f"must be one of {', '.join(sorted(SCHEMES))}") from None
+        choices = ", ".join(sorted(SCHEMES))
+        raise ConfigurationError(f"must be one of {choices}, not {value[:40]!r}") from None
 
 
 def _number(kind: Callable[[str], Any]) -> Callable[[str], Any]:

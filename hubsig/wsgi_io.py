@@ -49,7 +49,7 @@ class StartResponse(Protocol):
         headers: list[tuple[str, str]],
         exc_info: ExcInfo | None = ...,
         /,
-    ) -> Callable[[bytes], object]: ...
+    ) -> Callable[[bytes], Any]: ...
 
 
 WSGIApp: TypeAlias = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
@@ -166,7 +166,7 @@ class TracedStart:
 
     def __call__(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
-    ) -> Callable[[bytes], object]:
+    ) -> Callable[[bytes], Any]:
         self.status = status
         if not any(name.lower() == TRACE_HEADER.lower() for name, _ in headers):
             headers = [*headers, (TRACE_HEADER, self._trace_id)]

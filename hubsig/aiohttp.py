@@ -1,0 +1,104 @@
+"""aiohttp: a middleware and a handler decorator, written on ``hubsig.kit`` alone.
+
+``web.Application(middlewares=[hubsig_middleware(secret=..., paths=[...])])``
+guards the listed paths of an app (matched against ``request.path``, the
+full path: aiohttp has no mount point); ``@webhook_handler(secret=...)``
+guards one handler. Either way the body is read from the stream under the
+size limit and deadline, the handler reads the verified delivery with
+``hubsig.delivery_of(request)`` (and ``await request.read()`` / ``.json()``
+still work), refusals get their ``EventsResponse``, and with ``store=`` each
+event is processed once. Needs ``pip install 'hubsig[aiohttp]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from hubsig import kit
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["hubsig_middleware", "webhook_handler"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READ_SIZE = 64 * 1024
+
+
+def hubsig_middleware(
+    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+) -> Middleware:
+    """An aiohttp middleware that verifies every delivery on the guarded paths."""
+    receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.aiohttp.middleware"))
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not receiver.config.guards(request.path):
+            return await handler(request)
+        return await _guarded(receiver, request, handler)
+
+    return middleware
+
+
+def webhook_handler(
+    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+) -> Callable[[Handler], Handler]:
+    """Decorate one aiohttp handler: it runs only on verified deliveries."""
+    receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.aiohttp.webhook_handler"))
+
+    def decorate(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            return await _guarded(receiver, request, handler)
+
+        return guarded
+
+    return decorate
+
+
+async def _guarded(
+    receiver: kit.Receiver, request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    headers = kit.Headers(request.headers.items())
+    trace = kit.TraceContext.from_headers(headers)
+    answered: list[web.StreamResponse] = []
+
+    async def read(check: kit.DeliveryCheck) -> bytes:
+        chunks: list[bytes] = []
+        try:
+            async with kit.within(check.deadline):
+                async for chunk in request.content.iter_chunked(READ_SIZE):
+                    check.feed(chunk)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise check.timed_out() from None
+        return b"".join(chunks)
+
+    async def handle(delivery: kit.Delivery) -> kit.Outcome:
+        request[kit.ENVIRON_KEY] = delivery
+        # The stream is spent: let request.read()/.json() give the verified bytes.
+        request._read_bytes = delivery.body  # aiohttp caches the body here
+        response = await handler(request)
+        response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
+        answered.append(response)
+        return kit.Outcome(response.status == 200)
+
+    view = kit.RequestView(request.method, request.path, headers)
+    with kit.use_trace(trace):
+        flow = kit.deliver(receiver, view, trace)
+        reply = await kit.drive(flow, read, handle, store_blocks=receiver.store_blocks)
+    if reply is None:
+        return answered[0]
+    return _response(reply)
+
+
+def _response(reply: kit.Reply) -> web.Response:
+    sent = {name: value for name, value in reply.headers if name != "content-length"}
+    close = sent.pop("connection", None) == "close"
+    response = web.Response(body=reply.body, status=reply.status, headers=sent)
+    if close:
+        response.force_close()  # the rest of a refused body is not worth reading
+    return response

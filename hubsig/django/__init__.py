@@ -1,0 +1,163 @@
+"""Django: a view decorator, configured in ``settings.py``, for WSGI and ASGI Django alike.
+
+::
+
+    # settings.py
+    INSTALLED_APPS = [..., "hubsig.django"]      # checks HUBSIG when Django starts
+    HUBSIG = {"secret": os.environ["HUBSIG_SECRET"], "scheme": hubsig.GENESYS_MULTICLOUD}
+
+    # views.py
+    @webhook_view()
+    def interactions(request):
+        delivery = hubsig.delivery_of(request)
+        return JsonResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
+
+The decorated view (sync or async) is exempt from CSRF (a webhook proves
+itself with its signature, not a cookie), answers only POST (405 otherwise),
+and runs only on verified deliveries; with ``store`` each event is processed
+once (a 200 from the view completes its claims). Settings given to
+``webhook_view(...)`` replace those of ``HUBSIG``. Needs
+``pip install 'hubsig[django]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings as django_settings
+from django.http import HttpRequest, HttpResponse
+
+from hubsig import kit
+from hubsig.config import settings_from_mapping
+from hubsig.errors import ConfigurationError
+from hubsig.flow import deliver, drive, drive_sync
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["SETTING", "config_from_settings", "webhook_view"]
+
+SETTING = "HUBSIG"
+"""The name of the ``settings.py`` dict of hubsig settings."""
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+ADAPTER = "hubsig.django.webhook_view"
+
+
+def config_from_settings(**overrides: Unpack[kit.WebhookSettings]) -> kit.WebhookConfig:
+    """The configuration ``settings.HUBSIG`` describes, with ``overrides`` in its place.
+
+    Raises ``ConfigurationError`` naming the setting when one is wrong, or
+    when ``HUBSIG`` is missing and no secret was given.
+    """
+    configured = getattr(django_settings, SETTING, {})
+    if not isinstance(configured, dict):
+        raise ConfigurationError(f"settings.{SETTING} must be a dict of hubsig settings")
+    settings = settings_from_mapping(configured, lambda name: f"settings.{SETTING}[{name!r}]")
+    return kit.config_from(None, {**settings, **overrides}, f"settings.{SETTING}")
+
+
+def webhook_view(
+    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+) -> Callable[[ViewT], ViewT]:
+    """Decorate a Django view (sync or async) so that it runs only on verified deliveries."""
+    if config is None:
+        config = config_from_settings(**settings)
+    elif settings:
+        raise ConfigurationError(f"{ADAPTER}: pass either config= or settings, not both")
+    if config.paths is not None:
+        raise ConfigurationError(f"{ADAPTER}: a view guards every request it gets (no paths=)")
+    receiver = kit.Receiver.of(config)
+
+    def decorate(view: ViewT) -> ViewT:
+        if _is_async(view):
+            wrapped: Callable[..., Any] = _async_view(receiver, view)
+        else:
+            if config.store_is_async:
+                raise ConfigurationError(f"{ADAPTER}: a sync view cannot await an asyncio store")
+            wrapped = _sync_view(receiver, view)
+        wrapped.csrf_exempt = True  # type: ignore[attr-defined]
+        return functools.wraps(view)(wrapped)  # type: ignore[return-value]
+
+    return decorate
+
+
+def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Callable[..., Any]:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        trace, view_of = _request(request)
+        answered: list[HttpResponse] = []
+
+        def handle(delivery: kit.Delivery) -> kit.Outcome:
+            request.META[kit.ENVIRON_KEY] = delivery
+            answered.append(view(request, *args, **kwargs))
+            return kit.Outcome(answered[0].status_code == 200)
+
+        with kit.use_trace(trace):
+            reply = drive_sync(deliver(receiver, view_of, trace), _body_of(request), handle)
+        return _answer(reply, answered, trace)
+
+    return guarded
+
+
+def _async_view(
+    receiver: kit.Receiver, view: Callable[..., Awaitable[HttpResponse]]
+) -> Callable[..., Any]:
+    async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        trace, view_of = _request(request)
+        answered: list[HttpResponse] = []
+
+        async def handle(delivery: kit.Delivery) -> kit.Outcome:
+            request.META[kit.ENVIRON_KEY] = delivery
+            answered.append(await view(request, *args, **kwargs))
+            return kit.Outcome(answered[0].status_code == 200)
+
+        async def read(check: kit.DeliveryCheck) -> bytes:
+            return _body_of(request)(check)
+
+        with kit.use_trace(trace):
+            flow = deliver(receiver, view_of, trace)
+            reply = await drive(flow, read, handle, store_blocks=receiver.store_blocks)
+        return _answer(reply, answered, trace)
+
+    return guarded
+
+
+def _request(request: HttpRequest) -> tuple[kit.TraceContext, kit.RequestView]:
+    headers = kit.Headers(request.headers.items())
+    trace = kit.TraceContext.from_headers(headers)
+    return trace, kit.RequestView(request.method or "GET", request.path_info, headers)
+
+
+def _body_of(request: HttpRequest) -> Callable[[kit.DeliveryCheck], bytes]:
+    """Django reads the body itself (bounded by ``DATA_UPLOAD_MAX_MEMORY_SIZE``; under
+    ASGI before the view runs), so the check gets it whole, and ``request.body`` works."""
+
+    def read(check: kit.DeliveryCheck) -> bytes:
+        body: bytes = request.body
+        check.feed(body)
+        return body
+
+    return read
+
+
+def _answer(
+    reply: kit.Reply | None, answered: list[HttpResponse], trace: kit.TraceContext
+) -> HttpResponse:
+    if reply is None:
+        response = answered[0]
+        if kit.TRACE_HEADER not in response:
+            response[kit.TRACE_HEADER] = trace.trace_id
+        return response
+    response = HttpResponse(reply.body, status=reply.status)
+    for name, value in reply.headers:
+        if name not in ("content-length", "connection"):  # Django's own, and hop-by-hop
+            response[name] = value
+    return response
+
+
+def _is_async(view: Callable[..., Any]) -> bool:
+    from asgiref.sync import iscoroutinefunction
+
+    return bool(iscoroutinefunction(view))

@@ -1,0 +1,130 @@
+"""Flask: a route decorator, and an extension configured from ``app.config``.
+
+::
+
+    app.config["HUBSIG_SECRET"] = os.environ["HUBSIG_SECRET"]
+    webhooks = HubSig(app)                    # or HubSig() and webhooks.init_app(app)
+
+    @app.post("/webhooks/interactions")
+    @webhooks.webhook_view()
+    def interactions():
+        delivery = hubsig.delivery_of(request)
+        return hubsig.events_response(delivery.payload.entity_ids).to_dict()
+
+``HUBSIG_<SETTING>`` keys of ``app.config`` (``HUBSIG_SECRET``,
+``HUBSIG_SCHEME``, ``HUBSIG_STORE``, ...) are the settings, checked when
+``init_app`` runs; an unknown ``HUBSIG_`` key is refused there too. The
+decorated view runs only on verified deliveries, reads the body as usual
+(``request.get_data()``, ``request.json``), and with a store each event is
+processed once (a 200 completes its claims). ``webhook_view(secret=...)``
+works without the extension. Needs ``pip install 'hubsig[flask]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, Response, current_app, make_response, request
+
+from hubsig import kit
+from hubsig.config import SETTING_NAMES, settings_from_mapping
+from hubsig.errors import ConfigurationError
+from hubsig.flow import deliver, drive_sync
+from hubsig.wsgi_io import read_body, refuse_async_store
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["HubSig", "webhook_view"]
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+PREFIX = "HUBSIG_"
+EXTENSION = "hubsig"
+
+
+class HubSig:
+    """The Flask extension: a configuration per app, from ``app.config`` and keywords."""
+
+    def __init__(self, app: Flask | None = None, **settings: Unpack[kit.WebhookSettings]) -> None:
+        self._settings = settings
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Build this app's configuration now; raises ``ConfigurationError`` if it is wrong."""
+        configured: dict[str, Any] = {}
+        for key, value in app.config.items():
+            if key.startswith(PREFIX):
+                name = key[len(PREFIX) :].lower()
+                if name not in SETTING_NAMES:
+                    raise ConfigurationError(f"app.config[{key!r}] is not a hubsig setting")
+                configured[name] = value
+        settings = settings_from_mapping(
+            configured, lambda name: f"app.config['{PREFIX}{name.upper()}']"
+        )
+        config = kit.config_from(None, {**settings, **self._settings}, "hubsig.flask.HubSig")
+        refuse_async_store(config, "hubsig.flask.HubSig")
+        app.extensions[EXTENSION] = kit.Receiver.of(config)
+
+    def webhook_view(self) -> Callable[[ViewT], ViewT]:
+        """Decorate a view: it runs only on verified deliveries, with the app's configuration."""
+
+        def decorate(view: ViewT) -> ViewT:
+            @functools.wraps(view)
+            def guarded(*args: Any, **kwargs: Any) -> Response:
+                receiver = current_app.extensions.get(EXTENSION)
+                if receiver is None:
+                    raise ConfigurationError("HubSig.init_app(app) was not called for this app")
+                return _guarded(receiver, view, args, kwargs)
+
+            return guarded  # type: ignore[return-value]
+
+        return decorate
+
+
+def webhook_view(
+    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+) -> Callable[[ViewT], ViewT]:
+    """Decorate a Flask view with its own settings: it runs only on verified deliveries."""
+    receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.flask.webhook_view"))
+    refuse_async_store(receiver.config, "hubsig.flask.webhook_view")
+
+    def decorate(view: ViewT) -> ViewT:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Response:
+            return _guarded(receiver, view, args, kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs: Any) -> Response:
+    environ = request.environ
+    headers = kit.Headers(request.headers.items())
+    trace = kit.TraceContext.from_headers(headers)
+    answered: list[Response] = []
+
+    def handle(delivery: kit.Delivery) -> kit.Outcome:
+        environ[kit.ENVIRON_KEY] = delivery
+        # The stream is spent: the view reads the same bytes as if nothing stood between.
+        environ["wsgi.input"] = io.BytesIO(delivery.body)
+        environ["CONTENT_LENGTH"] = str(len(delivery.body))
+        request.__dict__.pop("stream", None)  # werkzeug caches the stream it made
+        answered.append(make_response(view(*args, **kwargs)))
+        return kit.Outcome(answered[0].status_code == 200)
+
+    view_of = kit.RequestView(request.method, request.path, headers)
+    with kit.use_trace(trace):
+        reply = drive_sync(
+            deliver(receiver, view_of, trace), lambda c: read_body(c, environ), handle
+        )
+    if reply is None:
+        response = answered[0]
+        response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
+        return response
+    sent = [(name, value) for name, value in reply.headers if name != "connection"]
+    return Response(reply.body, reply.status, sent)
