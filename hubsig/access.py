@@ -16,7 +16,7 @@ from typing import Any
 from hubsig.errors import NotVerified
 from hubsig.receiver import Delivery
 
-__all__ = ["ENVIRON_KEY", "STATE_KEY", "delivery_of"]
+__all__ = ["ENVIRON_KEY", "STATE_KEY", "delivery_of", "register_key"]
 
 STATE_KEY = "hubsig"
 """Where the ASGI adapters put the delivery: ``scope["state"][STATE_KEY]``."""
@@ -24,6 +24,14 @@ ENVIRON_KEY = "hubsig.delivery"
 """Where the WSGI adapters put the delivery: ``environ[ENVIRON_KEY]``."""
 
 logger = logging.getLogger("hubsig")
+_MAPPING_KEYS: list[object] = [ENVIRON_KEY]
+
+
+def register_key(key: object) -> None:
+    """Also look for the delivery under ``key`` in a request that is a mapping itself
+    (aiohttp's typed ``web.RequestKey``)."""
+    if key not in _MAPPING_KEYS:
+        _MAPPING_KEYS.append(key)
 
 
 def delivery_of(request: object) -> Delivery:
@@ -46,7 +54,7 @@ def delivery_of(request: object) -> Delivery:
     raise NotVerified("this request was not verified by hubsig")
 
 
-def _sources(request: object) -> list[Mapping[str, Any]]:
+def _sources(request: object) -> list[Mapping[Any, Any]]:
     """The per-request mappings a request object exposes: environ/META (WSGI), scope (ASGI)."""
     if isinstance(request, Mapping):
         return [request]
@@ -58,10 +66,11 @@ def _sources(request: object) -> list[Mapping[str, Any]]:
     return sources
 
 
-def _found_in(source: Mapping[str, Any]) -> Delivery | None:
-    candidate = source.get(ENVIRON_KEY)
-    if isinstance(candidate, Delivery):
-        return candidate
+def _found_in(source: Mapping[Any, Any]) -> Delivery | None:
+    for key in _MAPPING_KEYS:
+        candidate = source.get(key)
+        if isinstance(candidate, Delivery):
+            return candidate
     state = source.get("state")
     if isinstance(state, Mapping):
         candidate = state.get(STATE_KEY)

@@ -23,10 +23,13 @@ from hubsig import kit
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["hubsig_middleware", "webhook_handler"]
+__all__ = ["DELIVERY", "hubsig_middleware", "webhook_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_SIZE = 64 * 1024
+DELIVERY = web.RequestKey("hubsig.delivery", kit.Delivery)
+"""Where the verified delivery is: ``request[DELIVERY]``, which ``delivery_of`` reads."""
+kit.register_key(DELIVERY)
 
 
 def hubsig_middleware(
@@ -78,7 +81,7 @@ async def _guarded(
         return b"".join(chunks)
 
     async def handle(delivery: kit.Delivery) -> kit.Outcome:
-        request[kit.ENVIRON_KEY] = delivery
+        request[DELIVERY] = delivery
         # The stream is spent: let request.read()/.json() give the verified bytes.
         request._read_bytes = delivery.body  # aiohttp caches the body here
         response = await handler(request)

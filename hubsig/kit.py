@@ -49,7 +49,7 @@ return a ``Response(status, headers, body)``::
 
 from __future__ import annotations
 
-from hubsig.access import ENVIRON_KEY, STATE_KEY, delivery_of
+from hubsig.access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
 from hubsig.asgi_io import within
 from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
 from hubsig.errors import WebhookError
@@ -99,6 +99,7 @@ __all__ = [
     "drive",
     "drive_sync",
     "json_reply",
+    "register_key",
     "use_trace",
     "within",
 ]
