@@ -53,9 +53,9 @@ EventHandler = Callable[..., Any]
 """``(event)`` or ``(event, delivery)``, sync or async; called once per matching event."""
 _HandlerT = TypeVar("_HandlerT", bound=Callable[..., Any])
 _KNOWN: dict[str, type[Enum]] = {
-    "event": EventType,
+    "event_type": EventType,
     "media_type": MediaType,
-    "subtype": InteractionSubtype,
+    "interaction_subtype": InteractionSubtype,
 }
 
 
@@ -84,17 +84,17 @@ class _Call:
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    event: str | None
+    event_type: str | None
     media_type: str | None
-    subtype: str | None
+    interaction_subtype: str | None
     call: _Call
 
     def matches(self, event: Event) -> bool:
         entity = event.entity
         return (
-            _same(self.event, event.event_type)
+            _same(self.event_type, event.event_type)
             and _same(self.media_type, entity.media_type if entity else None)
-            and _same(self.subtype, entity.interaction_subtype if entity else None)
+            and _same(self.interaction_subtype, entity.interaction_subtype if entity else None)
         )
 
 
@@ -133,10 +133,10 @@ class WebhookEndpoint:
 
     def on(
         self,
-        event: str | Enum | None = None,
+        event_type: str | Enum | None = None,
         *,
         media_type: str | Enum | None = None,
-        subtype: str | Enum | None = None,
+        interaction_subtype: str | Enum | None = None,
         allow_unknown: bool = False,
     ) -> Callable[[_HandlerT], _HandlerT]:
         """Register a handler for the events that match every filter given.
@@ -148,15 +148,22 @@ class WebhookEndpoint:
         hubsig does not know yet. Raises ``ValueError`` for an unknown value
         and ``TypeError`` for a handler hubsig cannot call.
         """
-        filters = {"event": event, "media_type": media_type, "subtype": subtype}
+        filters = {
+            "event_type": event_type,
+            "media_type": media_type,
+            "interaction_subtype": interaction_subtype,
+        }
         wire = {name: _wire(value) for name, value in filters.items()}
         if not allow_unknown:
             for name, value in wire.items():
                 _check_known(name, value)
 
         def register(handler: _HandlerT) -> _HandlerT:
-            call = _Call.of(handler, f"the handler for {event or 'every event'}")
-            self._routes.append(_Route(wire["event"], wire["media_type"], wire["subtype"], call))
+            call = _Call.of(handler, f"the handler for {event_type or 'every event'}")
+            route = _Route(
+                wire["event_type"], wire["media_type"], wire["interaction_subtype"], call
+            )
+            self._routes.append(route)
             return handler
 
         return register
@@ -235,7 +242,7 @@ class WebhookEndpoint:
         ):
             ids = tuple(returned)
             if all(isinstance(entity_id, str) for entity_id in ids):
-                return EventsResponse(0, "OK", ids)
+                return EventsResponse(ids=ids)
         name = self._main.name if self._main else "handler"
         logger.error(
             "webhook handler %s returned %s; it must return None, an iterable of entity ids "

@@ -208,7 +208,7 @@ def rejection(error: WebhookError, trace: TraceContext, config: WebhookConfig) -
     )
     transient = isinstance(error, (ReceiverBusy, BodyTimeout))
     status = 200 if config.acknowledge_rejections and not transient else error.status
-    body = EventsResponse(error.status, f"{error.code}: {error.message}").to_json()
+    body = EventsResponse(code=error.status, message=f"{error.code}: {error.message}").to_json()
     extra = error.headers
     if error.close_connection:
         extra = (*extra, ("connection", "close"))
@@ -217,20 +217,22 @@ def rejection(error: WebhookError, trace: TraceContext, config: WebhookConfig) -
 
 def failure(trace: TraceContext) -> Reply:
     """The 500 for a handler or resolver that raised; the exception stays in the log."""
-    return json_reply(500, EventsResponse(500, "internal error").to_json(), trace)
+    return json_reply(500, EventsResponse(code=500, message="internal error").to_json(), trace)
 
 
 def in_progress(trace: TraceContext) -> Reply:
     """409 for a delivery whose event another worker is processing now; the sender retries."""
     logger.info("delivery in progress elsewhere, asking for a retry trace_id=%s", trace.trace_id)
     message = "delivery_in_progress: an event of this delivery is being processed; retry later"
-    return json_reply(409, EventsResponse(409, message).to_json(), trace)
+    return json_reply(409, EventsResponse(code=409, message=message).to_json(), trace)
 
 
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:
     """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
     chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return json_reply(200, EventsResponse(0, message, tuple(chosen)).to_json(), delivery.trace)
+    return json_reply(
+        200, EventsResponse(ids=tuple(chosen), message=message).to_json(), delivery.trace
+    )
 
 
 def json_reply(

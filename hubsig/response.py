@@ -18,13 +18,16 @@ from hubsig.json_body import parse_json_object
 __all__ = ["EventsResponse", "events_response", "parse_events_response"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventsResponse:
-    """A response body: a status code (0 is success), a message, and the ids handled."""
+    """A response body: the ids handled, a status code (0 is success) and a message.
 
+    Keyword-only, in the order ``events_response(ids, code=, message=)`` takes them.
+    """
+
+    ids: tuple[str, ...] = ()
     code: int = 0
     message: str = "OK"
-    ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,9 +40,11 @@ class EventsResponse:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def events_response(ids: Iterable[str] = (), code: int = 0, message: str = "OK") -> EventsResponse:
+def events_response(
+    ids: Iterable[str] = (), *, code: int = 0, message: str = "OK"
+) -> EventsResponse:
     """Build an ``EventsResponse``; call ``.to_json()`` for the body bytes."""
-    return EventsResponse(code, message, tuple(ids))
+    return EventsResponse(ids=tuple(ids), code=code, message=message)
 
 
 def parse_events_response(body: bytes | bytearray | memoryview) -> EventsResponse:
@@ -58,7 +63,7 @@ def parse_events_response(body: bytes | bytearray | memoryview) -> EventsRespons
         raise MalformedPayload("status.message must be a string")
     data = document.get("data")
     if data is None:
-        return EventsResponse(code, message or "", ())
+        return EventsResponse(code=code, message=message or "")
     if not isinstance(data, dict) or not isinstance(data.get("ids", []), list):
         raise MalformedPayload("data.ids must be an array")
     ids: list[str] = []
@@ -66,4 +71,4 @@ def parse_events_response(body: bytes | bytearray | memoryview) -> EventsRespons
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise MalformedPayload(f"data.ids[{position}] must be an object with a string id")
         ids.append(item["id"])
-    return EventsResponse(code, message or "", tuple(ids))
+    return EventsResponse(ids=tuple(ids), code=code, message=message or "")

@@ -54,13 +54,16 @@ def make_events(
     operation_id: str | None = None,
     event_type: EventType | str | None = EventType.STARTED,
     media_type: MediaType | str | None = MediaType.CHAT,
-    subtype: InteractionSubtype | str | None = InteractionSubtype.INBOUND_NEW,
+    interaction_subtype: InteractionSubtype | str | None = InteractionSubtype.INBOUND_NEW,
     events: Iterable[Event] | None = None,
 ) -> EventsPayload:
     """A realistic payload of ``count`` events (or exactly ``events``), fresh operation id."""
     if events is None:
         events = (
-            Event(event_type, make_entity(media_type=media_type, interaction_subtype=subtype))
+            Event(
+                event_type,
+                make_entity(media_type=media_type, interaction_subtype=interaction_subtype),
+            )
             for _ in range(count)
         )
     return EventsPayload(operation_id or str(uuid.uuid4()), tuple(events))

@@ -333,10 +333,10 @@ def test_an_events_response_with_a_nonzero_code_is_a_failure_and_releases() -> N
 @pytest.mark.parametrize(
     ("filters", "hint"),
     [
-        ({"event": "STARTD"}, "known: STARTED, FINISHED"),
-        ({"event": "started"}, "did you mean 'STARTED'"),
+        ({"event_type": "STARTD"}, "known: STARTED, FINISHED"),
+        ({"event_type": "started"}, "did you mean 'STARTED'"),
         ({"media_type": "Chat"}, "did you mean 'chat'"),
-        ({"subtype": "whatsapp"}, "did you mean 'WhatsApp'"),
+        ({"interaction_subtype": "whatsapp"}, "did you mean 'WhatsApp'"),
     ],
 )
 def test_route_filters_that_could_never_match_are_refused(

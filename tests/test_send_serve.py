@@ -110,8 +110,17 @@ def test_tampered_deliveries_are_refused_and_not_stored(tmp_path: Path) -> None:
 def test_every_event_is_one_line_with_its_trace(tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
     with serving(tmp_path) as (url, out, _):
-        arguments = ["--count", "2", "--events", "3", "--event", "FINISHED", "--media", "email"]
-        sent = send(url, *arguments, "--subtype", "SMS", report=report)
+        arguments = [
+            "--count",
+            "2",
+            "--events",
+            "3",
+            "--event-type",
+            "FINISHED",
+            "--media-type",
+            "email",
+        ]
+        sent = send(url, *arguments, "--interaction-subtype", "SMS", report=report)
         assert sent.returncode == 0, sent.stdout
     records = read_event_log(out)
     rows = read_report(report)
@@ -170,7 +179,7 @@ def test_a_restarted_receiver_does_not_store_an_event_twice(tmp_path: Path) -> N
     )
     for _ in range(2):  # the same store and sink across a restart
         with serving(tmp_path) as (url, out, _):
-            sent = send(url, "--file", str(payload), "--count", "2")
+            sent = send(url, "--body", str(payload), "--count", "2")
             assert sent.returncode == 0, sent.stdout
     assert [record["entity"]["id"] for record in read_event_log(out)] == ["r-1"]
 

@@ -33,7 +33,7 @@ def test_every_field_can_be_overridden() -> None:
         operation_id="op-1",
         event_type="PAUSED",
         media_type=MediaType.EMAIL,
-        subtype=InteractionSubtype.SMS,
+        interaction_subtype=InteractionSubtype.SMS,
     )
     (event,) = payload.events
     assert (payload.operation_id, event.event_type) == ("op-1", "PAUSED")

@@ -56,8 +56,16 @@ def run_demo(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     secret = secrets.token_urlsafe(24)
     scheme = SCHEMES[arguments.scheme]
     planned = [
-        plan(number, secret, events=count, event=event, media=media, subtype=subtype, scheme=scheme)
-        for number, (event, media, subtype, count) in enumerate(GOOD, start=1)
+        plan(
+            number,
+            secret,
+            events=count,
+            event_type=event_type,
+            media_type=media_type,
+            interaction_subtype=interaction_subtype,
+            scheme=scheme,
+        )
+        for number, (event_type, media_type, interaction_subtype, count) in enumerate(GOOD, 1)
     ]
     planned.append(plan(len(GOOD) + 1, secret, tamper=True, scheme=scheme))
     with tempfile.TemporaryDirectory(prefix="hubsig-demo-") as folder:

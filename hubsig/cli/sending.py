@@ -92,13 +92,19 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument("url", metavar="URL", help="the receiver's webhook URL")
     add_secret_arguments(send)
     send.add_argument(
-        "--event", default="STARTED", choices=[e.value for e in EventType], help="event type"
+        "--event-type",
+        default="STARTED",
+        choices=[e.value for e in EventType],
+        help="each event's type (default STARTED)",
     )
     send.add_argument(
-        "--media", default="chat", choices=[m.value for m in MediaType], help="media type"
+        "--media-type",
+        default="chat",
+        choices=[m.value for m in MediaType],
+        help="each entity's media type (default chat)",
     )
     send.add_argument(
-        "--subtype",
+        "--interaction-subtype",
         default="InboundNew",
         choices=[s.value for s in InteractionSubtype],
         help="interaction subtype",
@@ -107,7 +113,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument("--count", type=int, default=1, help="how many deliveries (default: 1)")
     send.add_argument("--concurrency", type=int, default=1, help="deliveries in flight at once")
     add_scheme_arguments(send, many_algorithms=False)
-    send.add_argument("--file", metavar="PAYLOAD", help="send this file's bytes as every body")
+    send.add_argument("--body", metavar="BODY", help="send this file's bytes as every body")
     send.add_argument("--tamper", action="store_true", help="send deliberately wrong signatures")
     send.add_argument(
         "--tamper-rate", type=float, default=0.0, help="fraction of deliveries signed wrongly"
@@ -149,7 +155,7 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("httpx")
     if arguments.count < 1 or arguments.concurrency < 1 or arguments.events < 1:
         raise UsageError("--count, --concurrency and --events must be at least 1")
-    body = _file_body(arguments.file)
+    body = _file_body(arguments.body)
     secret = secrets_from(arguments)[0]
     if not 0 <= arguments.duplicates + arguments.tamper_rate <= 1:
         raise UsageError("--duplicates and --tamper-rate are fractions that add up to at most 1")
@@ -170,9 +176,9 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             secret,
             body=body,
             events=arguments.events,
-            event=arguments.event,
-            media=arguments.media,
-            subtype=arguments.subtype,
+            event_type=arguments.event_type,
+            media_type=arguments.media_type,
+            interaction_subtype=arguments.interaction_subtype,
             scheme=scheme,
             tamper=arguments.tamper or draw < arguments.tamper_rate,
             trace_id=arguments.trace_id,
@@ -207,9 +213,9 @@ def plan(
     *,
     body: bytes | None = None,
     events: int = 1,
-    event: str = "STARTED",
-    media: str = "chat",
-    subtype: str = "InboundNew",
+    event_type: str = "STARTED",
+    media_type: str = "chat",
+    interaction_subtype: str = "InboundNew",
     scheme: Scheme | None = None,
     tamper: bool = False,
     trace_id: str | None = None,
@@ -219,7 +225,12 @@ def plan(
     payload = (
         body
         if body is not None
-        else make_events(events, event_type=event, media_type=media, subtype=subtype)
+        else make_events(
+            events,
+            event_type=event_type,
+            media_type=media_type,
+            interaction_subtype=interaction_subtype,
+        )
     )
     request = signed_request(
         payload, secret, scheme=scheme, tamper=tamper, trace_id=trace_id, extra_headers=headers

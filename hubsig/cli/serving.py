@@ -118,7 +118,7 @@ def receiver_app(config: WebhookConfig, path: str, log: EventLog) -> WebhookEndp
             await endpoint(scope, receive, send)
             return
         trace = TraceContext.from_headers(scope.get("headers", []))
-        body = EventsResponse(404, f"no webhook at {scope['path']}").to_json()
+        body = EventsResponse(code=404, message=f"no webhook at {scope['path']}").to_json()
         await send_reply(send, json_reply(404, body, trace))
 
     return app

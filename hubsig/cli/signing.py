@@ -57,7 +57,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_sign(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
-    body = read_body(arguments.file, stdin)
+    body = read_body(arguments.body, stdin)
     secret = secrets_from(arguments)[0]
     scheme = scheme_from(arguments)
     algorithm = arguments.algorithm or scheme.algorithms[0]
@@ -69,7 +69,7 @@ def run_sign(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 
 def run_verify(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
-    body = read_body(arguments.file, stdin)
+    body = read_body(arguments.body, stdin)
     secrets = secrets_from(arguments)
     scheme = scheme_from(arguments)
     algorithms = scheme.algorithms
@@ -120,5 +120,7 @@ def _shown(value: object) -> str:
 
 
 def _add_body_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("file", nargs="?", metavar="FILE", help="the raw body (default: stdin)")
+    command.add_argument(
+        "body", nargs="?", metavar="BODY", help="a file with the raw body (default: stdin)"
+    )
     add_secret_arguments(command)
