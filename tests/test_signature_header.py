@@ -90,3 +90,59 @@ def test_base64_refuses_non_alphabet_and_wrong_size() -> None:
         parse_signature_header("sha1=" + "*" * 28, "base64")
     with pytest.raises(MalformedSignature):
         parse_signature_header("sha1=AAAA", "base64")
+
+
+@pytest.mark.parametrize(
+    ("header", "encoding", "message"),
+    [
+        (None, "hex", "the signature header is missing"),
+        ("", "hex", "the signature header is empty"),
+        (b" \t", "hex", "the signature header is empty"),
+        (DIGEST.hex(), "hex", "the signature header must look like '<algorithm>=<digest>'"),
+        ("sha1=" + DIGEST.hex()[:-2], "hex", "the sha1 digest must be 40 hexadecimal characters"),
+        ("SHA256=" + DIGEST.hex(), "hex", "the sha256 digest must be 64 hexadecimal characters"),
+        ("sha512=zz", "hex", "the sha512 digest must be 128 hexadecimal characters"),
+        ("sha1=AAAA", "base64", "the sha1 digest must be 20 bytes in base64"),
+        ("sha384=" + DIGEST.hex(), "base64", "the sha384 digest must be 48 bytes in base64"),
+        ("md5=" + DIGEST.hex(), "hex", "unsupported signature algorithm 'md5'"),
+        ("x=" + DIGEST.hex(), "hex", "unsupported signature algorithm 'x'"),
+        ("=" + DIGEST.hex(), "hex", "unsupported signature algorithm (unprintable name)"),
+        ("a" * 16 + "=00", "hex", f"unsupported signature algorithm {'a' * 16!r}"),
+        ("a" * 17 + "=00", "hex", "unsupported signature algorithm (unprintable name)"),
+        ("a" * 10_000 + "=00", "hex", "unsupported signature algorithm (unprintable name)"),
+        ("Sha-3_x=00", "hex", "unsupported signature algorithm 'sha-3_x'"),
+        ("sha 1=00", "hex", "unsupported signature algorithm (unprintable name)"),
+        ("sh\u00e91=00", "hex", "unsupported signature algorithm (unprintable name)"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong_without_echoing_anything_hostile(
+    header: str | bytes | None, encoding: DigestEncoding, message: str
+) -> None:
+    with pytest.raises(WebhookError) as raised:
+        parse_signature_header(header, encoding)
+    assert raised.value.message == message
+    assert raised.value.status == 401
+
+
+def test_base64_with_junk_inside_is_refused_not_cleaned_up() -> None:
+    digest = bytes(range(100, 120))
+    encoded = format_signature("sha1", digest, "base64").partition("=")[2]
+    assert parse_signature_header("sha1=" + encoded, "base64") == ("sha1", digest)
+    for junk in ("!", "*", "\n", " ", "-", "_", "."):
+        spoiled = encoded[:10] + junk + encoded[10:]
+        with pytest.raises(MalformedSignature):
+            parse_signature_header("sha1=" + spoiled, "base64")
+    with pytest.raises(MalformedSignature):
+        parse_signature_header("sha1=" + encoded.rstrip("="), "base64")  # padding is required
+
+
+def test_format_signature_writes_lower_case_hex_unless_asked_for_base64() -> None:
+    digest = bytes(range(200, 220))
+    assert format_signature("sha1", digest) == "sha1=" + digest.hex()
+    assert format_signature("sha1", digest, "base64") == "sha1=yMnKy8zNzs/Q0dLT1NXW19jZ2ts="
+
+
+def test_byte_headers_are_read_as_latin_1() -> None:
+    assert parse_signature_header(b" SHA1=" + DIGEST.hex().encode()) == ("sha1", DIGEST)
+    with pytest.raises(UnsupportedAlgorithm):
+        parse_signature_header(b"sh\xe41=" + DIGEST.hex().encode())
