@@ -28,17 +28,17 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 _IN_CLASS = "x\u01c1{}\u01c1"  # how mutmut names a method's mutants: xǁClassǁmethod__mutmut_N
 
 SCOPE: dict[str, tuple[str, ...]] = {
-    "hubsig/verifier.py": ("*",),
-    "hubsig/keys.py": ("*",),
-    "hubsig/signature_header.py": ("*",),
-    "hubsig/paths.py": ("*",),
-    "hubsig/budget.py": ("*",),
-    "hubsig/receiver.py": (
+    "hubsig/_verifier.py": ("*",),
+    "hubsig/_keys.py": ("*",),
+    "hubsig/_signature_header.py": ("*",),
+    "hubsig/_paths.py": ("*",),
+    "hubsig/_budget.py": ("*",),
+    "hubsig/_receiver.py": (
         _IN_CLASS.format("DeliveryCheck") + "*",
         "x_declared_length__mutmut_*",
         "x_rejection__mutmut_*",
     ),
-    "hubsig/config.py": (
+    "hubsig/_config.py": (
         *(
             _IN_CLASS.format("WebhookConfig") + name + "__mutmut_*"
             for name in ("check_api_key", "check_method", "verifier_for")
@@ -65,7 +65,7 @@ TESTS = (
 # each survivor of the module they check. Only that module: ``mutmut apply`` can rewrite
 # the wrong method when two classes of one module share a name (``verify`` in verifier.py).
 DESELECT = {
-    "hubsig/keys.py": (
+    "hubsig/_keys.py": (
         "tests/test_keys.py::test_the_whitespace_warning_points_at_the_callers_line",
     )
 }

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 import hubsig
-from hubsig.trace import TraceContext
+from hubsig._trace import TraceContext
 
 VERIFIER = hubsig.Verifier("scaling-secret")
 

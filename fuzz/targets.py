@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 import hubsig
-from hubsig.trace import TraceContext
+from hubsig._trace import TraceContext
 
 VERIFIER = hubsig.Verifier(["fuzz-secret", b"\x00\xff-bytes"])
 

@@ -1,15 +1,33 @@
 """hubsig: receive signed webhooks (``X-Hub-Signature``) safely and fast.
 
 This package's top level is the framework-agnostic core: signature
-verification, payload models and B3 trace context. It imports no web
-framework; the adapters live in their own modules.
+verification, payload models, B3 trace context and the receiver's
+configuration. ``import hubsig`` loads no web framework, no asyncio and no
+sqlite3: ``webhook`` and ``WebhookEndpoint`` (which need asyncio) are loaded
+when first used, and the adapters live in their own modules
+(``hubsig.asgi``, ``hubsig.wsgi``, ``hubsig.django``, ...). The
+implementation modules are private (``hubsig._config``, ...); what is
+public is exactly ``__all__`` here and in the adapter modules.
 """
 
-from hubsig.access import delivery_of
-from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding
-from hubsig.config import RequestView, WebhookConfig
-from hubsig.dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore, StoreUnavailable
-from hubsig.endpoint import WebhookEndpoint, webhook
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hubsig._access import delivery_of
+from hubsig._algorithms import ALGORITHMS, Algorithm, DigestEncoding
+from hubsig._config import RequestView, WebhookConfig, WebhookSettings
+from hubsig._dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore
+from hubsig._headers import Headers
+from hubsig._keys import Secret, Secrets, SecretWhitespaceWarning
+from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig._payload import parse_events
+from hubsig._receiver import Delivery
+from hubsig._response import EventsResponse, events_response, parse_events_response
+from hubsig._scheme import GENESYS_CLOUD, GENESYS_MULTICLOUD, GITHUB, WEBSUB, Scheme
+from hubsig._signature_header import parse_signature_header
+from hubsig._trace import TraceContext, TraceIdFilter, current_trace, use_trace
+from hubsig._verifier import IncrementalVerification, Verification, Verifier, sign, verify
 from hubsig.errors import (
     BodyTimeout,
     BodyTooLarge,
@@ -27,19 +45,28 @@ from hubsig.errors import (
     NotVerified,
     ReceiverBusy,
     SignatureMismatch,
+    StoreUnavailable,
     UnsupportedAlgorithm,
     WebhookError,
 )
-from hubsig.headers import Headers
-from hubsig.keys import Secret, Secrets, SecretWhitespaceWarning
-from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
-from hubsig.payload import parse_events
-from hubsig.receiver import Delivery
-from hubsig.response import EventsResponse, events_response, parse_events_response
-from hubsig.scheme import GENESYS_CLOUD, GENESYS_MULTICLOUD, GITHUB, WEBSUB, Scheme
-from hubsig.signature_header import parse_signature_header
-from hubsig.trace import TraceContext, TraceIdFilter, current_trace, use_trace
-from hubsig.verifier import IncrementalVerification, Verification, Verifier, sign, verify
+
+if TYPE_CHECKING:
+    from hubsig._endpoint import WebhookEndpoint, webhook
+
+_LAZY = {"webhook": "hubsig._endpoint", "WebhookEndpoint": "hubsig._endpoint"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``webhook`` and ``WebhookEndpoint`` (and with them asyncio) on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubsig' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -95,6 +122,7 @@ __all__ = [
     "WebhookConfig",
     "WebhookEndpoint",
     "WebhookError",
+    "WebhookSettings",
     "__version__",
     "current_trace",
     "delivery_of",

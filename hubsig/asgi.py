@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubsig.access import STATE_KEY
-from hubsig.asgi_io import (
+from hubsig._access import STATE_KEY
+from hubsig._asgi_io import (
     ASGIApp,
     Message,
     Receive,
@@ -27,10 +27,10 @@ from hubsig.asgi_io import (
     send_reply,
     serve,
 )
-from hubsig.config import WebhookConfig, WebhookSettings, config_from
+from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._flow import Outcome, Receiver
+from hubsig._receiver import Delivery, failure
 from hubsig.errors import ConfigurationError
-from hubsig.flow import Outcome, Receiver
-from hubsig.receiver import Delivery, failure
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -18,15 +18,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from hubsig.access import STATE_KEY
-from hubsig.asgi_io import request_view, within
-from hubsig.config import WebhookConfig, WebhookSettings, config_from
+from hubsig._access import STATE_KEY
+from hubsig._asgi_io import request_view, within
+from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver, drive
+from hubsig._headers import Headers
+from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
+from hubsig._response import parse_events_response
+from hubsig._trace import TraceContext
 from hubsig.errors import ConfigurationError
-from hubsig.flow import ClientDisconnected, Outcome, Receiver, deliver, drive
-from hubsig.headers import Headers
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
-from hubsig.response import parse_events_response
-from hubsig.trace import TraceContext
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

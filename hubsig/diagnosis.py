@@ -16,10 +16,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hubsig.algorithms import ALGORITHMS, DIGEST_SIZES
+from hubsig._algorithms import ALGORITHMS, DIGEST_SIZES
+from hubsig._keys import Secret, SecretWhitespaceWarning, load_secrets
+from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, WebhookError
-from hubsig.keys import Secret, SecretWhitespaceWarning, load_secrets
-from hubsig.verifier import Verifier
 
 __all__ = ["Finding", "explain_mismatch"]
 

@@ -25,6 +25,7 @@ __all__ = [
     "NotVerified",
     "ReceiverBusy",
     "SignatureMismatch",
+    "StoreUnavailable",
     "UnsupportedAlgorithm",
     "WebhookError",
 ]
@@ -166,6 +167,14 @@ class IncompleteBody(WebhookError):
 
     status = 400
     code = "incomplete_body"
+
+
+class StoreUnavailable(Exception):
+    """The delivery store could not be reached: the delivery must be retried, not guessed at.
+
+    Not a refusal of the sender's delivery: the receiver answers 500 so that
+    the sender retries, and nothing is lost or processed twice.
+    """
 
 
 class ConfigurationError(ValueError):

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Flask, Response, current_app, make_response, request
 
 from hubsig import kit
-from hubsig.config import SETTING_NAMES, settings_from_mapping
+from hubsig._config import SETTING_NAMES, settings_from_mapping
+from hubsig._flow import deliver, drive_sync
+from hubsig._wsgi_io import read_body, refuse_async_store
 from hubsig.errors import ConfigurationError
-from hubsig.flow import deliver, drive_sync
-from hubsig.wsgi_io import read_body, refuse_async_store
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -49,11 +49,10 @@ return a ``Response(status, headers, body)``::
 
 from __future__ import annotations
 
-from hubsig.access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
-from hubsig.asgi_io import within
-from hubsig.config import RequestView, WebhookConfig, WebhookSettings, config_from
-from hubsig.errors import WebhookError
-from hubsig.flow import (
+from hubsig._access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
+from hubsig._asgi_io import within
+from hubsig._config import RequestView, WebhookConfig, WebhookSettings, config_from
+from hubsig._flow import (
     Await,
     ClientDisconnected,
     Effect,
@@ -67,9 +66,10 @@ from hubsig.flow import (
     drive,
     drive_sync,
 )
-from hubsig.headers import Headers
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, json_reply
-from hubsig.trace import TraceContext, use_trace
+from hubsig._headers import Headers
+from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, json_reply
+from hubsig._trace import TraceContext, use_trace
+from hubsig.errors import WebhookError
 
 __all__ = [
     "ENVIRON_KEY",

@@ -14,14 +14,15 @@ with (override the fixture to use your own).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hubsig.models import EventsPayload
-from hubsig.testing import SignedRequest, make_events, signed_request
+if TYPE_CHECKING:  # hubsig itself is imported by the fixtures, not at pytest's start-up
+    from hubsig._models import EventsPayload
+    from hubsig.testing import SignedRequest
 
-Signer = Callable[..., SignedRequest]
+Signer = Callable[..., "SignedRequest"]
 
 
 @pytest.fixture
@@ -37,6 +38,8 @@ def hubsig_signer(hubsig_secret: str) -> Signer:
     With no payload it signs ``make_events()``; ``options`` go to ``signed_request``.
     """
 
+    from hubsig.testing import make_events, signed_request
+
     def signer(payload: EventsPayload | bytes | None = None, **options: Any) -> SignedRequest:
         chosen = payload if payload is not None else make_events()
         return signed_request(chosen, hubsig_secret, **options)
@@ -47,4 +50,6 @@ def hubsig_signer(hubsig_secret: str) -> Signer:
 @pytest.fixture
 def hubsig_events() -> Callable[..., EventsPayload]:
     """``hubsig.testing.make_events``, as a fixture."""
+    from hubsig.testing import make_events
+
     return make_events

@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hubsig.algorithms import DigestEncoding
-from hubsig.keys import Secret
-from hubsig.models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
-from hubsig.scheme import Scheme, scheme_with
-from hubsig.trace import TraceContext
-from hubsig.verifier import sign
+from hubsig._algorithms import DigestEncoding
+from hubsig._keys import Secret
+from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig._scheme import Scheme, scheme_with
+from hubsig._trace import TraceContext
+from hubsig._verifier import sign
 
 __all__ = ["SignedRequest", "make_entity", "make_event", "make_events", "signed_request"]
 

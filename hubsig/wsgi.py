@@ -17,11 +17,11 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from hubsig.access import ENVIRON_KEY
-from hubsig.config import WebhookConfig, WebhookSettings, config_from
-from hubsig.flow import Outcome, Receiver
-from hubsig.receiver import Delivery, failure
-from hubsig.wsgi_io import (
+from hubsig._access import ENVIRON_KEY
+from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._flow import Outcome, Receiver
+from hubsig._receiver import Delivery, failure
+from hubsig._wsgi_io import (
     StartResponse,
     TracedStart,
     WSGIApp,

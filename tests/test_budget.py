@@ -7,7 +7,7 @@ import threading
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubsig.budget import BodyBudget
+from hubsig._budget import BodyBudget
 
 
 def test_a_new_budget_holds_nothing_and_fits_exactly_its_limit() -> None:

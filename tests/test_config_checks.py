@@ -19,7 +19,7 @@ from hubsig import (
     Verifier,
     WebhookConfig,
 )
-from hubsig.config import _VERIFIER_CACHE_SIZE
+from hubsig._config import _VERIFIER_CACHE_SIZE
 
 # --- API keys ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 import hubsig
 from hubsig import EventsPayload, WebhookConfig
-from hubsig.dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
+from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
 from tests.adapters import ADAPTERS, Sent, asgi_middleware, wsgi_middleware

@@ -11,8 +11,8 @@ import pytest
 
 import hubsig
 from hubsig import ConfigurationError, Delivery, Event, EventsPayload, EventType, MediaType
-from hubsig.config import WebhookConfig
-from hubsig.endpoint import WebhookEndpoint
+from hubsig._config import WebhookConfig
+from hubsig._endpoint import WebhookEndpoint
 from tests.adapters import Sent, endpoint_asgi, endpoint_wsgi
 from tests.adapters import _call_asgi as call_asgi
 from tests.adapters import _call_wsgi as call_wsgi

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubsig import ConfigurationError
-from hubsig.paths import PathGuard, application_path, normalize_path
+from hubsig._paths import PathGuard, application_path, normalize_path
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from hubsig import (
     MediaType,
     parse_events,
 )
-from hubsig.payload import _build, _explain
+from hubsig._payload import _build, _explain
 
 
 def _body(document: Any) -> bytes:

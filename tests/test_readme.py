@@ -3,12 +3,18 @@ its two commands are what CI runs, and its API list is the package's ``__all__``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient as AiohttpClient
+from aiohttp.test_utils import TestServer
+from django.test import Client as DjangoClient
+from django.test import override_settings
 from starlette.testclient import TestClient
 from werkzeug.test import Client as WerkzeugClient
 
@@ -23,6 +29,9 @@ ADAPTER_MARKERS = (
     "from hubsig.asgi",
     "from hubsig.wsgi",
     "from hubsig.dependency",
+    "from hubsig.django",
+    "from hubsig.flask",
+    "from hubsig.aiohttp",
     "@hubsig.webhook",
 )
 TEST_BLOCKS = [block for block in PYTHON_BLOCKS if "def test_" in block]
@@ -65,6 +74,15 @@ def test_python_example_runs(block: str) -> None:
 
 def _serve(namespace: dict[str, Any], block: str) -> Any:
     """A test client for whatever the example built, answering ``post(path, body, headers)``."""
+    if "from hubsig.django" in block:
+        from django.test import Client
+        from django.urls import clear_url_caches, path
+
+        django_site.urlpatterns[:] = [path(PATH.lstrip("/"), namespace["interactions"])]
+        clear_url_caches()
+        return Client(enforce_csrf_checks=True)
+    if "from hubsig.aiohttp" in block:
+        return _AiohttpPoster(namespace["app"])
     if "django" in block:
         from django.urls import path
 
@@ -77,11 +95,38 @@ def _serve(namespace: dict[str, Any], block: str) -> Any:
     return TestClient(namespace["app"])
 
 
+class _AiohttpPoster:
+    """An aiohttp test client on a loop of its own, for posting from synchronous code."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client: AiohttpClient[web.Request, web.Application] = AiohttpClient(
+            TestServer(app), loop=self._loop
+        )
+        self._loop.run_until_complete(self._client.start_server())
+
+    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        async def post() -> tuple[int, Any]:
+            response = await self._client.post(PATH, data=body, headers=headers)
+            return response.status, await response.json()
+
+        return self._loop.run_until_complete(post())
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.close())
+        self._loop.close()
+
+
 def _post(client: Any, body: bytes, secret: str) -> tuple[int, Any]:
     headers = {"X-Hub-Signature": hubsig.sign(body, secret), "Content-Type": "application/json"}
     if isinstance(client, TestClient):
         response = client.post(PATH, content=body, headers=headers)
         return response.status_code, response.json()
+    if isinstance(client, _AiohttpPoster):
+        return client.post(body, headers)
+    if isinstance(client, DjangoClient):
+        answer = client.post(PATH, body, content_type="application/json", headers=headers)
+        return answer.status_code, answer.json()
     response = client.post(PATH, data=body, headers=headers)
     return response.status_code, json.loads(response.get_data())
 
@@ -91,17 +136,22 @@ def test_adapter_example_serves_a_signed_delivery(
     block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("HUBSIG_SECRET", SECRET)
-    if "django" in block:
-        django_site.configure()
+    django_site.configure()  # override_settings needs settings, whatever the framework
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    with override_settings(HUBSIG={"secret": SECRET, "scheme": "genesys-multicloud"}):
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
     client = _serve(namespace, block)
-    status, answer = _post(client, BODY, SECRET)
-    assert status == 200
-    assert answer == {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": "r-1"}]}}
-    status, answer = _post(client, BODY, "wrong-secret")
-    assert status == 401
-    assert answer["status"]["message"].startswith("signature_mismatch:")
+    try:
+        status, answer = _post(client, BODY, SECRET)
+        assert status == 200
+        ok = {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": "r-1"}]}}
+        assert answer == ok
+        status, answer = _post(client, BODY, "wrong-secret")
+        assert status == 401
+        assert answer["status"]["message"].startswith("signature_mismatch:")
+    finally:
+        if isinstance(client, _AiohttpPoster):
+            client.close()
     if "@hubsig.webhook" in block:
         assert "chat started r-1" in capsys.readouterr().out
 

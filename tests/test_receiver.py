@@ -29,8 +29,9 @@ from hubsig import (
     WebhookConfig,
     WebhookError,
 )
-from hubsig import receiver as receiver_module
-from hubsig.receiver import FREE_BYTES, DeliveryCheck, declared_length, rejection
+from hubsig import _receiver as receiver_module
+from hubsig._receiver import FREE_BYTES, DeliveryCheck, declared_length, rejection
+from tests.conftest import use_static_secrets
 
 SECRET = "receiver-secret"
 LIMIT = FREE_BYTES + 1000
@@ -69,7 +70,7 @@ def _feed(check: DeliveryCheck, body: bytes, size: int = 7) -> None:
 def test_a_signed_delivery_is_verified_then_parsed() -> None:
     config = _config()
     check = _check(config, _signed(BODY))
-    check.start_sync()
+    use_static_secrets(check)
     _feed(check, BODY)
     delivery = check.finish(BODY)
     assert delivery.verification == Verification("sha1", 0)
@@ -80,29 +81,25 @@ def test_a_signed_delivery_is_verified_then_parsed() -> None:
     assert config.budget.used == 0
 
 
-def test_the_async_start_awaits_a_resolver() -> None:
+def test_an_async_resolver_is_answered_by_awaiting_what_resolve_gives() -> None:
     async def resolver(request: RequestView) -> str:
         return SECRET if request.path == "/hook" else "other"
 
     check = _check(_config(secret=resolver), _signed(BODY))
-    asyncio.run(check.start())
+    check.use_secrets(asyncio.run(check.resolve()))  # type: ignore[arg-type]
     check.feed(BODY)
     assert check.finish(BODY).verification.key_index == 0
-    sync_check = _check(_config(secret=resolver), _signed(BODY))
-    sync_check.start_sync()
-    sync_check.feed(BODY)
-    assert sync_check.finish(BODY).verification.key_index == 0
 
 
 def test_the_signature_is_checked_before_the_body_is_parsed() -> None:
     garbage = b"not json at all"
     check = _check(_config(), {"X-Hub-Signature": hubsig.sign(garbage, "wrong")})
-    check.start_sync()
+    use_static_secrets(check)
     check.feed(garbage)
     with pytest.raises(SignatureMismatch):
         check.finish(garbage)
     signed = _check(_config(), _signed(garbage))
-    signed.start_sync()
+    use_static_secrets(signed)
     signed.feed(garbage)
     with pytest.raises(MalformedPayload):
         signed.finish(garbage)
@@ -110,7 +107,7 @@ def test_the_signature_is_checked_before_the_body_is_parsed() -> None:
 
 def test_a_tampered_body_is_refused() -> None:
     check = _check(_config(), _signed(BODY, length=False))
-    check.start_sync()
+    use_static_secrets(check)
     _feed(check, BODY.replace(b"e-1", b"e-2"))
     with pytest.raises(SignatureMismatch):
         check.finish(BODY.replace(b"e-1", b"e-2"))
@@ -140,14 +137,14 @@ def test_the_signature_header_is_checked_before_any_body(
 ) -> None:
     check = _check(_config(), headers)
     with pytest.raises(error) as raised:
-        check.start_sync()
+        use_static_secrets(check)
     assert raised.value.message == message
 
 
 def test_a_resolver_without_a_secret_refuses_the_delivery() -> None:
     check = _check(_config(secret=lambda request: None), _signed(BODY))
     with pytest.raises(NoSecret) as raised:
-        check.start_sync()
+        use_static_secrets(check)
     assert raised.value.message == "no secret is configured for this request"
 
 
@@ -182,7 +179,7 @@ def test_a_declared_body_is_charged_once_up_front_past_its_free_bytes(size: int)
     check = _check(config, _signed(body))
     charged = max(0, size - FREE_BYTES)
     assert config.budget.used == charged
-    check.start_sync()
+    use_static_secrets(check)
     for start in range(0, size, 300):
         check.feed(body[start : start + 300])
         assert config.budget.used == charged
@@ -195,7 +192,7 @@ def test_a_declared_body_is_charged_once_up_front_past_its_free_bytes(size: int)
 def test_a_chunked_body_is_charged_as_it_arrives_and_given_back_whole() -> None:
     config = _config()
     check = _check(config, {"X-Hub-Signature": hubsig.sign(b"x" * LIMIT, SECRET)})
-    check.start_sync()
+    use_static_secrets(check)
     fed = 0
     for size in (FREE_BYTES - 10, 5, 10, 300, 695):
         check.feed(b"x" * size)
@@ -212,7 +209,7 @@ def test_a_chunked_body_is_charged_as_it_arrives_and_given_back_whole() -> None:
 def test_a_chunked_body_past_the_limit_is_refused_without_a_length() -> None:
     config = _config()
     check = _check(config, _signed(b"", length=False))
-    check.start_sync()
+    use_static_secrets(check)
     check.feed(b"x" * LIMIT)
     with pytest.raises(BodyTooLarge):
         check.feed(b"x")
@@ -232,7 +229,7 @@ def test_a_full_budget_asks_the_sender_to_retry() -> None:
     assert config.budget.used == config.budget.limit
     fits.release()
     chunked = _check(config, _signed(b"", length=False))
-    chunked.start_sync()
+    use_static_secrets(chunked)
     chunked.feed(b"x" * (FREE_BYTES + 10))
     with pytest.raises(ReceiverBusy):
         chunked.feed(b"x")

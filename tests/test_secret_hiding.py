@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 import hubsig
+from hubsig._receiver import DeliveryCheck
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.dependency import VerifiedDelivery
-from hubsig.receiver import DeliveryCheck
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
+from tests.conftest import use_static_secrets
 
 SECRET = "TOP-SECRET-value-1234"
 API_KEY = "API-KEY-value-5678"
@@ -37,7 +38,7 @@ def _check() -> DeliveryCheck:
     check = DeliveryCheck(
         config, hubsig.RequestView("POST", "/", headers), hubsig.TraceContext.new()
     )
-    check.start_sync()
+    use_static_secrets(check)
     return check
 
 
@@ -63,7 +64,7 @@ HOLD_NO_SECRET = {
     "MalformedRequest", "MalformedSignature", "MediaType", "MethodNotAllowed", "MissingSignature",
     "NoSecret", "NotVerified", "ReceiverBusy", "Scheme", "SecretWhitespaceWarning",
     "SignatureMismatch", "StoreUnavailable", "TraceContext", "TraceIdFilter",
-    "UnsupportedAlgorithm", "Verification", "WebhookError",
+    "UnsupportedAlgorithm", "Verification", "WebhookError", "WebhookSettings",
 }  # fmt: skip
 
 

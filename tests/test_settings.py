@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import hubsig
+from hubsig._config import WebhookSettings
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
-from hubsig.config import WebhookSettings
 from hubsig.dependency import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware

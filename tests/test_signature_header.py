@@ -14,7 +14,7 @@ from hubsig import (
     WebhookError,
     parse_signature_header,
 )
-from hubsig.signature_header import format_signature
+from hubsig._signature_header import format_signature
 
 DIGEST = bytes(range(20))
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from hubsig.algorithms import ALGORITHMS
-from hubsig.scheme import SCHEMES, Scheme, scheme_with
+from hubsig._algorithms import ALGORITHMS
+from hubsig._scheme import SCHEMES, Scheme, scheme_with
 
 SECRET_ENV = "HUBSIG_SECRET"  # noqa: S105 (the variable's name, not a secret)
 

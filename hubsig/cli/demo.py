@@ -19,12 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from hubsig._event_log import read_event_log
+from hubsig._payload import parse_events
+from hubsig._scheme import SCHEMES
 from hubsig.cli.common import UsageError, need
 from hubsig.cli.sending import Outcome, Planned, plan, post_all
 from hubsig.cli.serving import LISTENING
-from hubsig.event_log import read_event_log
-from hubsig.payload import parse_events
-from hubsig.scheme import SCHEMES
 
 __all__ = ["add_command"]
 

@@ -21,6 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from hubsig._models import EventType, InteractionSubtype, MediaType
+from hubsig._payload import parse_events
+from hubsig._response import parse_events_response
+from hubsig._scheme import Scheme
 from hubsig.cli.common import (
     UsageError,
     add_scheme_arguments,
@@ -30,10 +34,6 @@ from hubsig.cli.common import (
     secrets_from,
 )
 from hubsig.errors import MalformedPayload
-from hubsig.models import EventType, InteractionSubtype, MediaType
-from hubsig.payload import parse_events
-from hubsig.response import parse_events_response
-from hubsig.scheme import Scheme
 from hubsig.testing import make_events, signed_request
 
 __all__ = ["Outcome", "Planned", "add_command", "plan", "post_all", "summary"]

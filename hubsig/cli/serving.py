@@ -21,6 +21,19 @@ import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from hubsig._config import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    WebhookConfig,
+)
+from hubsig._endpoint import WebhookEndpoint
+from hubsig._event_log import EventLog
+from hubsig._models import EventsPayload
+from hubsig._receiver import Delivery, json_reply
+from hubsig._response import EventsResponse
+from hubsig._scheme import Scheme
+from hubsig._trace import TraceContext, TraceIdFilter
 from hubsig.asgi import Receive, Scope, Send, send_reply
 from hubsig.cli.common import (
     UsageError,
@@ -30,20 +43,7 @@ from hubsig.cli.common import (
     scheme_from,
     secrets_from,
 )
-from hubsig.config import (
-    DEFAULT_BODY_TIMEOUT,
-    DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_INFLIGHT_BYTES,
-    WebhookConfig,
-)
-from hubsig.endpoint import WebhookEndpoint
-from hubsig.event_log import EventLog
-from hubsig.models import EventsPayload
-from hubsig.receiver import Delivery, json_reply
-from hubsig.response import EventsResponse
-from hubsig.scheme import Scheme
 from hubsig.stores.sqlite import SQLiteStore
-from hubsig.trace import TraceContext, TraceIdFilter
 
 __all__ = ["add_command", "receiver_app"]
 

@@ -11,6 +11,9 @@ import argparse
 import sys
 from typing import BinaryIO
 
+from hubsig._models import EventsPayload
+from hubsig._payload import parse_events
+from hubsig._verifier import Verifier, sign
 from hubsig.cli.common import (
     add_scheme_arguments,
     add_secret_arguments,
@@ -20,9 +23,6 @@ from hubsig.cli.common import (
 )
 from hubsig.diagnosis import explain_mismatch
 from hubsig.errors import WebhookError
-from hubsig.models import EventsPayload
-from hubsig.payload import parse_events
-from hubsig.verifier import Verifier, sign
 
 __all__ = ["add_commands", "run_sign", "run_verify"]
 

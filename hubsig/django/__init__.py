@@ -30,9 +30,9 @@ from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 
 from hubsig import kit
-from hubsig.config import settings_from_mapping
+from hubsig._config import settings_from_mapping
+from hubsig._flow import deliver, drive, drive_sync
 from hubsig.errors import ConfigurationError
-from hubsig.flow import deliver, drive, drive_sync
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from hubsig.dedupe import Claim
+from hubsig._dedupe import Claim
 
 __all__ = ["MemoryStore"]
 

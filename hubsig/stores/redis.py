@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from hubsig.dedupe import Claim, StoreUnavailable
+from hubsig._dedupe import Claim, StoreUnavailable
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 

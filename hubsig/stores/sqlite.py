@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hubsig.dedupe import Claim, StoreUnavailable
+from hubsig._dedupe import Claim, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
 

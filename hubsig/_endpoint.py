@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubsig import asgi_io, wsgi_io
-from hubsig.config import WebhookConfig, WebhookSettings, config_from, run_to_completion
+from hubsig import _asgi_io as asgi_io
+from hubsig import _wsgi_io as wsgi_io
+from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
+from hubsig._flow import Outcome, Receiver
+from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig._receiver import Delivery, acknowledge, failure, json_reply
+from hubsig._response import EventsResponse
 from hubsig.errors import ConfigurationError
-from hubsig.flow import Outcome, Receiver
-from hubsig.models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
-from hubsig.receiver import Delivery, acknowledge, failure, json_reply
-from hubsig.response import EventsResponse
 from hubsig.stores.memory import MemoryStore
 
 if TYPE_CHECKING:

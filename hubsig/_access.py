@@ -13,8 +13,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from hubsig._receiver import Delivery
 from hubsig.errors import NotVerified
-from hubsig.receiver import Delivery
 
 __all__ = ["ENVIRON_KEY", "STATE_KEY", "delivery_of", "register_key"]
 

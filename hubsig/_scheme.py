@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hubsig.algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
+from hubsig._algorithms import ALGORITHMS, Algorithm, DigestEncoding, check_algorithms
 from hubsig.errors import ConfigurationError
 
 __all__ = [

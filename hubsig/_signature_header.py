@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from hubsig.algorithms import DIGEST_SIZES, DigestEncoding
+from hubsig._algorithms import DIGEST_SIZES, DigestEncoding
 from hubsig.errors import MalformedSignature, MissingSignature, UnsupportedAlgorithm
 
 __all__ = ["format_signature", "parse_signature_header"]

@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, runtime_checkable
 
-from hubsig.models import Event, EventsPayload
+from hubsig._models import Event, EventsPayload
+from hubsig.errors import StoreUnavailable
 
 __all__ = [
     "Admission",
@@ -44,10 +45,6 @@ class Claim(enum.Enum):
     CLAIMED = "claimed"  # new: this worker now processes it
     DONE = "done"  # already processed: skip it, acknowledge it
     BUSY = "busy"  # another worker holds a live claim: ask the sender to retry
-
-
-class StoreUnavailable(Exception):
-    """The store could not be reached; the delivery must be retried, not guessed at."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hubsig.receiver import Delivery
+from hubsig._receiver import Delivery
 
 __all__ = ["EventLog", "read_event_log"]
 

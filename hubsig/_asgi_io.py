@@ -1,6 +1,6 @@
 """ASGI I/O for every adapter that speaks ASGI: read a body, send a reply, run a flow.
 
-Nothing here decides anything: ``serve`` runs the delivery flow (``hubsig.flow``)
+Nothing here decides anything: ``serve`` runs the delivery flow (``hubsig._flow``)
 for one request, with the ASGI ways of reading the body and answering.
 """
 
@@ -14,13 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from hubsig.config import RequestView
+from hubsig._config import RequestView
+from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver, drive
+from hubsig._headers import Headers
+from hubsig._paths import application_path
+from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
+from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError
-from hubsig.flow import ClientDisconnected, Outcome, Receiver, deliver, drive
-from hubsig.headers import Headers
-from hubsig.paths import application_path
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
-from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = [
     "ASGIApp",

@@ -7,7 +7,6 @@ limit stops the app when it starts instead of failing each delivery.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
 import hmac
@@ -18,15 +17,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar
 
-from hubsig.algorithms import DigestEncoding
-from hubsig.budget import BodyBudget
-from hubsig.dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
+from hubsig._algorithms import DigestEncoding
+from hubsig._budget import BodyBudget
+from hubsig._dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
+from hubsig._headers import Headers
+from hubsig._keys import Secrets, load_secrets
+from hubsig._paths import PathGuard
+from hubsig._scheme import Scheme, scheme_with
+from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
-from hubsig.headers import Headers
-from hubsig.keys import Secrets, load_secrets
-from hubsig.paths import PathGuard
-from hubsig.scheme import Scheme, scheme_with
-from hubsig.verifier import Verifier
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -181,11 +180,11 @@ class WebhookConfig:
         return self._guard.guards(*paths)
 
     def guards_scope(self, scope: Mapping[str, Any]) -> bool:
-        """Whether an ASGI request must carry a valid signature (see ``hubsig.paths``)."""
+        """Whether an ASGI request must carry a valid signature (see ``hubsig._paths``)."""
         return self._guard.guards_scope(scope)
 
     def guards_environ(self, environ: Mapping[str, Any]) -> bool:
-        """Whether a WSGI request must carry a valid signature (see ``hubsig.paths``)."""
+        """Whether a WSGI request must carry a valid signature (see ``hubsig._paths``)."""
         return self._guard.guards_environ(environ)
 
     def check_method(self, method: str) -> None:
@@ -269,7 +268,7 @@ class WebhookConfig:
         the environment. Raises ``ConfigurationError`` naming the variable
         when one is missing or unreadable.
         """
-        from hubsig.environment import settings_from_env
+        from hubsig._environment import settings_from_env
 
         return cls(**{**settings_from_env(os.environ if environ is None else environ), **settings})
 
@@ -287,7 +286,7 @@ def settings_from_mapping(
     """Settings written in a framework's configuration (Flask's ``app.config``, Django's
     ``settings.HUBSIG``): a scheme may be a preset's name, and a ``None`` value (an unset
     environment variable, usually) is refused naming where it was written."""
-    from hubsig.scheme import SCHEMES
+    from hubsig._scheme import SCHEMES
 
     settings: dict[str, Any] = {}
     for name, value in configured.items():
@@ -379,6 +378,7 @@ def _wire_bytes(value: str) -> bytes:
 
 def run_to_completion(awaitable: Awaitable[_T]) -> _T:
     """Await ``awaitable`` from synchronous code (WSGI) on a private event loop."""
+    import asyncio  # only synchronous adapters with async resolvers or stores need it
 
     async def wait() -> _T:
         return await awaitable

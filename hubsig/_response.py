@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hubsig._json_body import parse_json_object
 from hubsig.errors import MalformedPayload
-from hubsig.json_body import parse_json_object
 
 __all__ = ["EventsResponse", "events_response", "parse_events_response"]
 

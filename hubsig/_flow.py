@@ -22,10 +22,9 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
-from hubsig.config import RequestView, WebhookConfig, run_to_completion
-from hubsig.dedupe import AnyStore, DedupePolicy, admission, event_keys, unique_keys
-from hubsig.errors import WebhookError
-from hubsig.receiver import (
+from hubsig._config import RequestView, WebhookConfig, run_to_completion
+from hubsig._dedupe import AnyStore, DedupePolicy, admission, event_keys, unique_keys
+from hubsig._receiver import (
     Delivery,
     DeliveryCheck,
     Reply,
@@ -34,7 +33,8 @@ from hubsig.receiver import (
     in_progress,
     rejection,
 )
-from hubsig.trace import TraceContext
+from hubsig._trace import TraceContext
+from hubsig.errors import WebhookError
 
 __all__ = [
     "Await",
@@ -138,10 +138,10 @@ def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Fl
     check: DeliveryCheck | None = None
     try:
         check = DeliveryCheck(config, request, trace)
-        resolved = config.resolve(request)
+        resolved = check.resolve()
         if inspect.isawaitable(resolved):
             resolved = yield Await(resolved)
-        check.begin(resolved)
+        check.use_secrets(resolved)
         body = yield ReadBody(check)
         delivery = check.finish(body)
     except WebhookError as error:

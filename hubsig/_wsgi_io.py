@@ -1,7 +1,7 @@
 """WSGI I/O for every adapter that speaks WSGI: read a body, start a reply, run a flow.
 
 Nothing here decides anything: ``serve`` runs the delivery flow
-(``hubsig.flow``) for one request, with the WSGI ways of reading and answering.
+(``hubsig._flow``) for one request, with the WSGI ways of reading and answering.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from hubsig.config import RequestView, WebhookConfig
+from hubsig._config import RequestView, WebhookConfig
+from hubsig._flow import Outcome, Receiver, deliver, drive_sync
+from hubsig._headers import Headers
+from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
+from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired
-from hubsig.flow import Outcome, Receiver, deliver, drive_sync
-from hubsig.headers import Headers
-from hubsig.receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
-from hubsig.trace import TraceContext, reset_current, set_current
 
 __all__ = [
     "READ_SIZE",

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
 
-from hubsig.headers import Headers, HeaderSource
+from hubsig._headers import Headers, HeaderSource
 
 __all__ = ["TraceContext", "TraceIdFilter", "current_trace", "use_trace"]
 

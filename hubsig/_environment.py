@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hubsig._scheme import SCHEMES
 from hubsig.errors import ConfigurationError
-from hubsig.scheme import SCHEMES
 
 __all__ = ["ENVIRONMENT_VARIABLES", "settings_from_env"]
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, TypeVar
 
-from hubsig.errors import MalformedPayload
-from hubsig.json_body import json_type, parse_json_object, shown
-from hubsig.models import (
+from hubsig._json_body import json_type, parse_json_object, shown
+from hubsig._models import (
     Entity,
     Event,
     EventsPayload,
@@ -22,6 +21,7 @@ from hubsig.models import (
     InteractionSubtype,
     MediaType,
 )
+from hubsig.errors import MalformedPayload
 
 __all__ = ["parse_events", "parse_json_object"]
 

@@ -10,13 +10,19 @@ read, the signature before the body is parsed.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 
-from hubsig.config import RequestView, Resolved, WebhookConfig, run_to_completion
+from hubsig._config import RequestView, Resolved, WebhookConfig
+from hubsig._headers import Headers
+from hubsig._keys import Secrets
+from hubsig._models import EventsPayload
+from hubsig._payload import parse_events
+from hubsig._response import EventsResponse
+from hubsig._trace import TraceContext
+from hubsig._verifier import IncrementalVerification, Verification
 from hubsig.errors import (
     BodyTimeout,
     BodyTooLarge,
@@ -26,12 +32,6 @@ from hubsig.errors import (
     ReceiverBusy,
     WebhookError,
 )
-from hubsig.headers import Headers
-from hubsig.models import EventsPayload
-from hubsig.payload import parse_events
-from hubsig.response import EventsResponse
-from hubsig.trace import TraceContext
-from hubsig.verifier import IncrementalVerification, Verification
 
 __all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "rejection"]
 
@@ -67,10 +67,9 @@ class DeliveryCheck:
     """One request on a guarded path, from its headers to a verified ``Delivery``.
 
     Building it checks, before any body is read, the method, the API key
-    and the declared ``Content-Length``; ``start`` (or ``start_sync``)
-    resolves the secrets and ``begin`` checks the signature header; ``feed``
-    hashes the body and enforces the size limit; ``finish`` verifies and
-    parses.
+    and the declared ``Content-Length``; ``resolve`` asks for the secrets and
+    ``use_secrets`` checks the signature header against them; ``feed`` hashes
+    the body and enforces the size limit; ``finish`` verifies and parses.
 
     The receiver's in-flight budget is charged with each body's bytes past
     its first ``FREE_BYTES``: the declared length up front (so a body that
@@ -103,21 +102,12 @@ class DeliveryCheck:
         self.deadline = time.monotonic() + config.body_timeout
         """When the body must have arrived (``time.monotonic()``), for adapters that poll."""
 
-    async def start(self) -> None:
-        """Resolve this request's secrets (awaiting an async resolver), then ``begin``."""
-        resolved = self._config.resolve(self.request)
-        if inspect.isawaitable(resolved):
-            resolved = await resolved
-        self.begin(resolved)
+    def resolve(self) -> Resolved | Awaitable[Secrets | None]:
+        """This request's secrets: the static ``Verifier``, or the resolver's answer
+        (awaitable when the resolver is async)."""
+        return self._config.resolve(self.request)
 
-    def start_sync(self) -> None:
-        """``start`` for synchronous code (WSGI): an async resolver runs on a private loop."""
-        resolved = self._config.resolve(self.request)
-        if inspect.isawaitable(resolved):
-            resolved = run_to_completion(resolved)
-        self.begin(resolved)
-
-    def begin(self, resolved: Resolved) -> None:
+    def use_secrets(self, resolved: Resolved) -> None:
         """Parse the signature header against the resolved secrets, before any body is read."""
         signatures = self.request.headers.get_all(self._config.scheme_header)
         if len(signatures) > 1:
