@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import hubsig
 from hubsig import RequestView, WebhookConfig
 from hubsig.testing import signed_request
-from tests.adapters import ADAPTERS, Adapter, Answer, Sent
+from tests.adapters import ADAPTERS, Adapter, Answer, Sent, _call_wsgi
 
 SECRET = "It's a Secret to Everybody"
 OLD_SECRET = "last-years-secret"
@@ -396,3 +396,39 @@ def test_app_receives_exactly_the_signed_json(entities: list[str]) -> None:
     for adapter in ADAPTERS.values():
         (seen,) = adapter(WebhookConfig(secret=SECRET), signed(body)).seen
         assert seen.body == body
+
+
+def test_wsgi_generator_app_is_started_before_its_claims_settle() -> None:
+    """A generator app calls start_response only when iterated: the middleware starts it,
+    so a 200 completes the claims (and a 500 releases them), and the app's close() still runs."""
+    from hubsig.stores import MemoryStore
+    from hubsig.testing import make_events, signed_request
+    from hubsig.wsgi import HubSignatureMiddleware
+
+    closed: list[bool] = []
+    statuses = iter(["500 Internal Server Error", "200 OK", "200 OK"])
+    runs: list[str] = []
+
+    class Body:
+        def __init__(self, status: str, start_response: Any) -> None:
+            self._status = status
+            self._start = start_response
+
+        def __iter__(self) -> Any:
+            runs.append(self._status)
+            self._start(self._status, [("Content-Type", "application/json")])
+            yield b'{"status":{"code":0,"message":"OK"},"data":{"ids":[]}}'
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        return Body(next(statuses), start_response)
+
+    middleware = HubSignatureMiddleware(app, secret="s", store=MemoryStore())
+    request = signed_request(make_events(1), "s")
+    sent = Sent([request.body], dict(request.headers))
+    answers = [_call_wsgi(middleware, sent)[0] for _ in range(3)]
+    assert answers == [500, 200, 200]
+    assert runs == ["500 Internal Server Error", "200 OK"]  # the third: a duplicate
+    assert closed == [True, True]

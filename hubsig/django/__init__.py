@@ -1,23 +1,12 @@
 """Django: a view decorator, configured in ``settings.py``, for WSGI and ASGI Django alike.
 
-::
-
-    # settings.py
-    INSTALLED_APPS = [..., "hubsig.django"]      # checks HUBSIG when Django starts
-    HUBSIG = {"secret": os.environ["HUBSIG_SECRET"], "scheme": hubsig.GENESYS_MULTICLOUD}
-
-    # views.py
-    @webhook_view()
-    def interactions(request):
-        delivery = hubsig.delivery_of(request)
-        return JsonResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
-
-The decorated view (sync or async) is exempt from CSRF (a webhook proves
-itself with its signature, not a cookie), answers only POST (405 otherwise),
-and runs only on verified deliveries; with ``store`` each event is processed
-once (a 200 from the view completes its claims). Settings given to
-``webhook_view(...)`` replace those of ``HUBSIG``. Needs
-``pip install 'hubsig[django]'``.
+``@webhook_view()`` takes its settings from ``settings.HUBSIG`` (a dict;
+``"hubsig.django"`` in ``INSTALLED_APPS`` checks it when Django starts), and
+keywords given to it replace those. The decorated view (sync or async) is
+exempt from CSRF (a webhook proves itself with its signature, not a cookie),
+answers only POST (405 otherwise), and runs only on verified deliveries;
+with ``store`` each event is processed once (a 200 from the view completes
+its claims). Needs ``pip install 'hubsig[django]'``.
 """
 
 from __future__ import annotations
@@ -26,6 +15,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 
@@ -72,7 +62,7 @@ def webhook_view(
     receiver = kit.Receiver.of(config)
 
     def decorate(view: ViewT) -> ViewT:
-        if _is_async(view):
+        if iscoroutinefunction(view):
             wrapped: Callable[..., Any] = _async_view(receiver, view)
         else:
             if config.store_is_async:
@@ -95,7 +85,8 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
             return kit.Outcome(answered[0].status_code == 200)
 
         with kit.use_trace(trace):
-            reply = drive_sync(deliver(receiver, view_of, trace), _body_of(request), handle)
+            flow = deliver(receiver, view_of, trace)
+            reply = drive_sync(flow, lambda check: _read(request, check), handle)
         return _answer(reply, answered, trace)
 
     return guarded
@@ -114,7 +105,7 @@ def _async_view(
             return kit.Outcome(answered[0].status_code == 200)
 
         async def read(check: kit.DeliveryCheck) -> bytes:
-            return _body_of(request)(check)
+            return _read(request, check)
 
         with kit.use_trace(trace):
             flow = deliver(receiver, view_of, trace)
@@ -130,16 +121,12 @@ def _request(request: HttpRequest) -> tuple[kit.TraceContext, kit.RequestView]:
     return trace, kit.RequestView(request.method or "GET", request.path_info, headers)
 
 
-def _body_of(request: HttpRequest) -> Callable[[kit.DeliveryCheck], bytes]:
+def _read(request: HttpRequest, check: kit.DeliveryCheck) -> bytes:
     """Django reads the body itself (bounded by ``DATA_UPLOAD_MAX_MEMORY_SIZE``; under
     ASGI before the view runs), so the check gets it whole, and ``request.body`` works."""
-
-    def read(check: kit.DeliveryCheck) -> bytes:
-        body: bytes = request.body
-        check.feed(body)
-        return body
-
-    return read
+    body: bytes = request.body
+    check.feed(body)
+    return body
 
 
 def _answer(
@@ -155,9 +142,3 @@ def _answer(
         if name not in ("content-length", "connection"):  # Django's own, and hop-by-hop
             response[name] = value
     return response
-
-
-def _is_async(view: Callable[..., Any]) -> bool:
-    from asgiref.sync import iscoroutinefunction
-
-    return bool(iscoroutinefunction(view))
