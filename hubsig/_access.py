@@ -47,8 +47,9 @@ def delivery_of(request: object) -> Delivery:
         if found is not None:
             return found
     logger.error(
-        "a handler asked for the delivery of a request hubsig did not verify (%s); "
-        "check that the middleware guards this path",
+        "a handler asked for the delivery of a request hubsig did not verify (%s): check "
+        "that the middleware's paths= cover this route, or that hubsig's view decorator "
+        "sits beneath the route decorator",
         type(request).__name__,
     )
     raise NotVerified("this request was not verified by hubsig")

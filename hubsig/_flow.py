@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from hubsig._config import RequestView, WebhookConfig, run_to_completion
-from hubsig._dedupe import AnyStore, DedupePolicy, admission, event_keys, unique_keys
+from hubsig._dedupe import AnyStore, Claim, DedupePolicy, admission, event_keys, unique_keys
 from hubsig._receiver import (
     Delivery,
     DeliveryCheck,
@@ -49,6 +49,7 @@ __all__ = [
     "deliver",
     "drive",
     "drive_sync",
+    "succeeded",
 ]
 
 logger = logging.getLogger("hubsig")
@@ -107,6 +108,16 @@ class Outcome:
     acknowledge: bool = False
 
 
+def succeeded(status: int) -> bool:
+    """Whether an app's HTTP status means it processed the delivery: any 2xx.
+
+    A 2xx completes the delivery's claims, so its replay is acknowledged
+    without reaching the app again; anything else releases them, so the
+    sender's retry is processed.
+    """
+    return 200 <= status < 300
+
+
 Effect: TypeAlias = "Await | ReadBody | StoreCall | Handle"
 Flow: TypeAlias = Generator[Effect, Any, "Reply | None"]
 
@@ -134,6 +145,13 @@ class Receiver:
 
 def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
     """The whole policy for one request on a guarded path (see the module's docstring)."""
+    reply = yield from _deliver(receiver, request, trace)
+    if reply is not None and request.method == "HEAD":
+        return replace(reply, body=b"")  # a HEAD answer has no body (its length is kept)
+    return reply
+
+
+def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
     config = receiver.config
     check: DeliveryCheck | None = None
     try:
@@ -164,11 +182,21 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     """Claim every event, handle only the fresh ones, then complete or release the claims."""
     trace = delivery.trace
     keys = event_keys(delivery.payload, delivery.body)
+    unique = unique_keys(keys)
     try:
-        claims = yield StoreCall(store.claim, (unique_keys(keys), receiver.policy.lease))
+        claims = yield StoreCall(store.claim, (unique, receiver.policy.lease))
     except Exception:
         logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
         return failure(trace)  # the sender retries: nothing lost, nothing doubled
+    if not _one_claim_each(claims, unique):
+        logger.error(
+            "the delivery store answered a claim with something other than one Claim per key "
+            "(%s); giving the keys back trace_id=%s",
+            type(claims).__name__,
+            trace.trace_id,
+        )
+        yield from _settle(receiver, store, unique, succeeded=False)
+        return failure(trace)
     admitted = admission(delivery.payload, keys, claims)
     if admitted.busy:
         # Give back what this worker did claim, so the sender's retry can take it.
@@ -189,6 +217,14 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         if outcome.reply is not None or outcome.acknowledge:
             return failure(trace)
     return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+
+
+def _one_claim_each(claims: object, keys: Sequence[str]) -> bool:
+    return (
+        isinstance(claims, list)
+        and len(claims) == len(keys)
+        and all(isinstance(claim, Claim) for claim in claims)
+    )
 
 
 def _settle(
@@ -230,12 +266,9 @@ async def drive(
         value, error = None, None
         try:
             if isinstance(effect, StoreCall):
-                if store_blocks:
-                    value = await asyncio.to_thread(effect.method, *effect.arguments)
-                else:
-                    value = effect.method(*effect.arguments)
-                    if inspect.isawaitable(value):
-                        value = await value
+                # Shielded: a store call that started finishes, even if the request is
+                # cancelled meanwhile (a release cut short would hold claims for a lease).
+                value = await asyncio.shield(_store_call(effect, store_blocks))
             elif isinstance(effect, ReadBody):
                 value = await read_body(effect.check)
             elif isinstance(effect, Handle):
@@ -244,6 +277,13 @@ async def drive(
                 value = await effect.awaitable
         except BaseException as raised:  # thrown into the flow, which decides
             error = raised
+
+
+async def _store_call(effect: StoreCall, store_blocks: bool) -> Any:
+    if store_blocks:
+        return await asyncio.to_thread(effect.method, *effect.arguments)
+    value = effect.method(*effect.arguments)
+    return await value if inspect.isawaitable(value) else value
 
 
 def drive_sync(

@@ -97,13 +97,13 @@ def load_secrets(secrets: Secrets) -> list[tuple[str | None, bytes]]:
     if not pairs:
         raise ConfigurationError("no secret given: every delivery would be refused")
     return [
-        (key_id, _secret_bytes(secret, key_id, position))
-        for position, (key_id, secret) in enumerate(pairs)
+        (key_id, _secret_bytes(secret, position)) for position, (key_id, secret) in enumerate(pairs)
     ]
 
 
-def _secret_bytes(secret: object, key_id: str | None, position: int) -> bytes:
-    label = f"secret {key_id!r}" if key_id is not None else f"secret #{position}"
+def _secret_bytes(secret: object, position: int) -> bytes:
+    # By position only: a key id could be the secret itself, swapped by mistake.
+    label = f"secret #{position}"
     if isinstance(secret, str):
         key = secret.encode("utf-8")
     elif isinstance(secret, (bytes, bytearray)):

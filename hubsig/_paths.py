@@ -4,10 +4,12 @@ Routers match the *application-relative* path: the request path with the
 mount point (ASGI ``root_path``, WSGI ``SCRIPT_NAME``) removed, which is how
 Starlette's router, werkzeug and Django see it. ``paths=`` entries are
 written that way, and a request is guarded when that path, or the full
-path, matches an entry after both are normalised: percent-decoding,
-repeated and trailing slashes folded, dot segments resolved, case folded.
-Normalising can only make more requests guarded, never fewer, so a router
-that is more lenient than expected still never reaches a handler unverified.
+path, matches an entry in any of its normal forms: percent-decoded,
+repeated and trailing slashes folded, case folded, and each reading of dot
+segments (resolved, or kept as names a route parameter can match),
+backslashes and ``;parameters`` a router might make. Every form can only
+add guarded requests, never remove one, so a router that is more lenient
+than expected still never reaches a handler unverified.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from hubsig.errors import ConfigurationError
 
-__all__ = ["PathGuard", "application_path", "normalize_path"]
+__all__ = ["PathGuard", "application_path", "normalize_path", "path_forms"]
 
 _SLASHES = re.compile(r"/{2,}")
 _DECODE_ROUNDS = 4
@@ -30,22 +32,49 @@ def normalize_path(path: str) -> str:
 
     A target not starting with ``/`` (``http://host/a``, ``http:/a``), which
     some servers pass on as the path, is reduced to its path, as Quart does;
-    ``;parameters`` are dropped from every segment.
+    ``;parameters`` are dropped from every segment and dot segments resolved.
+    ``path_forms`` gives every other way a router might read the same path.
     """
+    return _form(_decoded(path), backslash_is_slash=True, resolve_dots=True, drop_params=True)
+
+
+def path_forms(path: str) -> frozenset[str]:
+    """Every canonical form of ``path`` a router might match: with ``\\`` read as a slash
+    or not, dot segments resolved or kept as names (``/hooks/{channel}`` matches a
+    channel named ``..``), ``;parameters`` dropped or kept. A path is guarded when
+    any of them is, so no router's reading can slip out from under a guarded prefix."""
+    decoded = _decoded(path)
+    if not any(mark in decoded for mark in ("\\", ".", ";")):
+        return frozenset((_form(decoded, True, True, True),))
+    return frozenset(
+        _form(decoded, backslash, dots, params)
+        for backslash in (True, False)
+        for dots in (True, False)
+        for params in (True, False)
+    )
+
+
+def _decoded(path: str) -> str:
     path = target_path(path)
     for _ in range(_DECODE_ROUNDS):
         decoded = unquote(path)
         if decoded == path:
             break
         path = decoded
-    path = _SLASHES.sub("/", path.replace("\\", "/"))
+    return path
+
+
+def _form(path: str, backslash_is_slash: bool, resolve_dots: bool, drop_params: bool) -> str:
+    if backslash_is_slash:
+        path = path.replace("\\", "/")
     segments: list[str] = []
-    for segment in path.split("/"):
-        segment = segment.partition(";")[0]
-        if segment == "..":
+    for segment in _SLASHES.sub("/", path).split("/"):
+        if drop_params:
+            segment = segment.partition(";")[0]
+        if resolve_dots and segment == "..":
             if segments:
                 segments.pop()
-        elif segment and segment != ".":
+        elif segment and not (resolve_dots and segment == "."):
             segments.append(segment)
     return "/" + "/".join(segments).casefold()
 
@@ -91,12 +120,12 @@ class PathGuard:
             if candidate in self._exact:
                 return True
         for candidate in candidates:
-            normal = normalize_path(candidate)
-            if normal in self._normal:
-                return True
-            for prefix in self._prefixes:
-                if prefix == "/" or normal == prefix or normal.startswith(prefix + "/"):
+            for normal in path_forms(candidate):
+                if normal in self._normal:
                     return True
+                for prefix in self._prefixes:
+                    if prefix == "/" or normal == prefix or normal.startswith(prefix + "/"):
+                        return True
         return False
 
     def guards_scope(self, scope: Mapping[str, Any]) -> bool:

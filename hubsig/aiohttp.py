@@ -1,21 +1,25 @@
 """aiohttp: a middleware and a handler decorator, written on ``hubsig.kit`` alone.
 
 ``web.Application(middlewares=[hubsig_middleware(secret=..., paths=[...])])``
-guards the listed paths of an app (matched against ``request.path``, the
-full path: aiohttp has no mount point); ``@webhook_handler(secret=...)``
-guards one handler. Either way the body is read from the stream under the
-size limit and deadline, the handler reads the verified delivery with
-``hubsig.delivery_of(request)`` (and ``await request.read()`` / ``.json()``
-still work), refusals get their ``EventsResponse``, and with ``store=`` each
-event is processed once. Needs ``pip install 'hubsig[aiohttp]'``.
+guards the listed paths of an app: as everywhere in hubsig, relative to
+where the app is mounted (``add_subapp``), and matched in full as well.
+``@webhook_handler(secret=...)`` guards one handler; put it beneath the
+route decorator, which must register the guarded function. Either way the
+body is read from the stream under the size limit and deadline, the handler
+reads the verified delivery with ``hubsig.delivery_of(request)`` (and
+``await request.read()`` / ``.json()`` still work), refusals get their
+``EventsResponse``, and with ``store=`` each event is processed once.
+Needs ``pip install 'hubsig[aiohttp]'``.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.typedefs import Middleware
 
 from hubsig import kit
@@ -27,6 +31,7 @@ __all__ = ["DELIVERY", "hubsig_middleware", "webhook_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_SIZE = 64 * 1024
+logger = logging.getLogger("hubsig")
 DELIVERY = web.RequestKey("hubsig.delivery", kit.Delivery)
 """Where the verified delivery is: ``request[DELIVERY]``, which ``delivery_of`` reads."""
 kit.register_key(DELIVERY)
@@ -40,7 +45,7 @@ def hubsig_middleware(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not receiver.config.guards(request.path):
+        if not receiver.config.guards(*_spellings(request)):
             return await handler(request)
         return await _guarded(receiver, request, handler)
 
@@ -78,6 +83,8 @@ async def _guarded(
                     chunks.append(chunk)
         except TimeoutError:
             raise check.timed_out() from None
+        except (ConnectionResetError, ClientPayloadError):
+            raise kit.ClientDisconnected from None
         return b"".join(chunks)
 
     async def handle(delivery: kit.Delivery) -> kit.Outcome:
@@ -87,15 +94,33 @@ async def _guarded(
         response = await handler(request)
         response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
         answered.append(response)
-        return kit.Outcome(response.status == 200)
+        return kit.Outcome(kit.succeeded(response.status))
 
     view = kit.RequestView(request.method, request.path, headers)
-    with kit.use_trace(trace):
-        flow = kit.deliver(receiver, view, trace)
-        reply = await kit.drive(flow, read, handle, store_blocks=receiver.store_blocks)
+    try:
+        with kit.use_trace(trace):
+            flow = kit.deliver(receiver, view, trace)
+            reply = await kit.drive(flow, read, handle, store_blocks=receiver.store_blocks)
+    except kit.ClientDisconnected:
+        logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+        return web.Response(status=400)  # nobody is left to read it
     if reply is None:
         return answered[0]
     return _response(reply)
+
+
+def _spellings(request: web.Request) -> tuple[str, ...]:
+    """The path in full and below each sub-application's prefix (``add_subapp``)."""
+    path = request.path
+    spellings = [path]
+    apps = request.match_info.apps
+    for parent, child in itertools.pairwise(apps):
+        for resource in parent.router.resources():
+            info = resource.get_info()
+            prefix = info.get("prefix")
+            if info.get("app") is child and isinstance(prefix, str) and path.startswith(prefix):
+                spellings.append(path[len(prefix) :] or "/")
+    return tuple(spellings)
 
 
 def _response(reply: kit.Reply) -> web.Response:

@@ -28,7 +28,7 @@ from hubsig._asgi_io import (
     serve,
 )
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._flow import Outcome, Receiver
+from hubsig._flow import Outcome, Receiver, succeeded
 from hubsig._receiver import Delivery, failure
 from hubsig.errors import ConfigurationError
 
@@ -102,4 +102,4 @@ class HubSignatureMiddleware:
                 raise
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
             return Outcome(False, failure(delivery.trace))
-        return Outcome(send.status == 200)
+        return Outcome(succeeded(send.status))

@@ -50,6 +50,7 @@ class HubSig:
 
     def __init__(self, app: Flask | None = None, **settings: Unpack[kit.WebhookSettings]) -> None:
         self._settings = settings
+        self._app = app
         if app is not None:
             self.init_app(app)
 
@@ -73,6 +74,12 @@ class HubSig:
         """Decorate a view: it runs only on verified deliveries, with the app's configuration."""
 
         def decorate(view: ViewT) -> ViewT:
+            if self._app is not None and view in self._app.view_functions.values():
+                raise ConfigurationError(
+                    f"{view.__name__} is already a route: put @webhook_view() beneath "
+                    "@app.route/@app.post, or the route would run it unguarded"
+                )
+
             @functools.wraps(view)
             def guarded(*args: Any, **kwargs: Any) -> Response:
                 receiver = current_app.extensions.get(EXTENSION)
@@ -114,8 +121,8 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
         environ["wsgi.input"] = io.BytesIO(delivery.body)
         environ["CONTENT_LENGTH"] = str(len(delivery.body))
         request.__dict__.pop("stream", None)  # werkzeug caches the stream it made
-        answered.append(make_response(view(*args, **kwargs)))
-        return kit.Outcome(answered[0].status_code == 200)
+        answered.append(make_response(current_app.ensure_sync(view)(*args, **kwargs)))
+        return kit.Outcome(kit.succeeded(answered[0].status_code))
 
     view_of = kit.RequestView(request.method, request.path, headers)
     with kit.use_trace(trace):

@@ -34,7 +34,7 @@ return a ``Response(status, headers, body)``::
             async def handle(delivery):
                 request.state[kit.ENVIRON_KEY] = delivery  # for hubsig.delivery_of
                 answered.append(await handler(request))
-                return kit.Outcome(answered[0].status == 200)
+                return kit.Outcome(kit.succeeded(answered[0].status))
 
             view = kit.RequestView(request.method, request.path, headers)
             with kit.use_trace(trace):
@@ -65,6 +65,7 @@ from hubsig._flow import (
     deliver,
     drive,
     drive_sync,
+    succeeded,
 )
 from hubsig._headers import Headers
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, json_reply
@@ -100,6 +101,7 @@ __all__ = [
     "drive_sync",
     "json_reply",
     "register_key",
+    "succeeded",
     "use_trace",
     "within",
 ]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hubsig._access import ENVIRON_KEY
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._flow import Outcome, Receiver
+from hubsig._flow import Outcome, Receiver, succeeded
 from hubsig._receiver import Delivery, failure
 from hubsig._wsgi_io import (
     StartResponse,
@@ -96,7 +96,8 @@ class HubSignatureMiddleware:
         except Exception:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
             return Outcome(False), send_reply(start, failure(delivery.trace), sys.exc_info())
-        return Outcome(start.status.startswith("200")), body
+        code = start.status[:3]
+        return Outcome(code.isdigit() and succeeded(int(code))), body
 
 
 def _started(body: Iterable[bytes]) -> Iterable[bytes]:

@@ -17,7 +17,7 @@ from hubsig import EventsPayload, WebhookConfig
 from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
-from tests.adapters import ADAPTERS, Sent, asgi_middleware, wsgi_middleware
+from tests.adapters import ADAPTERS, Sent, _call_asgi, asgi_middleware, wsgi_middleware
 from tests.redis_server import RedisServer, can_start, require_redis, shared_url
 
 SECRET = "dedupe-secret"
@@ -368,3 +368,23 @@ def test_the_memory_store_says_once_that_it_covers_one_process(
         store.claim([key], 60)
     notes = [r for r in caplog.records if "this process only" in r.getMessage()]
     assert [r.levelno for r in notes] == [logging.INFO]
+
+
+@pytest.mark.parametrize("answer", [["claimed"], None, []], ids=["strings", "none", "too-few"])
+def test_a_store_that_breaks_its_contract_is_a_500_and_gives_its_keys_back(answer: Any) -> None:
+    released: list[list[str]] = []
+
+    class Broken(MemoryStore):
+        def claim(self, keys: Any, lease: float) -> Any:
+            return answer
+
+        def release(self, keys: Any) -> None:
+            released.append(list(keys))
+
+    ran: list[int] = []
+    endpoint = hubsig.webhook(secret=SECRET, store=Broken())(lambda payload: ran.append(1))
+    body = make_events(1).to_json()
+    sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
+    status, _, _ = asyncio.run(_call_asgi(endpoint, sent))
+    assert (status, ran) == (500, [])
+    assert len(released) == 1

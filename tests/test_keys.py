@@ -98,11 +98,12 @@ def test_every_secret_form_is_loaded_in_order_with_its_key_id() -> None:
         ({}, "no secret given: every delivery would be refused"),
         ([""], "secret #0 is empty: an empty secret verifies nothing"),
         (["ok", b""], "secret #1 is empty: an empty secret verifies nothing"),
-        ({"2026": ""}, "secret '2026' is empty: an empty secret verifies nothing"),
+        ({"2026": ""}, "secret #0 is empty: an empty secret verifies nothing"),
         (["ok", 42], "secret #1 must be text or bytes, not int"),
-        ({"k": None}, "secret 'k' must be text or bytes, not NoneType"),
+        ({"k": None}, "secret #0 must be text or bytes, not NoneType"),
+        ({"s3cr3t-value": 1}, "secret #0 must be text or bytes, not int"),  # key and value swapped
         (["ok", " \n"], "secret #1 is only whitespace: it is not the secret you meant"),
-        ({"k": "\t"}, "secret 'k' is only whitespace: it is not the secret you meant"),
+        ({"k": "\t"}, "secret #0 is only whitespace: it is not the secret you meant"),
     ],
 )
 def test_unusable_secrets_say_which_one_and_why(secrets: Any, message: str) -> None:
@@ -116,10 +117,10 @@ def test_unusable_secrets_say_which_one_and_why(secrets: Any, message: str) -> N
     [
         ("secret\n", "secret #0"),
         (["ok", " secret"], "secret #1"),
-        ({"2026": "secret\r\n"}, "secret '2026'"),
+        ({"2026": "secret\r\n"}, "secret #0"),
     ],
 )
-def test_the_whitespace_warning_names_the_secret_by_position_or_id(
+def test_the_whitespace_warning_names_the_secret_by_position(
     secrets: Any, label: str
 ) -> None:
     with pytest.warns(SecretWhitespaceWarning) as caught:

@@ -261,3 +261,92 @@ def test_aiohttp_handler_decorator() -> None:
         assert (await client.post(PATH, data=body + b" ", headers=headers)).status == 401
 
     _aiohttp(app, scenario)
+
+
+def test_aiohttp_paths_are_relative_to_a_sub_application() -> None:
+    """The rule of every other adapter: paths= below the mount point (add_subapp)."""
+    from hubsig.aiohttp import hubsig_middleware
+
+    ran: list[str] = []
+
+    async def interactions(request: web.Request) -> web.Response:
+        ran.append(request.path)
+        return web.json_response({})
+
+    sub = web.Application(middlewares=[hubsig_middleware(secret=SECRET, paths=[PATH])])
+    sub.router.add_post(PATH, interactions)
+    app = web.Application()
+    app.add_subapp("/api", sub)
+    body, headers = _signed(1)
+
+    async def scenario(client: AiohttpClient[web.Request, web.Application]) -> None:
+        forged = await client.post("/api" + PATH, data=b'{"forged": true}')
+        assert forged.status == 401
+        assert (await client.post("/api" + PATH, data=body, headers=headers)).status == 200
+
+    _aiohttp(app, scenario)
+    assert ran == ["/api" + PATH]
+
+
+def test_any_2xx_from_the_app_completes_the_claims() -> None:
+    """A 204 is a success too: a replay must not run the handler again."""
+    from hubsig.aiohttp import hubsig_middleware
+
+    runs: list[int] = []
+
+    async def interactions(request: web.Request) -> web.Response:
+        runs.append(1)
+        return web.Response(status=204)
+
+    app = web.Application(middlewares=[hubsig_middleware(secret=SECRET, store=MemoryStore())])
+    app.router.add_post(PATH, interactions)
+    body, headers = _signed(1)
+
+    async def scenario(client: AiohttpClient[web.Request, web.Application]) -> None:
+        statuses = [(await client.post(PATH, data=body, headers=headers)).status for _ in range(3)]
+        assert statuses == [204, 200, 200]  # the replays are acknowledged by hubsig
+
+    _aiohttp(app, scenario)
+    assert len(runs) == 1
+
+
+def test_django_body_over_its_own_limit_is_413_not_500(
+    django_routes: Callable[[Callable[..., Any]], None],
+) -> None:
+    from hubsig.django import webhook_view
+
+    @webhook_view(secret=SECRET, max_body_size=4 * 1024 * 1024)
+    def interactions(request: HttpRequest) -> JsonResponse:
+        raise AssertionError("never reached")
+
+    django_routes(interactions)
+    body = b"x" * 200_000
+    headers = {"X-Hub-Signature": "sha1=" + "0" * 40}
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100_000):
+        answer = Client().post(PATH, body, content_type="application/json", headers=headers)
+    assert answer.status_code == 413
+    head = Client().head(PATH, headers=headers)
+    assert (head.status_code, head.content) == (405, b"")  # a HEAD answer has no body
+
+
+def test_flask_async_views_and_the_decorator_order() -> None:
+    from hubsig.flask import HubSig
+
+    app = Flask(__name__)
+    app.config["HUBSIG_SECRET"] = SECRET
+    webhooks = HubSig(app)
+
+    @app.post(PATH)
+    @webhooks.webhook_view()
+    async def interactions() -> dict[str, object]:
+        delivery = hubsig.delivery_of(request)
+        return hubsig.events_response(delivery.payload.entity_ids).to_dict()
+
+    def late() -> dict[str, object]:
+        return {}
+
+    app.add_url_rule("/late", view_func=late, methods=["POST"])
+    with pytest.raises(hubsig.ConfigurationError, match="put @webhook_view\\(\\) beneath"):
+        webhooks.webhook_view()(late)
+    body, headers = _signed(1)
+    assert app.test_client().post(PATH, data=body, headers=headers).status_code == 200

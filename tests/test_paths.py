@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
@@ -259,3 +261,56 @@ def test_respelling_a_guarded_path_never_unguards_it(
     assert guard.guards(path)
     assert guard.guards_scope(_scope("/mount" + path, "/mount"))
     assert guard.guards_environ({"PATH_INFO": path, "SCRIPT_NAME": "/mount"})
+
+
+DOT_SPELLINGS = [
+    "/webhooks/..",
+    "/webhooks/%2e%2e",
+    "/webhooks/%2E%2E",
+    "/webhooks/%252e%252e",
+    "/webhooks/..%5c",
+    "/webhooks/x%5c..%5c..",
+    "/webhooks/..;x",
+    "/webhooks/./..",
+]
+
+
+@pytest.mark.parametrize("path", DOT_SPELLINGS)
+def test_dot_segments_never_lift_a_path_out_of_a_guarded_prefix(path: str) -> None:
+    """``/webhooks/{channel}`` matches a channel named ``..``: resolving it to ``/`` must
+    not be the only reading, or the request escapes the ``/webhooks/`` guard."""
+    assert PathGuard(["/webhooks/"]).guards(unquote(path))
+    assert PathGuard(["/webhooks/"]).guards(path)
+
+
+@pytest.mark.parametrize("path", DOT_SPELLINGS)
+def test_a_templated_route_under_a_guarded_prefix_never_runs_unverified(path: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    ran: list[str] = []
+
+    async def hook(request: Request) -> PlainTextResponse:
+        ran.append(request.path_params["channel"])
+        return PlainTextResponse("ran")
+
+    app = Starlette(routes=[Route("/webhooks/{channel}", hook, methods=["POST"])])
+    guarded = HubSignatureMiddleware(app, secret="s", paths=["/webhooks/"])
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    decoded = unquote(path)  # what a server puts in scope["path"]
+    scope = {"type": "http", "method": "POST", "path": decoded, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "headers": []}  # fmt: skip
+    asyncio.run(guarded(scope, receive, send))
+    assert ran == []
+    assert sent[0]["status"] == 401

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings as django_settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from hubsig import kit
 from hubsig._config import settings_from_mapping
 from hubsig._flow import deliver, drive, drive_sync
-from hubsig.errors import ConfigurationError
+from hubsig.errors import BodyTooLarge, ConfigurationError, IncompleteBody
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -82,7 +83,7 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
         def handle(delivery: kit.Delivery) -> kit.Outcome:
             request.META[kit.ENVIRON_KEY] = delivery
             answered.append(view(request, *args, **kwargs))
-            return kit.Outcome(answered[0].status_code == 200)
+            return kit.Outcome(kit.succeeded(answered[0].status_code))
 
         with kit.use_trace(trace):
             flow = deliver(receiver, view_of, trace)
@@ -102,7 +103,7 @@ def _async_view(
         async def handle(delivery: kit.Delivery) -> kit.Outcome:
             request.META[kit.ENVIRON_KEY] = delivery
             answered.append(await view(request, *args, **kwargs))
-            return kit.Outcome(answered[0].status_code == 200)
+            return kit.Outcome(kit.succeeded(answered[0].status_code))
 
         async def read(check: kit.DeliveryCheck) -> bytes:
             return _read(request, check)
@@ -124,7 +125,12 @@ def _request(request: HttpRequest) -> tuple[kit.TraceContext, kit.RequestView]:
 def _read(request: HttpRequest, check: kit.DeliveryCheck) -> bytes:
     """Django reads the body itself (bounded by ``DATA_UPLOAD_MAX_MEMORY_SIZE``; under
     ASGI before the view runs), so the check gets it whole, and ``request.body`` works."""
-    body: bytes = request.body
+    try:
+        body: bytes = request.body
+    except RequestDataTooBig:
+        raise BodyTooLarge("the body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE") from None
+    except UnreadablePostError:
+        raise IncompleteBody("the body could not be read to its end") from None
     check.feed(body)
     return body
 
