@@ -270,7 +270,8 @@ class WebhookConfig:
         """
         from hubsig._environment import settings_from_env
 
-        return cls(**{**settings_from_env(os.environ if environ is None else environ), **settings})
+        found = settings_from_env(os.environ if environ is None else environ)
+        return config_from(None, {**found, **settings}, "WebhookConfig.from_env")
 
     def _build_verifier(self, secrets: Secrets) -> Verifier:
         scheme: Scheme = self.scheme  # type: ignore[assignment]

@@ -40,12 +40,12 @@ def _scheme(value: str) -> Any:
         raise ConfigurationError(f"must be one of {choices}, not {value[:40]!r}") from None
 
 
-def _number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+def _number(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
     def read(value: str) -> Any:
         try:
             return kind(value.strip())
         except ValueError:
-            raise ConfigurationError(f"must be a {kind.__name__}, not {value[:20]!r}") from None
+            raise ConfigurationError(f"must be {what}, not {value[:20]!r}") from None
 
     return read
 
@@ -59,8 +59,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "HUBSIG_SECRET_FILE": ("secret", _secret_file),
     "HUBSIG_SCHEME": ("scheme", _scheme),
     "HUBSIG_API_KEYS": ("api_keys", _api_keys),
-    "HUBSIG_MAX_BODY_SIZE": ("max_body_size", _number(int)),
-    "HUBSIG_BODY_TIMEOUT": ("body_timeout", _number(float)),
+    "HUBSIG_MAX_BODY_SIZE": ("max_body_size", _number(int, "a whole number of bytes")),
+    "HUBSIG_BODY_TIMEOUT": ("body_timeout", _number(float, "a number of seconds")),
 }
 """Each variable ``from_env`` reads, the setting it fills, and how its text is read."""
 
@@ -75,6 +75,9 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     logs a WARNING for an unknown ``HUBSIG_`` name, the usual sign of a typo.
     """
     present = [name for name in ("HUBSIG_SECRET", "HUBSIG_SECRET_FILE") if environ.get(name)]
+    empty = [name for name in ("HUBSIG_SECRET", "HUBSIG_SECRET_FILE") if environ.get(name) == ""]
+    if not present and empty:
+        raise ConfigurationError(f"{empty[0]} is set but empty")
     if len(present) != 1:
         raise ConfigurationError(
             "set exactly one of HUBSIG_SECRET and HUBSIG_SECRET_FILE"

@@ -69,6 +69,11 @@ def _explain(
             return False
         return True
 
+    if repairs and matches(body):
+        findings.append(
+            Finding("matches_once_corrected", "corrected so, the signature matches this body")
+        )
+        return findings
     causes: list[Finding] = []
     for check in _BODY_CHECKS:
         causes.extend(check(body, matches))
@@ -110,6 +115,20 @@ def _trailing_newline(body: bytes, matches: Matcher) -> list[Finding]:
     return []
 
 
+def _trailing_whitespace(body: bytes, matches: Matcher) -> list[Finding]:
+    stripped = body.rstrip(b" \t\r\n")
+    newline_only = body in (stripped + b"\n", stripped + b"\r\n")  # the newline check's case
+    if stripped != body and not newline_only and matches(stripped):
+        return [
+            Finding(
+                "trailing_whitespace",
+                "the signature matches the body without its trailing whitespace: "
+                "spaces or a newline were added after signing",
+            )
+        ]
+    return []
+
+
 def _line_endings(body: bytes, matches: Matcher) -> list[Finding]:
     if b"\r\n" in body and matches(body.replace(b"\r\n", b"\n")):
         return [Finding("line_endings", "the signature matches the body with \\n line endings")]
@@ -134,7 +153,8 @@ def _reserialized_json(body: bytes, matches: Matcher) -> list[Finding]:
         "indented by 4, sorted keys": {"indent": 4, "sort_keys": True},
     }
     findings = []
-    tried = {body}
+    # Bodies a whitespace check explains already are not re-serializations.
+    tried = {body, body.rstrip(b" \t\r\n")}
     for name, options in variants.items():
         for ensure_ascii in (False, True):
             text = json.dumps(document, ensure_ascii=ensure_ascii, **options)  # type: ignore[arg-type]
@@ -244,4 +264,4 @@ def _encoding_hint(signature_header: str | None) -> list[Finding]:
     return []
 
 
-_BODY_CHECKS = (_trailing_newline, _line_endings, _reserialized_json)
+_BODY_CHECKS = (_trailing_newline, _trailing_whitespace, _line_endings, _reserialized_json)

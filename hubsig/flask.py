@@ -22,6 +22,7 @@ works without the extension. Needs ``pip install 'hubsig[flask]'``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import io
 from collections.abc import Callable
@@ -61,7 +62,9 @@ class HubSig:
             if key.startswith(PREFIX):
                 name = key[len(PREFIX) :].lower()
                 if name not in SETTING_NAMES:
-                    raise ConfigurationError(f"app.config[{key!r}] is not a hubsig setting")
+                    close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
+                    hint = f"; did you mean {PREFIX}{close[0].upper()}?" if close else ""
+                    raise ConfigurationError(f"app.config[{key!r}] is not a hubsig setting{hint}")
                 configured[name] = value
         settings = settings_from_mapping(
             configured, lambda name: f"app.config['{PREFIX}{name.upper()}']"

@@ -132,3 +132,17 @@ def test_a_bare_hex_digest_is_recognised(algorithm: str) -> None:
         "missing_newline",
     ]
     assert f"'{algorithm}=<digest>'" in next(f.message for f in findings if f.code == "bare_digest")
+
+
+def test_a_pasted_line_with_the_right_signature_says_it_matches_once_corrected() -> None:
+    findings = explain_mismatch(
+        COMPACT, "X-Hub-Signature: " + hubsig.sign(COMPACT, SECRET), [SECRET]
+    )
+    assert codes(findings) == ["body_length", "pasted_header_line", "matches_once_corrected"]
+
+
+def test_trailing_spaces_and_a_newline_are_named_and_not_called_reserialized() -> None:
+    found = codes(explain(COMPACT + b" \n", COMPACT))
+    assert "trailing_whitespace" in found
+    assert "reserialized_json" not in found
+    assert "reserialized_json" not in codes(explain(COMPACT + b"\n", COMPACT))

@@ -120,9 +120,7 @@ def test_unusable_secrets_say_which_one_and_why(secrets: Any, message: str) -> N
         ({"2026": "secret\r\n"}, "secret #0"),
     ],
 )
-def test_the_whitespace_warning_names_the_secret_by_position(
-    secrets: Any, label: str
-) -> None:
+def test_the_whitespace_warning_names_the_secret_by_position(secrets: Any, label: str) -> None:
     with pytest.warns(SecretWhitespaceWarning) as caught:
         Verifier(secrets)
     assert str(caught[0].message) == (

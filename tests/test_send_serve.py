@@ -262,7 +262,7 @@ def test_send_reports_409_as_retry_later_not_as_a_wrong_answer() -> None:
     assert busy.retry_later
     assert busy.as_expected
     assert " later " in describe(busy)
-    assert "asked to retry later 1, unexpected 0" in summary([busy])
+    assert "asked to retry later 1, other answers 0, unexpected 0" in summary([busy])
     tampered_busy = Outcome(replace(planned, should_accept=False), 409, 0.01, code=409)
     assert not tampered_busy.as_expected
 
@@ -320,3 +320,27 @@ def test_workers_refuse_a_store_they_cannot_share(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--workers needs a store every worker shares" in done.stderr
+
+
+def test_a_tampered_delivery_is_refused_only_by_an_events_response_refusal() -> None:
+    """``send --tamper`` must not pass on a 404 page, a 500, or an app that ran anyway."""
+    from hubsig.cli.sending import Outcome, Planned
+
+    tampered = Planned(1, b"{}", {}, "t", should_accept=False)
+    assert Outcome(tampered, 401, 0.01, code=401).as_expected
+    assert Outcome(tampered, 200, 0.01, code=401).as_expected  # acknowledge_rejections
+    for status, code in ((404, None), (500, 500), (200, None), (200, 0), (500, None)):
+        assert not Outcome(tampered, status, 0.01, code=code).as_expected
+
+
+def test_send_refuses_a_trace_id_that_is_no_b3_id() -> None:
+    done = subprocess.run(
+        hubsig_command("send", "http://127.0.0.1:9/x", "--trace-id", "xyz"),
+        capture_output=True,
+        text=True,
+        env=environment(SECRET),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--trace-id takes 16 or 32 hexadecimal digits" in done.stderr

@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -25,12 +26,18 @@ __all__ = ["main", "main_entry"]
 def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
     """Run the command line; returns the exit status instead of exiting."""
     arguments = parser().parse_args(argv)
-    try:
-        status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
-    except (UsageError, ConfigurationError) as error:
-        print(f"hubsig: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one plain line, not Python's source excerpt
+        try:
+            status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
+        except (UsageError, ConfigurationError) as error:
+            print(f"hubsig: {error}", file=sys.stderr)
+            return 2
     return status
+
+
+def _show_warning(message: Warning | str, *details: object, **more: object) -> None:
+    print(f"hubsig: warning: {message}", file=sys.stderr)
 
 
 def main_entry() -> None:

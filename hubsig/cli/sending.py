@@ -72,6 +72,15 @@ class Outcome:
         return self.status == 200 and self.code == 0
 
     @property
+    def refused(self) -> bool:
+        """The receiver refused it: an ``EventsResponse`` with a non-zero code, answered with
+        a 4xx (or a 200, for receivers that acknowledge refusals). A 404 page, a 500 or a
+        200 from an app that ran anyway is no refusal."""
+        return self.code not in (None, 0) and (
+            self.status == 200 or 400 <= (self.status or 0) < 500
+        )
+
+    @property
     def retry_later(self) -> bool:
         """409 (another worker holds an event) or 503 (busy): not a verdict, a 'try again'."""
         return self.status in RETRY_LATER
@@ -84,7 +93,7 @@ class Outcome:
             return False
         if self.retry_later:
             return self.planned.should_accept
-        return self.accepted == self.planned.should_accept
+        return self.accepted if self.planned.should_accept else self.refused
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -161,6 +170,9 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         raise UsageError("--duplicates and --tamper-rate are fractions that add up to at most 1")
     scheme = scheme_from(arguments)
     extra = _extra_headers(arguments.header, arguments.api_key)
+    trace_id = arguments.trace_id
+    if trace_id is not None and not _is_trace_id(trace_id):
+        raise UsageError("--trace-id takes 16 or 32 hexadecimal digits, as B3 trace ids are")
     chooser = random.Random(arguments.seed)  # noqa: S311 (a test mix, not a secret)
     planned: list[Planned] = []
     originals: list[Planned] = []  # good deliveries a duplicate may repeat
@@ -181,20 +193,21 @@ def run_send(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             interaction_subtype=arguments.interaction_subtype,
             scheme=scheme,
             tamper=arguments.tamper or draw < arguments.tamper_rate,
-            trace_id=arguments.trace_id,
+            trace_id=trace_id,
             headers=extra,
         )
         planned.append(fresh)
         if fresh.should_accept:
             originals.append(fresh)
     many = len(planned) > PER_LINE_LIMIT
+    progress = many and sys.stderr.isatty()
     outcomes = asyncio.run(
         post_all(
             arguments.url,
             planned,
             arguments.concurrency,
             arguments.timeout,
-            progress=many,
+            progress=progress,
             retries=arguments.retries,
         )
     )
@@ -236,6 +249,10 @@ def plan(
         payload, secret, scheme=scheme, tamper=tamper, trace_id=trace_id, extra_headers=headers
     )
     return Planned(number, request.body, request.headers, request.trace_id, not tamper)
+
+
+def _is_trace_id(text: str) -> bool:
+    return len(text) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _extra_headers(pairs: Sequence[str], api_key: str | None) -> dict[str, str]:
@@ -315,7 +332,7 @@ async def _post_one(client: object, url: str, delivery: Planned) -> Outcome:
 def describe(outcome: Outcome) -> str:
     """One line for one delivery: number, status, verdict, latency, ids, trace id."""
     planned = outcome.planned
-    verdict = "accepted" if outcome.accepted else "refused"
+    verdict = "accepted" if outcome.accepted else "refused" if outcome.refused else "other"
     if outcome.retry_later:
         verdict = "later"
     if outcome.error is not None:
@@ -333,14 +350,15 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     accepted = sum(outcome.accepted for outcome in outcomes)
     errors = sum(outcome.error is not None for outcome in outcomes)
     later = sum(outcome.retry_later for outcome in outcomes)
-    refused = len(outcomes) - accepted - errors - later
+    refused = sum(outcome.refused and not outcome.retry_later for outcome in outcomes)
+    other = len(outcomes) - accepted - errors - later - refused
     unexpected = sum(not outcome.as_expected for outcome in outcomes)
     latencies = sorted(outcome.seconds for outcome in outcomes)
     p50 = latencies[len(latencies) // 2] * 1e3 if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3 if latencies else 0.0
     return (
         f"sent {len(outcomes)}, accepted {accepted}, refused {refused}, errors {errors}, "
-        f"asked to retry later {later}, unexpected {unexpected}; "
+        f"asked to retry later {later}, other answers {other}, unexpected {unexpected}; "
         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
 
