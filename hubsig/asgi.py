@@ -48,7 +48,7 @@ class HubSignatureMiddleware:
     lifespan messages, and paths not guarded, go straight to the app. With
     ``store=``, a delivery whose events were all processed is acknowledged
     without reaching the app, and the claims are completed when the app
-    answers 200. If the app raises before it started its response, the
+    answers a 2xx. If the app raises before it started its response, the
     sender gets the same 500 ``EventsResponse`` as from ``@webhook``.
     """
 

@@ -1,23 +1,14 @@
 """Flask: a route decorator, and an extension configured from ``app.config``.
 
-::
-
-    app.config["HUBSIG_SECRET"] = os.environ["HUBSIG_SECRET"]
-    webhooks = HubSig(app)                    # or HubSig() and webhooks.init_app(app)
-
-    @app.post("/webhooks/interactions")
-    @webhooks.webhook_view()
-    def interactions():
-        delivery = hubsig.delivery_of(request)
-        return hubsig.events_response(delivery.payload.entity_ids).to_dict()
-
+``webhooks = HubSig(app)`` (or ``HubSig()`` and ``init_app(app)``) reads the
 ``HUBSIG_<SETTING>`` keys of ``app.config`` (``HUBSIG_SECRET``,
-``HUBSIG_SCHEME``, ``HUBSIG_STORE``, ...) are the settings, checked when
-``init_app`` runs; an unknown ``HUBSIG_`` key is refused there too. The
-decorated view runs only on verified deliveries, reads the body as usual
-(``request.get_data()``, ``request.json``), and with a store each event is
-processed once (a 200 completes its claims). ``webhook_view(secret=...)``
-works without the extension. Needs ``pip install 'hubsig[flask]'``.
+``HUBSIG_SCHEME``, ``HUBSIG_STORE``, ...) and checks them there, unknown
+keys included. A view under ``@app.post(...)`` and then
+``@webhooks.webhook_view()`` runs only on verified deliveries, reads the
+body as usual (``request.get_data()``, ``request.json``), and with a store
+each event is processed once (a 2xx completes its claims).
+``webhook_view(secret=...)`` works without the extension. Needs
+``pip install 'hubsig[flask]'``.
 """
 
 from __future__ import annotations

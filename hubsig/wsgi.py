@@ -54,7 +54,7 @@ class HubSignatureMiddleware:
     secret resolver is run to completion on a private event loop; an asyncio
     store is refused. With ``store=``, a delivery whose events were all
     processed is acknowledged without reaching the app, and the claims are
-    completed when the app answers 200. If the app raises on a verified
+    completed when the app answers a 2xx. If the app raises on a verified
     delivery, the sender gets the 500 ``EventsResponse``.
     """
 

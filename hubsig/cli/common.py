@@ -35,7 +35,7 @@ def add_secret_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: bool) -> None:
-    """``--scheme`` and the parts it sets, each replaceable: ``--header``, ``--algorithm``,
+    """``--scheme`` and the parts it sets, each replaceable: ``--header-name``, ``--algorithm``,
     ``--encoding``. ``many_algorithms``: ``--algorithm`` is an allow-list (repeatable)."""
     command.add_argument(
         "--scheme",
@@ -44,7 +44,7 @@ def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: b
         "sha512 in hex; genesys-multicloud is sha1 only)",
     )
     command.add_argument(
-        "--signature-header",
+        "--header-name",
         metavar="NAME",
         help="the signature header's name (default: the scheme's)",
     )
@@ -71,7 +71,7 @@ def add_scheme_arguments(command: argparse.ArgumentParser, *, many_algorithms: b
 def scheme_from(arguments: argparse.Namespace) -> Scheme:
     """The scheme ``add_scheme_arguments`` describes."""
     base = SCHEMES[arguments.scheme] if arguments.scheme else None
-    return scheme_with(base, arguments.signature_header, arguments.algorithm, arguments.encoding)
+    return scheme_with(base, arguments.header_name, arguments.algorithm, arguments.encoding)
 
 
 def secrets_from(arguments: argparse.Namespace) -> list[str]:

@@ -5,7 +5,7 @@
 keywords given to it replace those. The decorated view (sync or async) is
 exempt from CSRF (a webhook proves itself with its signature, not a cookie),
 answers only POST (405 otherwise), and runs only on verified deliveries;
-with ``store`` each event is processed once (a 200 from the view completes
+with ``store`` each event is processed once (a 2xx from the view completes
 its claims). Needs ``pip install 'hubsig[django]'``.
 """
 
