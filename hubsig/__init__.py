@@ -46,6 +46,7 @@ from hubsig.errors import (
     ReceiverBusy,
     SignatureMismatch,
     StoreUnavailable,
+    TooManyEvents,
     UnsupportedAlgorithm,
     WebhookError,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "Secrets",
     "SignatureMismatch",
     "StoreUnavailable",
+    "TooManyEvents",
     "TraceContext",
     "TraceIdFilter",
     "UnsupportedAlgorithm",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_EVENTS",
     "DEFAULT_MAX_INFLIGHT_BYTES",
     "RequestView",
     "SecretResolver",
@@ -47,6 +48,8 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 """Seconds a body may take to arrive: the sender's own request timeout."""
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_EVENTS = 1000
+"""Events one delivery may hold: more would flood a store with claims (413 past it)."""
 _VERIFIER_CACHE_SIZE = 256
 
 
@@ -85,6 +88,7 @@ class WebhookSettings(TypedDict, total=False):
     methods: Sequence[str]
     body_timeout: float
     max_inflight_bytes: int
+    max_events: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -122,6 +126,7 @@ class WebhookConfig:
     methods: Sequence[str] = ("POST",)
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_events: int = DEFAULT_MAX_EVENTS
     _static: Verifier | None = field(init=False, repr=False)
     _api_keys: tuple[bytes, ...] = field(init=False, repr=False)
     _verifiers: dict[tuple[tuple[str | None, bytes], ...], Verifier] = field(init=False, repr=False)
@@ -150,6 +155,10 @@ class WebhookConfig:
         set_field(self, "methods", _check_methods(self.methods))
         _check_size("max_body_size", self.max_body_size)
         _check_size("max_inflight_bytes", self.max_inflight_bytes)
+        if not isinstance(self.max_events, int) or isinstance(self.max_events, bool):
+            raise ConfigurationError("max_events must be a positive whole number")
+        if self.max_events <= 0:
+            raise ConfigurationError("max_events must be a positive whole number")
         if self.max_inflight_bytes < self.max_body_size:
             raise ConfigurationError(
                 "max_inflight_bytes must be at least max_body_size, or no body of the "

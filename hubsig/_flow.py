@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
@@ -45,6 +46,7 @@ __all__ = [
     "Outcome",
     "ReadBody",
     "Receiver",
+    "Sleep",
     "StoreCall",
     "deliver",
     "drive",
@@ -86,6 +88,17 @@ class StoreCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Sleep:
+    """Effect: wait ``seconds`` (between tries of a store call); send back nothing."""
+
+    seconds: float
+
+
+COMPLETION_RETRIES = (0.05, 0.2, 0.5)
+"""Pauses between tries of recording a handled delivery before acknowledging it anyway."""
+
+
+@dataclass(frozen=True, slots=True)
 class Handle:
     """Effect: run the app or handler on ``delivery``; send back an ``Outcome``.
 
@@ -118,7 +131,7 @@ def succeeded(status: int) -> bool:
     return 200 <= status < 300
 
 
-Effect: TypeAlias = "Await | ReadBody | StoreCall | Handle"
+Effect: TypeAlias = "Await | ReadBody | StoreCall | Handle | Sleep"
 Flow: TypeAlias = Generator[Effect, Any, "Reply | None"]
 
 
@@ -210,12 +223,26 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     except BaseException:
         yield from _settle(receiver, store, admitted.keys, succeeded=False)
         raise
-    try:
-        yield from _settle(receiver, store, admitted.keys, outcome.succeeded)
-    except Exception:
-        logger.exception("could not record processed events trace_id=%s", trace.trace_id)
-        if outcome.reply is not None or outcome.acknowledge:
-            return failure(trace)
+    if not outcome.succeeded:
+        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        return outcome.reply
+    for pause in (*COMPLETION_RETRIES, None):
+        try:
+            yield from _settle(receiver, store, admitted.keys, succeeded=True)
+            break
+        except Exception:
+            if pause is not None:
+                yield Sleep(pause)
+                continue
+            # The handler did its work: answering 500 now would make the sender redeliver
+            # work that was done. Acknowledge; the events stay claimed until their lease
+            # ends, and only a redelivery after that could process them again.
+            logger.exception(
+                "processed, but the store could not record it after %d tries; acknowledging "
+                "anyway trace_id=%s",
+                len(COMPLETION_RETRIES) + 1,
+                trace.trace_id,
+            )
     return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
 
 
@@ -273,6 +300,8 @@ async def drive(
                 value = await read_body(effect.check)
             elif isinstance(effect, Handle):
                 value = await handle(effect.delivery)
+            elif isinstance(effect, Sleep):
+                await asyncio.sleep(effect.seconds)
             else:
                 value = await effect.awaitable
         except BaseException as raised:  # thrown into the flow, which decides
@@ -310,6 +339,8 @@ def drive_sync(
                 value = read_body(effect.check)
             elif isinstance(effect, Handle):
                 value = handle(effect.delivery)
+            elif isinstance(effect, Sleep):
+                time.sleep(effect.seconds)
             else:
                 value = run_to_completion(effect.awaitable)
         except BaseException as raised:

@@ -30,6 +30,7 @@ from hubsig.errors import (
     MalformedSignature,
     MethodNotAllowed,
     ReceiverBusy,
+    TooManyEvents,
     WebhookError,
 )
 
@@ -138,6 +139,11 @@ class DeliveryCheck:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
         verification = self._started().verify()
         payload = parse_events(body, strict=self._config.strict)
+        if len(payload.events) > self._config.max_events:
+            raise TooManyEvents(
+                f"the delivery holds {len(payload.events)} events, more than this receiver's "
+                f"limit of {self._config.max_events}"
+            )
         return Delivery(payload, self.trace, verification, body)
 
     def release(self) -> None:

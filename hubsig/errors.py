@@ -26,6 +26,7 @@ __all__ = [
     "ReceiverBusy",
     "SignatureMismatch",
     "StoreUnavailable",
+    "TooManyEvents",
     "UnsupportedAlgorithm",
     "WebhookError",
 ]
@@ -160,6 +161,13 @@ class NotVerified(WebhookError):
 
     status = 401
     code = "not_verified"
+
+
+class TooManyEvents(WebhookError):
+    """The delivery holds more events than the receiver's ``max_events``."""
+
+    status = 413
+    code = "too_many_events"
 
 
 class IncompleteBody(WebhookError):

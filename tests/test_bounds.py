@@ -401,3 +401,12 @@ def test_transient_refusals_are_never_acknowledged(adapter: str) -> None:
     config.budget.release(full)
     tampered = Sent([b"{}"], {"X-Hub-Signature": "sha1=" + "0" * 40})
     assert ADAPTERS[adapter](config, tampered).status == 200
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_more_events_than_max_events_is_413_before_any_handler(adapter: str) -> None:
+    config = WebhookConfig(secret=SECRET, max_events=5)
+    assert ADAPTERS[adapter](config, signed(make_events(5).to_json())).status == 200
+    answer = ADAPTERS[adapter](config, signed(make_events(6).to_json()))
+    assert (answer.status, answer.reached_app) == (413, False)
+    assert message(answer).startswith("too_many_events:")

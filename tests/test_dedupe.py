@@ -388,3 +388,34 @@ def test_a_store_that_breaks_its_contract_is_a_500_and_gives_its_keys_back(answe
     status, _, _ = asyncio.run(_call_asgi(endpoint, sent))
     assert (status, ran) == (500, [])
     assert len(released) == 1
+
+
+@pytest.mark.parametrize("failures", [2, 10])
+def test_once_the_handler_succeeded_the_answer_is_200(
+    failures: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Completion is retried; if the store still fails, the delivery is acknowledged anyway
+    (a 500 would make the sender redeliver work that was done) and an ERROR says so."""
+    attempts: list[int] = []
+
+    class Flaky(MemoryStore):
+        def complete(self, keys: Any, retention: float) -> None:
+            attempts.append(1)
+            if len(attempts) <= failures:
+                raise StoreUnavailable("down")
+            super().complete(keys, retention)
+
+    ran: list[int] = []
+    endpoint = hubsig.webhook(secret=SECRET, store=Flaky())(lambda payload: ran.append(1))
+    body = make_events(1).to_json()
+    sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
+    status, _, _ = asyncio.run(_call_asgi(endpoint, sent))
+    assert (status, ran) == (200, [1])
+    gave_up = [r for r in caplog.records if "acknowledging anyway" in r.getMessage()]
+    if failures < 4:
+        assert (len(attempts), gave_up) == (failures + 1, [])
+    else:
+        assert len(attempts) == 4
+        assert [r.levelname for r in gave_up] == ["ERROR"]
+        again, _, _ = asyncio.run(_call_asgi(endpoint, sent))
+        assert again == 409  # still claimed: only after the lease could it run again

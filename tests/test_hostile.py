@@ -35,7 +35,8 @@ def entities(count: int) -> bytes:
 CASES: list[tuple[str, Any, int, str | None, dict[str, Any]]] = [
     ("deeply nested JSON", lambda: signed(b'{"a":' * 200_000 + b"1" + b"}" * 200_000), 413, "body_too_large", {}),
     ("deeply nested JSON within the limit", lambda: signed(b"[" * 100_000 + b"]" * 100_000), 400, "malformed_payload", {}),
-    ("10,000 entities", lambda: signed(entities(10_000)), 200, None, {"max_body_size": 8 * MiB}),
+    ("10,000 entities", lambda: signed(entities(10_000)), 200, None, {"max_body_size": 8 * MiB, "max_events": 10_000}),
+    ("10,000 entities past max_events", lambda: signed(entities(10_000)), 413, "too_many_events", {"max_body_size": 8 * MiB}),
     ("10,000 entities over the default limit", lambda: signed(entities(10_000)), 413, "body_too_large", {}),
     ("non-UTF-8", lambda: signed(b'{"operationId": "\xc3\x28"}'), 400, "malformed_payload", {}),
     ("raw NUL byte", lambda: signed(b'{"operationId": "a\x00b"}'), 400, "malformed_payload", {}),

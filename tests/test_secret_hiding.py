@@ -62,7 +62,7 @@ HOLD_NO_SECRET = {
     "EventType", "EventsPayload", "EventsResponse", "Headers", "IncompleteBody",
     "InteractionSubtype", "InvalidApiKey", "LengthRequired", "MalformedPayload",
     "MalformedRequest", "MalformedSignature", "MediaType", "MethodNotAllowed", "MissingSignature",
-    "NoSecret", "NotVerified", "ReceiverBusy", "Scheme", "SecretWhitespaceWarning",
+    "NoSecret", "NotVerified", "ReceiverBusy", "Scheme", "TooManyEvents", "SecretWhitespaceWarning",
     "SignatureMismatch", "StoreUnavailable", "TraceContext", "TraceIdFilter",
     "UnsupportedAlgorithm", "Verification", "WebhookError", "WebhookSettings",
 }  # fmt: skip
