@@ -161,11 +161,18 @@ def test_async_redis_store(redis_url: str) -> None:
     assert asyncio.run(scenario()) == [[Claim.CLAIMED], [Claim.BUSY], [Claim.DONE]]
 
 
-def test_memory_store_is_bounded() -> None:
+def test_memory_store_forgets_the_oldest_processed_events_but_never_a_live_claim() -> None:
     store = MemoryStore(max_entries=3)
-    store.claim(["a", "b", "c", "d"], 60)
-    assert len(store) == 3
-    assert store.claim(["a"], 60) == [Claim.CLAIMED]  # the oldest was forgotten
+    assert store.claim(["live"], 60) == [Claim.CLAIMED]
+    for key in ("a", "b", "c", "d"):
+        store.claim([key], 60)
+        store.complete([key], 3600)
+    assert store.claim(["a"], 60) == [Claim.CLAIMED]  # the oldest processed one was forgotten
+    assert store.claim(["d"], 60) == [Claim.DONE]
+    for number in range(200_000):  # a flood of processed events
+        store.complete([f"flood-{number}"], 3600)
+    assert len(store) <= 3 + 2  # three remembered, and the two live claims
+    assert store.claim(["live"], 60) == [Claim.BUSY]  # still held by its worker
 
 
 def test_event_keys_are_per_entity_and_event_type() -> None:

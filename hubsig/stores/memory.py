@@ -1,4 +1,4 @@
-"""The default store: a bounded dict in this process, safe across threads."""
+"""The default store: dicts in this process, safe across threads."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from hubsig._dedupe import Claim
 
 __all__ = ["MemoryStore"]
 
-_CLAIMED, _DONE = "claimed", "done"
 logger = logging.getLogger("hubsig")
 
 
 class MemoryStore:
-    """Remembers up to ``max_entries`` events, forgetting the oldest first.
+    """Remembers each processed event for ``retention``, at most ``max_entries`` of them.
 
-    Only for one process: workers behind a load balancer need a shared store
+    What it forgets, and when: a processed event after its retention, or
+    sooner when ``max_entries`` newer ones were processed since (oldest
+    first). A live claim (an event being processed now) is never forgotten
+    before its lease ends, however many events arrive meanwhile. Only for one
+    process: workers behind a load balancer need a shared store
     (``RedisStore``), and a restart forgets everything (``SQLiteStore``).
     """
 
@@ -31,7 +34,8 @@ class MemoryStore:
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._done: OrderedDict[str, float] = OrderedDict()  # key -> expiry
+        self._claims: dict[str, float] = {}  # key -> lease expiry
         self._max = max_entries
         self._clock = clock
         self._lock = threading.Lock()
@@ -47,33 +51,33 @@ class MemoryStore:
                     "hubsig dedupes in memory: each event once in this process only; "
                     "several workers or machines need a shared store (SQLiteStore, RedisStore)"
                 )
+            if len(self._claims) > self._max:  # claims of workers that died, long expired
+                self._claims = {k: until for k, until in self._claims.items() if until > now}
             for key in keys:
-                entry = self._entries.get(key)
-                if entry is not None and entry[1] > now:
-                    found.append(Claim.DONE if entry[0] == _DONE else Claim.BUSY)
-                    continue
-                self._put(key, _CLAIMED, now + lease)
-                found.append(Claim.CLAIMED)
+                if self._done.get(key, 0.0) > now:
+                    found.append(Claim.DONE)
+                elif self._claims.get(key, 0.0) > now:
+                    found.append(Claim.BUSY)
+                else:
+                    self._done.pop(key, None)
+                    self._claims[key] = now + lease
+                    found.append(Claim.CLAIMED)
         return found
 
     def complete(self, keys: Sequence[str], retention: float) -> None:
         expires = self._clock() + retention
         with self._lock:
             for key in keys:
-                self._put(key, _DONE, expires)
+                self._claims.pop(key, None)
+                self._done[key] = expires
+                self._done.move_to_end(key)
+            while len(self._done) > self._max:
+                self._done.popitem(last=False)
 
     def release(self, keys: Sequence[str]) -> None:
         with self._lock:
             for key in keys:
-                entry = self._entries.get(key)
-                if entry is not None and entry[0] == _CLAIMED:
-                    del self._entries[key]
+                self._claims.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._entries)
-
-    def _put(self, key: str, state: str, expires: float) -> None:
-        self._entries[key] = (state, expires)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        return len(self._done) + len(self._claims)
