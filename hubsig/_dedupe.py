@@ -64,17 +64,22 @@ class DedupePolicy:
 class DeliveryStore(Protocol):
     """A synchronous store; every method acts on all ``keys`` atomically per key.
 
+    Claims are fenced: ``claim`` records ``token`` (one per delivery attempt)
+    with each key it wins, and ``complete`` and ``release`` act only on keys
+    that token still holds, so a worker whose lease ran out can neither
+    release nor overwrite a claim another worker has taken since.
+
     ``blocking`` says whether its calls wait on a disk or a network: async
     receivers then run them in a worker thread, so the event loop never stalls.
     """
 
     blocking: bool
 
-    def claim(self, keys: Sequence[str], lease: float) -> list[Claim]: ...
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]: ...
 
-    def complete(self, keys: Sequence[str], retention: float) -> None: ...
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> None: ...
 
-    def release(self, keys: Sequence[str]) -> None: ...
+    def release(self, keys: Sequence[str], token: str) -> None: ...
 
 
 @runtime_checkable
@@ -83,11 +88,11 @@ class AsyncDeliveryStore(Protocol):
 
     blocking: bool
 
-    def claim(self, keys: Sequence[str], lease: float) -> Awaitable[list[Claim]]: ...
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> Awaitable[list[Claim]]: ...
 
-    def complete(self, keys: Sequence[str], retention: float) -> Awaitable[None]: ...
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> Awaitable[None]: ...
 
-    def release(self, keys: Sequence[str]) -> Awaitable[None]: ...
+    def release(self, keys: Sequence[str], token: str) -> Awaitable[None]: ...
 
 
 AnyStore: TypeAlias = "DeliveryStore | AsyncDeliveryStore"

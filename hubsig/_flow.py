@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
@@ -196,8 +197,9 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     trace = delivery.trace
     keys = event_keys(delivery.payload, delivery.body)
     unique = unique_keys(keys)
+    token = secrets.token_hex(16)  # this attempt's own: fences its claims from stale workers
     try:
-        claims = yield StoreCall(store.claim, (unique, receiver.policy.lease))
+        claims = yield StoreCall(store.claim, (unique, receiver.policy.lease, token))
     except Exception:
         logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
         return failure(trace)  # the sender retries: nothing lost, nothing doubled
@@ -208,12 +210,12 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
             type(claims).__name__,
             trace.trace_id,
         )
-        yield from _settle(receiver, store, unique, succeeded=False)
+        yield from _settle(receiver, store, unique, token, succeeded=False)
         return failure(trace)
     admitted = admission(delivery.payload, keys, claims)
     if admitted.busy:
         # Give back what this worker did claim, so the sender's retry can take it.
-        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         return in_progress(trace)
     if admitted.fresh is None:
         logger.info("duplicate delivery acknowledged trace_id=%s", trace.trace_id)
@@ -221,14 +223,14 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     try:
         outcome: Outcome = yield Handle(replace(delivery, payload=admitted.fresh))
     except BaseException:
-        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         raise
     if not outcome.succeeded:
-        yield from _settle(receiver, store, admitted.keys, succeeded=False)
+        yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         return outcome.reply
     for pause in (*COMPLETION_RETRIES, None):
         try:
-            yield from _settle(receiver, store, admitted.keys, succeeded=True)
+            yield from _settle(receiver, store, admitted.keys, token, succeeded=True)
             break
         except Exception:
             if pause is not None:
@@ -255,7 +257,7 @@ def _one_claim_each(claims: object, keys: Sequence[str]) -> bool:
 
 
 def _settle(
-    receiver: Receiver, store: AnyStore, keys: Sequence[str], succeeded: bool
+    receiver: Receiver, store: AnyStore, keys: Sequence[str], token: str, succeeded: bool
 ) -> Generator[Effect, Any, None]:
     """Complete the claims after success; release them after failure (so a retry runs).
 
@@ -265,10 +267,10 @@ def _settle(
     if not keys:
         return
     if succeeded:
-        yield StoreCall(store.complete, (keys, receiver.policy.retention))
+        yield StoreCall(store.complete, (keys, receiver.policy.retention, token))
         return
     try:
-        yield StoreCall(store.release, (keys,))
+        yield StoreCall(store.release, (keys, token))
     except Exception:
         logger.warning("could not release claims; they expire with their lease")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,13 +72,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_claim_complete_release(store: Any) -> None:
-    assert store.claim(["a", "b"], 60) == [Claim.CLAIMED, Claim.CLAIMED]
-    assert store.claim(["a"], 60) == [Claim.BUSY]
-    store.complete(["a"], 3600)
-    store.release(["b"])
-    assert store.claim(["a", "b"], 60) == [Claim.DONE, Claim.CLAIMED]
-    store.release(["a"])  # releasing a processed event changes nothing
-    assert store.claim(["a"], 60) == [Claim.DONE]
+    assert store.claim(["a", "b"], 60, "A") == [Claim.CLAIMED, Claim.CLAIMED]
+    assert store.claim(["a"], 60, "A") == [Claim.BUSY]
+    store.complete(["a"], 3600, "A")
+    store.release(["b"], "A")
+    assert store.claim(["a", "b"], 60, "A") == [Claim.DONE, Claim.CLAIMED]
+    store.release(["a"], "A")  # releasing a processed event changes nothing
+    assert store.claim(["a"], 60, "A") == [Claim.DONE]
 
 
 def test_only_one_of_many_concurrent_claims_wins(store: Any) -> None:
@@ -87,7 +88,7 @@ def test_only_one_of_many_concurrent_claims_wins(store: Any) -> None:
 
     def worker() -> None:
         start.wait()
-        (claim,) = store.claim(["contested"], 60)
+        (claim,) = store.claim(["contested"], 60, uuid.uuid4().hex)
         with lock:
             results.append(claim)
 
@@ -108,27 +109,41 @@ def test_leases_and_retention_expire(kind: str, tmp_path: Path) -> None:
         if kind == "memory"
         else SQLiteStore(tmp_path / "e.db", clock=clock)
     )
-    store.claim(["crashed"], 60)
+    store.claim(["crashed"], 60, "A")
     clock.now += 59
-    assert store.claim(["crashed"], 60) == [Claim.BUSY]
+    assert store.claim(["crashed"], 60, "A") == [Claim.BUSY]
     clock.now += 2  # the worker that claimed it died: its lease is over
-    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
-    store.complete(["crashed"], 3600)
+    assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
+    store.complete(["crashed"], 3600, "A")
     clock.now += 3601
-    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
 
 
 def test_redis_lease_expires(redis_url: str) -> None:
     from hubsig.stores.redis import RedisStore
 
     store = RedisStore(redis_url, prefix=fresh_prefix())
-    assert store.claim(["crashed"], 0.1) == [Claim.CLAIMED]
-    assert store.claim(["crashed"], 0.1) == [Claim.BUSY]
+    assert store.claim(["crashed"], 0.1, "A") == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 0.1, "A") == [Claim.BUSY]
     import time
 
     time.sleep(0.25)
-    assert store.claim(["crashed"], 60) == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
     store.close()
+
+
+def test_a_stale_worker_cannot_release_or_complete_a_claim_taken_since(store: Any) -> None:
+    """Fenced claims: worker A's lease runs out, B claims the event; A's late release or
+    completion must leave B's live claim alone, in every store."""
+    assert store.claim(["k"], 0.05, "A") == [Claim.CLAIMED]
+    time.sleep(0.1)  # A's lease ends while its handler is still busy
+    assert store.claim(["k"], 60, "B") == [Claim.CLAIMED]
+    store.release(["k"], "A")  # A's handler failed: it gives back what it no longer holds
+    assert store.claim(["k"], 60, "C") == [Claim.BUSY]  # B's claim stands
+    store.complete(["k"], 3600, "A")  # or A succeeded late: B's claim still stands
+    assert store.claim(["k"], 60, "C") == [Claim.BUSY]
+    store.complete(["k"], 3600, "B")
+    assert store.claim(["k"], 60, "C") == [Claim.DONE]
 
 
 def test_redis_worker_cannot_release_or_complete_another_workers_claim(redis_url: str) -> None:
@@ -136,12 +151,12 @@ def test_redis_worker_cannot_release_or_complete_another_workers_claim(redis_url
 
     prefix = fresh_prefix()
     first, second = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
-    assert first.claim(["k"], 60) == [Claim.CLAIMED]
-    second.release(["k"])
-    assert second.claim(["k"], 60) == [Claim.BUSY]
-    second.complete(["k"], 3600)  # not its claim: no effect
-    first.release(["k"])
-    assert second.claim(["k"], 60) == [Claim.CLAIMED]
+    assert first.claim(["k"], 60, "first") == [Claim.CLAIMED]
+    second.release(["k"], "second")
+    assert second.claim(["k"], 60, "second") == [Claim.BUSY]
+    second.complete(["k"], 3600, "second")  # not its claim: no effect
+    first.release(["k"], "first")
+    assert second.claim(["k"], 60, "second") == [Claim.CLAIMED]
     first.close()
     second.close()
 
@@ -151,10 +166,10 @@ def test_async_redis_store(redis_url: str) -> None:
 
     async def scenario() -> list[list[Claim]]:
         store = AsyncRedisStore(redis_url, prefix=fresh_prefix())
-        first = await store.claim(["a"], 60)
-        second = await store.claim(["a"], 60)
-        await store.complete(["a"], 3600)
-        third = await store.claim(["a"], 60)
+        first = await store.claim(["a"], 60, "A")
+        second = await store.claim(["a"], 60, "A")
+        await store.complete(["a"], 3600, "A")
+        third = await store.claim(["a"], 60, "A")
         await store.close()
         return [first, second, third]
 
@@ -163,16 +178,16 @@ def test_async_redis_store(redis_url: str) -> None:
 
 def test_memory_store_forgets_the_oldest_processed_events_but_never_a_live_claim() -> None:
     store = MemoryStore(max_entries=3)
-    assert store.claim(["live"], 60) == [Claim.CLAIMED]
+    assert store.claim(["live"], 60, "A") == [Claim.CLAIMED]
     for key in ("a", "b", "c", "d"):
-        store.claim([key], 60)
-        store.complete([key], 3600)
-    assert store.claim(["a"], 60) == [Claim.CLAIMED]  # the oldest processed one was forgotten
-    assert store.claim(["d"], 60) == [Claim.DONE]
+        store.claim([key], 60, "A")
+        store.complete([key], 3600, "A")
+    assert store.claim(["a"], 60, "A") == [Claim.CLAIMED]  # the oldest processed one was forgotten
+    assert store.claim(["d"], 60, "A") == [Claim.DONE]
     for number in range(200_000):  # a flood of processed events
-        store.complete([f"flood-{number}"], 3600)
+        store.complete([f"flood-{number}"], 3600, "A")
     assert len(store) <= 3 + 2  # three remembered, and the two live claims
-    assert store.claim(["live"], 60) == [Claim.BUSY]  # still held by its worker
+    assert store.claim(["live"], 60, "A") == [Claim.BUSY]  # still held by its worker
 
 
 def test_event_keys_are_per_entity_and_event_type() -> None:
@@ -242,12 +257,12 @@ def test_an_event_in_progress_elsewhere_gets_409_and_is_retried(adapter: str) ->
     store = MemoryStore()
     config = WebhookConfig(secret=SECRET, store=store)
     payload = make_events(2)
-    store.claim([event_keys(payload, b"")[1]], 60)  # another worker is on it
+    store.claim([event_keys(payload, b"")[1]], 60, "other")  # another worker is on it
     busy = deliver(adapter, config, payload)
     assert busy.status == 409
     assert busy.json["status"]["code"] == 409
     assert not busy.reached_app
-    store.release([event_keys(payload, b"")[1]])  # it failed and gave it back
+    store.release([event_keys(payload, b"")[1]], "other")  # it failed and gave it back
     assert deliver(adapter, config, payload).status == 200
 
 
@@ -256,10 +271,10 @@ class FlakyStore(MemoryStore):
 
     down = False
 
-    def claim(self, keys: Any, lease: float) -> list[Claim]:
+    def claim(self, keys: Any, lease: float, token: str) -> list[Claim]:
         if self.down:
             raise StoreUnavailable("down")
-        return super().claim(keys, lease)
+        return super().claim(keys, lease, token)
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
@@ -372,7 +387,7 @@ def test_the_memory_store_says_once_that_it_covers_one_process(
     caplog.set_level(logging.INFO, logger="hubsig")
     store = MemoryStore()
     for key in ("a", "b", "c"):
-        store.claim([key], 60)
+        store.claim([key], 60, "A")
     notes = [r for r in caplog.records if "this process only" in r.getMessage()]
     assert [r.levelno for r in notes] == [logging.INFO]
 
@@ -382,10 +397,10 @@ def test_a_store_that_breaks_its_contract_is_a_500_and_gives_its_keys_back(answe
     released: list[list[str]] = []
 
     class Broken(MemoryStore):
-        def claim(self, keys: Any, lease: float) -> Any:
+        def claim(self, keys: Any, lease: float, token: str) -> Any:
             return answer
 
-        def release(self, keys: Any) -> None:
+        def release(self, keys: Any, token: str) -> None:
             released.append(list(keys))
 
     ran: list[int] = []
@@ -406,11 +421,11 @@ def test_once_the_handler_succeeded_the_answer_is_200(
     attempts: list[int] = []
 
     class Flaky(MemoryStore):
-        def complete(self, keys: Any, retention: float) -> None:
+        def complete(self, keys: Any, retention: float, token: str) -> None:
             attempts.append(1)
             if len(attempts) <= failures:
                 raise StoreUnavailable("down")
-            super().complete(keys, retention)
+            super().complete(keys, retention, token)
 
     ran: list[int] = []
     endpoint = hubsig.webhook(secret=SECRET, store=Flaky())(lambda payload: ran.append(1))
@@ -426,3 +441,17 @@ def test_once_the_handler_succeeded_the_answer_is_200(
         assert [r.levelname for r in gave_up] == ["ERROR"]
         again, _, _ = asyncio.run(_call_asgi(endpoint, sent))
         assert again == 409  # still claimed: only after the lease could it run again
+
+
+def test_a_sqlite_file_from_before_fenced_claims_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE hubsig_events (key TEXT PRIMARY KEY, state TEXT, expires REAL)")
+        db.execute("INSERT INTO hubsig_events VALUES ('old', 'done', 1e12)")
+    store = SQLiteStore(path)
+    assert store.claim(["old", "new"], 60, "A") == [Claim.DONE, Claim.CLAIMED]
+    store.complete(["new"], 3600, "A")
+    assert store.claim(["new"], 60, "B") == [Claim.DONE]
+    store.close()

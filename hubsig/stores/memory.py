@@ -35,13 +35,13 @@ class MemoryStore:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._done: OrderedDict[str, float] = OrderedDict()  # key -> expiry
-        self._claims: dict[str, float] = {}  # key -> lease expiry
+        self._claims: dict[str, tuple[float, str]] = {}  # key -> (lease expiry, token)
         self._max = max_entries
         self._clock = clock
         self._lock = threading.Lock()
         self._announced = False
 
-    def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         now = self._clock()
         found = []
         with self._lock:
@@ -52,32 +52,37 @@ class MemoryStore:
                     "several workers or machines need a shared store (SQLiteStore, RedisStore)"
                 )
             if len(self._claims) > self._max:  # claims of workers that died, long expired
-                self._claims = {k: until for k, until in self._claims.items() if until > now}
+                self._claims = {k: held for k, held in self._claims.items() if held[0] > now}
             for key in keys:
                 if self._done.get(key, 0.0) > now:
                     found.append(Claim.DONE)
-                elif self._claims.get(key, 0.0) > now:
+                elif self._claims.get(key, (0.0, ""))[0] > now:
                     found.append(Claim.BUSY)
                 else:
                     self._done.pop(key, None)
-                    self._claims[key] = now + lease
+                    self._claims[key] = (now + lease, token)
                     found.append(Claim.CLAIMED)
         return found
 
-    def complete(self, keys: Sequence[str], retention: float) -> None:
-        expires = self._clock() + retention
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
+        now = self._clock()
         with self._lock:
             for key in keys:
+                held = self._claims.get(key)
+                if held is not None and held[1] != token and held[0] > now:
+                    continue  # another worker holds it now: theirs to settle
                 self._claims.pop(key, None)
-                self._done[key] = expires
+                self._done[key] = now + retention
                 self._done.move_to_end(key)
             while len(self._done) > self._max:
                 self._done.popitem(last=False)
 
-    def release(self, keys: Sequence[str]) -> None:
+    def release(self, keys: Sequence[str], token: str) -> None:
         with self._lock:
             for key in keys:
-                self._claims.pop(key, None)
+                held = self._claims.get(key)
+                if held is not None and held[1] == token:
+                    del self._claims[key]
 
     def __len__(self) -> int:
         return len(self._done) + len(self._claims)

@@ -1,16 +1,16 @@
 """A store in Redis, shared by every receiver behind a load balancer (``hubsig[redis]``).
 
-A claim is ``SET key claimed:<token> NX PX lease``: exactly one worker wins
-it, and it expires on its own if that worker dies. Completing and releasing
-are Lua scripts that act only on this worker's own claim, so a worker whose
-lease ran out cannot overwrite or delete a claim another worker now holds.
+A claim is ``SET key claimed:<token> NX PX lease``, with the token of one
+delivery attempt: exactly one attempt wins it, and it expires on its own if
+that worker dies. Completing and releasing are Lua scripts that act only on
+the attempt's own claim, so a worker whose lease ran out cannot overwrite or
+delete a claim another attempt now holds.
 Connection errors become ``StoreUnavailable``: the receiver answers 500 and
 the sender's retry comes back when Redis does.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,14 +35,18 @@ return 0
 
 
 class _Keys:
-    """What both stores share: the key prefix, this worker's claim token, and verdicts."""
+    """What both stores share: the key prefix, the value a claim holds, and verdicts."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.token = "claimed:" + secrets.token_hex(8)
 
     def key(self, key: str) -> str:
         return self.prefix + key
+
+    @staticmethod
+    def claimed(token: str) -> str:
+        """What a claim's key holds: its attempt's own token."""
+        return "claimed:" + token
 
     @staticmethod
     def verdict(won: object, current: object) -> Claim:
@@ -66,30 +70,33 @@ class RedisStore:
         self._complete = self._redis.register_script(_COMPLETE)
         self._release = self._redis.register_script(_RELEASE)
 
-    def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         found = []
+        claimed = _Keys.claimed(token)
         try:
             for key in keys:
                 full = self._keys.key(key)
-                won = self._redis.set(full, self._keys.token, nx=True, px=_ms(lease))
+                won = self._redis.set(full, claimed, nx=True, px=_ms(lease))
                 current = None if won else self._redis.get(full)
                 found.append(_Keys.verdict(won, current))
         except self._errors as error:
-            self.release([k for k, c in zip(keys, found, strict=False) if c is Claim.CLAIMED])
+            won_keys = [k for k, c in zip(keys, found, strict=False) if c is Claim.CLAIMED]
+            self.release(won_keys, token)
             raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
         return found
 
-    def complete(self, keys: Sequence[str], retention: float) -> None:
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
         try:
             for key in keys:
-                self._complete(keys=[self._keys.key(key)], args=[self._keys.token, _ms(retention)])
+                arguments: list[str | int] = [_Keys.claimed(token), _ms(retention)]
+                self._complete(keys=[self._keys.key(key)], args=arguments)
         except self._errors as error:
             raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
 
-    def release(self, keys: Sequence[str]) -> None:
+    def release(self, keys: Sequence[str], token: str) -> None:
         try:
             for key in keys:
-                self._release(keys=[self._keys.key(key)], args=[self._keys.token])
+                self._release(keys=[self._keys.key(key)], args=[_Keys.claimed(token)])
         except self._errors:
             pass  # the claims expire with their lease
 
@@ -114,32 +121,33 @@ class AsyncRedisStore:
         self._complete = self._redis.register_script(_COMPLETE)
         self._release = self._redis.register_script(_RELEASE)
 
-    async def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
+    async def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         found: list[Claim] = []
+        claimed = _Keys.claimed(token)
         try:
             for key in keys:
                 full = self._keys.key(key)
-                won = await self._redis.set(full, self._keys.token, nx=True, px=_ms(lease))
+                won = await self._redis.set(full, claimed, nx=True, px=_ms(lease))
                 current = None if won else await self._redis.get(full)
                 found.append(_Keys.verdict(won, current))
         except self._errors as error:
-            await self.release([k for k, c in zip(keys, found, strict=False) if c is Claim.CLAIMED])
+            won_keys = [k for k, c in zip(keys, found, strict=False) if c is Claim.CLAIMED]
+            await self.release(won_keys, token)
             raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
         return found
 
-    async def complete(self, keys: Sequence[str], retention: float) -> None:
+    async def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
         try:
             for key in keys:
-                await self._complete(
-                    keys=[self._keys.key(key)], args=[self._keys.token, _ms(retention)]
-                )
+                arguments: list[str | int] = [_Keys.claimed(token), _ms(retention)]
+                await self._complete(keys=[self._keys.key(key)], args=arguments)
         except self._errors as error:
             raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
 
-    async def release(self, keys: Sequence[str]) -> None:
+    async def release(self, keys: Sequence[str], token: str) -> None:
         try:
             for key in keys:
-                await self._release(keys=[self._keys.key(key)], args=[self._keys.token])
+                await self._release(keys=[self._keys.key(key)], args=[_Keys.claimed(token)])
         except self._errors:
             pass  # the claims expire with their lease
 

@@ -16,7 +16,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hubsig_events (
     key TEXT PRIMARY KEY,
     state TEXT NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    token TEXT
 )
 """
 
@@ -38,7 +39,7 @@ class SQLiteStore:
         self._db = _open(self.path)
         self._claims_since_prune = 0
 
-    def claim(self, keys: Sequence[str], lease: float) -> list[Claim]:
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         now = self._clock()
         found = []
         with self._transaction() as db:
@@ -50,8 +51,8 @@ class SQLiteStore:
                     found.append(Claim.DONE if row[0] == "done" else Claim.BUSY)
                     continue
                 db.execute(
-                    "INSERT OR REPLACE INTO hubsig_events VALUES (?, 'claimed', ?)",
-                    (key, now + lease),
+                    "INSERT OR REPLACE INTO hubsig_events VALUES (?, 'claimed', ?, ?)",
+                    (key, now + lease, token),
                 )
                 found.append(Claim.CLAIMED)
             self._claims_since_prune += 1
@@ -60,19 +61,23 @@ class SQLiteStore:
                 self._claims_since_prune = 0
         return found
 
-    def complete(self, keys: Sequence[str], retention: float) -> None:
-        expires = self._clock() + retention
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
+        now = self._clock()
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO hubsig_events VALUES (?, 'done', ?)",
-                [(key, expires) for key in keys],
-            )
+            for key in keys:
+                # Not over a live claim another worker took since: that one is theirs.
+                db.execute(
+                    "INSERT OR REPLACE INTO hubsig_events SELECT ?, 'done', ?, NULL "
+                    "WHERE NOT EXISTS (SELECT 1 FROM hubsig_events WHERE key = ? "
+                    "AND state = 'claimed' AND token IS NOT ? AND expires > ?)",
+                    (key, now + retention, key, token, now),
+                )
 
-    def release(self, keys: Sequence[str]) -> None:
+    def release(self, keys: Sequence[str], token: str) -> None:
         with self._transaction() as db:
             db.executemany(
-                "DELETE FROM hubsig_events WHERE key = ? AND state = 'claimed'",
-                [(key,) for key in keys],
+                "DELETE FROM hubsig_events WHERE key = ? AND state = 'claimed' AND token = ?",
+                [(key, token) for key in keys],
             )
 
     def close(self) -> None:
@@ -97,6 +102,9 @@ def _open(path: Path, patience: float = 10.0) -> sqlite3.Connection:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(_SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(hubsig_events)")}
+                if "token" not in columns:  # a file from before claims were fenced
+                    db.execute("ALTER TABLE hubsig_events ADD COLUMN token TEXT")
             except sqlite3.Error:
                 db.close()
                 raise
