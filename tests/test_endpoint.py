@@ -352,12 +352,12 @@ def test_an_async_store_cannot_serve_the_wsgi_app() -> None:
     class AsyncStore:
         blocking = False
 
-        async def claim(self, keys: Any, lease: float) -> list[hubsig.Claim]:
+        async def claim(self, keys: Any, lease: float, token: str) -> list[hubsig.Claim]:
             return []
 
-        async def complete(self, keys: Any, retention: float) -> None: ...
+        async def complete(self, keys: Any, retention: float, token: str) -> None: ...
 
-        async def release(self, keys: Any) -> None: ...
+        async def release(self, keys: Any, token: str) -> None: ...
 
     endpoint = hubsig.webhook(secret=SECRET, store=AsyncStore())(lambda payload: None)
     with pytest.raises(ConfigurationError, match="asyncio store"):
