@@ -67,7 +67,9 @@ class DeliveryStore(Protocol):
     Claims are fenced: ``claim`` records ``token`` (one per delivery attempt)
     with each key it wins, and ``complete`` and ``release`` act only on keys
     that token still holds, so a worker whose lease ran out can neither
-    release nor overwrite a claim another worker has taken since.
+    release nor overwrite a claim another worker has taken since. ``renew``
+    extends the lease of the keys ``token`` still holds, while a slow
+    handler works.
 
     ``blocking`` says whether its calls wait on a disk or a network: async
     receivers then run them in a worker thread, so the event loop never stalls.
@@ -81,6 +83,8 @@ class DeliveryStore(Protocol):
 
     def release(self, keys: Sequence[str], token: str) -> None: ...
 
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> None: ...
+
 
 @runtime_checkable
 class AsyncDeliveryStore(Protocol):
@@ -93,6 +97,8 @@ class AsyncDeliveryStore(Protocol):
     def complete(self, keys: Sequence[str], retention: float, token: str) -> Awaitable[None]: ...
 
     def release(self, keys: Sequence[str], token: str) -> Awaitable[None]: ...
+
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> Awaitable[None]: ...
 
 
 AnyStore: TypeAlias = "DeliveryStore | AsyncDeliveryStore"

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +46,7 @@ __all__ = [
     "Effect",
     "Flow",
     "Handle",
+    "KeepAlive",
     "Outcome",
     "ReadBody",
     "Receiver",
@@ -100,14 +103,25 @@ COMPLETION_RETRIES = (0.05, 0.2, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """Renew the delivery's claims every ``every`` seconds while its handler runs, so a
+    handler slower than the lease keeps them; ``renew`` is ``store.renew`` with ``arguments``."""
+
+    renew: Callable[..., Any]
+    arguments: tuple[Any, ...]
+    every: float
+
+
+@dataclass(frozen=True, slots=True)
 class Handle:
     """Effect: run the app or handler on ``delivery``; send back an ``Outcome``.
 
-    An exception raised instead is thrown into the flow, which gives the
-    claims back and re-raises it.
+    With ``keep_alive``, renew the claims while it runs. An exception raised
+    instead is thrown into the flow, which gives the claims back and re-raises it.
     """
 
     delivery: Delivery
+    keep_alive: KeepAlive | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +234,10 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     if admitted.fresh is None:
         logger.info("duplicate delivery acknowledged trace_id=%s", trace.trace_id)
         return acknowledge(None, delivery)
+    lease = receiver.policy.lease
+    keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
     try:
-        outcome: Outcome = yield Handle(replace(delivery, payload=admitted.fresh))
+        outcome: Outcome = yield Handle(replace(delivery, payload=admitted.fresh), keep_alive)
     except BaseException:
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         raise
@@ -301,7 +317,13 @@ async def drive(
             elif isinstance(effect, ReadBody):
                 value = await read_body(effect.check)
             elif isinstance(effect, Handle):
-                value = await handle(effect.delivery)
+                keeping = effect.keep_alive
+                renewing = asyncio.create_task(_renew(keeping, store_blocks)) if keeping else None
+                try:
+                    value = await handle(effect.delivery)
+                finally:
+                    if renewing is not None:
+                        renewing.cancel()
             elif isinstance(effect, Sleep):
                 await asyncio.sleep(effect.seconds)
             else:
@@ -310,11 +332,48 @@ async def drive(
             error = raised
 
 
+async def _renew(keep_alive: KeepAlive, store_blocks: bool) -> None:
+    """Renew the claims until cancelled, saying so when a handler outlasts several leases."""
+    call = StoreCall(keep_alive.renew, keep_alive.arguments)
+    for renewals in itertools.count(1):
+        await asyncio.sleep(keep_alive.every)
+        try:
+            await _store_call(call, store_blocks)
+        except Exception:
+            logger.warning("could not renew claims; they may expire while the handler runs")
+        _note_slow_handler(renewals)
+
+
+def _note_slow_handler(renewals: int) -> None:
+    if renewals % SLOW_HANDLER_RENEWALS == 0:
+        logger.warning(
+            "a handler is still running after %d leases: its claims are kept alive",
+            renewals // 3,
+        )
+
+
+SLOW_HANDLER_RENEWALS = 9
+"""Renewals (three a lease) after which, and every so many after, a slow handler is logged."""
+
+
 async def _store_call(effect: StoreCall, store_blocks: bool) -> Any:
     if store_blocks:
         return await asyncio.to_thread(effect.method, *effect.arguments)
     value = effect.method(*effect.arguments)
     return await value if inspect.isawaitable(value) else value
+
+
+def _renew_sync(keep_alive: KeepAlive, stop: threading.Event) -> None:
+    renewals = 0
+    while not stop.wait(keep_alive.every):
+        renewals += 1
+        try:
+            value = keep_alive.renew(*keep_alive.arguments)
+            if inspect.isawaitable(value):
+                run_to_completion(value)
+        except Exception:
+            logger.warning("could not renew claims; they may expire while the handler runs")
+        _note_slow_handler(renewals)
 
 
 def drive_sync(
@@ -340,7 +399,16 @@ def drive_sync(
             elif isinstance(effect, ReadBody):
                 value = read_body(effect.check)
             elif isinstance(effect, Handle):
-                value = handle(effect.delivery)
+                keeping = effect.keep_alive
+                handled = threading.Event()
+                if keeping is not None:
+                    renewer = threading.Thread(target=_renew_sync, args=(keeping, handled))
+                    renewer.daemon = True
+                    renewer.start()
+                try:
+                    value = handle(effect.delivery)
+                finally:
+                    handled.set()
             elif isinstance(effect, Sleep):
                 time.sleep(effect.seconds)
             else:

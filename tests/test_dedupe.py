@@ -18,7 +18,7 @@ from hubsig import EventsPayload, WebhookConfig
 from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
-from tests.adapters import ADAPTERS, Sent, _call_asgi, asgi_middleware, wsgi_middleware
+from tests.adapters import ADAPTERS, Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
 from tests.redis_server import RedisServer, can_start, require_redis, shared_url
 
 SECRET = "dedupe-secret"
@@ -455,3 +455,41 @@ def test_a_sqlite_file_from_before_fenced_claims_is_upgraded(tmp_path: Path) -> 
     store.complete(["new"], 3600, "A")
     assert store.claim(["new"], 60, "B") == [Claim.DONE]
     store.close()
+
+
+@pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
+def test_a_handler_slower_than_its_lease_keeps_its_claims_and_runs_once(
+    store: Any, protocol: str
+) -> None:
+    """Lease 0.3 s, handler 1 s, retries at 0.4 and 0.7 s: the claims are renewed while the
+    handler works, so the retries get 409 and the handler runs once, in every store."""
+    runs: list[float] = []
+
+    def slow(payload: EventsPayload) -> None:
+        runs.append(time.monotonic())
+        time.sleep(1.0)
+
+    policy = DedupePolicy(lease=0.3, retention=3600)
+    endpoint = hubsig.webhook(secret=SECRET, store=store, dedupe=policy)(slow)
+    body = make_events(2).to_json()
+    sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
+
+    def post(delay: float) -> int | None:
+        time.sleep(delay)
+        if protocol == "asgi":
+            return asyncio.run(_call_asgi(endpoint, sent))[0]
+        return _call_wsgi(endpoint.wsgi, sent)[0]
+
+    answers: list[int | None] = [None, None, None]
+    threads = [
+        threading.Thread(target=lambda i=i, d=d: answers.__setitem__(i, post(d)))
+        for i, d in enumerate((0.0, 0.4, 0.7))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200, 409, 409]
+    assert len(runs) == 1
+    assert post(0.0) == 200  # processed: the replay is acknowledged without running it
+    assert len(runs) == 1

@@ -359,6 +359,8 @@ def test_an_async_store_cannot_serve_the_wsgi_app() -> None:
 
         async def release(self, keys: Any, token: str) -> None: ...
 
+        async def renew(self, keys: Any, lease: float, token: str) -> None: ...
+
     endpoint = hubsig.webhook(secret=SECRET, store=AsyncStore())(lambda payload: None)
     with pytest.raises(ConfigurationError, match="asyncio store"):
         endpoint.wsgi  # noqa: B018 (the property is what is tested)

@@ -84,5 +84,13 @@ class MemoryStore:
                 if held is not None and held[1] == token:
                     del self._claims[key]
 
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        until = self._clock() + lease
+        with self._lock:
+            for key in keys:
+                held = self._claims.get(key)
+                if held is not None and held[1] == token:
+                    self._claims[key] = (until, token)
+
     def __len__(self) -> int:
         return len(self._done) + len(self._claims)

@@ -26,6 +26,12 @@ if current == false or current == ARGV[1] then
 end
 return 0
 """
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -69,6 +75,7 @@ class RedisStore:
         self._keys = _Keys(prefix)
         self._complete = self._redis.register_script(_COMPLETE)
         self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
 
     def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         found = []
@@ -100,6 +107,14 @@ class RedisStore:
         except self._errors:
             pass  # the claims expire with their lease
 
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        try:
+            for key in keys:
+                arguments: list[str | int] = [_Keys.claimed(token), _ms(lease)]
+                self._renew(keys=[self._keys.key(key)], args=arguments)
+        except self._errors as error:
+            raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
+
     def close(self) -> None:
         """Close the client's connections."""
         self._redis.close()
@@ -120,6 +135,7 @@ class AsyncRedisStore:
         self._keys = _Keys(prefix)
         self._complete = self._redis.register_script(_COMPLETE)
         self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
 
     async def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         found: list[Claim] = []
@@ -150,6 +166,14 @@ class AsyncRedisStore:
                 await self._release(keys=[self._keys.key(key)], args=[_Keys.claimed(token)])
         except self._errors:
             pass  # the claims expire with their lease
+
+    async def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        try:
+            for key in keys:
+                arguments: list[str | int] = [_Keys.claimed(token), _ms(lease)]
+                await self._renew(keys=[self._keys.key(key)], args=arguments)
+        except self._errors as error:
+            raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from None
 
     async def close(self) -> None:
         """Close the client's connections."""

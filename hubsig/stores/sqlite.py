@@ -80,6 +80,15 @@ class SQLiteStore:
                 [(key, token) for key in keys],
             )
 
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        until = self._clock() + lease
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE hubsig_events SET expires = ? WHERE key = ? AND state = 'claimed' "
+                "AND token = ?",
+                [(until, key, token) for key in keys],
+            )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
