@@ -12,7 +12,7 @@ public is exactly ``__all__`` here and in the adapter modules.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hubsig._access import delivery_of
 from hubsig._algorithms import ALGORITHMS, Algorithm, DigestEncoding
@@ -20,6 +20,7 @@ from hubsig._config import RequestView, WebhookConfig, WebhookSettings
 from hubsig._dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore
 from hubsig._headers import Headers
 from hubsig._keys import Secret, Secrets, SecretWhitespaceWarning
+from hubsig._lazy import lazy_attributes
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._payload import parse_events
 from hubsig._receiver import Delivery
@@ -54,19 +55,9 @@ from hubsig.errors import (
 if TYPE_CHECKING:
     from hubsig._endpoint import WebhookEndpoint, webhook
 
-_LAZY = {"webhook": "hubsig._endpoint", "WebhookEndpoint": "hubsig._endpoint"}
-
-
-def __getattr__(name: str) -> Any:
-    """Load ``webhook`` and ``WebhookEndpoint`` (and with them asyncio) on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hubsig' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(
+    __name__, {"webhook": "hubsig._endpoint", "WebhookEndpoint": "hubsig._endpoint"}
+)
 
 
 __version__ = "0.1.0"

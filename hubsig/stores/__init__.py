@@ -6,7 +6,9 @@ this package costs nothing; the Redis stores are in ``hubsig.stores.redis``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hubsig._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from hubsig.stores.memory import MemoryStore
@@ -14,15 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryStore", "SQLiteStore"]
 
-_LAZY = {"MemoryStore": "hubsig.stores.memory", "SQLiteStore": "hubsig.stores.sqlite"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hubsig.stores' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(
+    __name__, {"MemoryStore": "hubsig.stores.memory", "SQLiteStore": "hubsig.stores.sqlite"}
+)
