@@ -461,15 +461,16 @@ def test_a_sqlite_file_from_before_fenced_claims_is_upgraded(tmp_path: Path) -> 
 def test_a_handler_slower_than_its_lease_keeps_its_claims_and_runs_once(
     store: Any, protocol: str
 ) -> None:
-    """Lease 0.3 s, handler 1 s, retries at 0.4 and 0.7 s: the claims are renewed while the
-    handler works, so the retries get 409 and the handler runs once, in every store."""
+    """Lease 0.6 s, handler 1.5 s, retries at 0.8 and 1.2 s: the claims are renewed (every
+    0.2 s) while the handler works, so the retries get 409 and the handler runs once, in
+    every store. The margins leave a loaded machine 0.4 s of slack per renewal."""
     runs: list[float] = []
 
     def slow(payload: EventsPayload) -> None:
         runs.append(time.monotonic())
-        time.sleep(1.0)
+        time.sleep(1.5)
 
-    policy = DedupePolicy(lease=0.3, retention=3600)
+    policy = DedupePolicy(lease=0.6, retention=3600)
     endpoint = hubsig.webhook(secret=SECRET, store=store, dedupe=policy)(slow)
     body = make_events(2).to_json()
     sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
@@ -483,7 +484,7 @@ def test_a_handler_slower_than_its_lease_keeps_its_claims_and_runs_once(
     answers: list[int | None] = [None, None, None]
     threads = [
         threading.Thread(target=lambda i=i, d=d: answers.__setitem__(i, post(d)))
-        for i, d in enumerate((0.0, 0.4, 0.7))
+        for i, d in enumerate((0.0, 0.8, 1.2))
     ]
     for thread in threads:
         thread.start()
