@@ -6,7 +6,14 @@ proxy, or replayed by whoever captured it. A ``DeliveryStore`` remembers
 which events were processed. Before the handler runs, each event is
 *claimed*; the claim is *completed* when the handler succeeded and
 *released* when it failed (so the retry processes it), and a claim held by
-a worker that died expires after its lease.
+a worker that died expires after its lease. The next claim of such an event
+is ``RECLAIMED``: the handler sees ``delivery.redelivered`` and can check
+what the crashed attempt already did.
+
+A *transactional* store (``SQLiteStore``, the PostgreSQL stores) also lends
+the handler a database transaction in which it does its own writes; the
+store marks the events done in that same transaction, so a crash leaves
+both or neither, and the retry finds the work exactly once.
 
 An event's key is its entity id and event type (``STARTED:8e09…``), so a
 retry, a duplicate and a replay of the same event all meet the same key
@@ -20,8 +27,8 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from hubsig._models import Event, EventsPayload
 from hubsig.errors import StoreUnavailable
@@ -29,10 +36,14 @@ from hubsig.errors import StoreUnavailable
 __all__ = [
     "Admission",
     "AsyncDeliveryStore",
+    "AsyncTransactionalStore",
     "Claim",
+    "ClaimLost",
+    "Claims",
     "DedupePolicy",
     "DeliveryStore",
     "StoreUnavailable",
+    "TransactionalStore",
     "admission",
     "event_keys",
     "unique_keys",
@@ -43,6 +54,7 @@ class Claim(enum.Enum):
     """What claiming an event's key found."""
 
     CLAIMED = "claimed"  # new: this worker now processes it
+    RECLAIMED = "reclaimed"  # an earlier claim expired unsettled (a crash): processes it again
     DONE = "done"  # already processed: skip it, acknowledge it
     BUSY = "busy"  # another worker holds a live claim: ask the sender to retry
 
@@ -60,6 +72,27 @@ class DedupePolicy:
     retention: float = 7 * 24 * 3600.0
 
 
+class ClaimLost(Exception):
+    """A transaction's claims were taken by another attempt before it committed:
+    the transaction is rolled back, so only the other attempt's work counts."""
+
+
+@dataclass(eq=False, slots=True)
+class Claims:
+    """The claims one delivery attempt holds while its handler runs.
+
+    ``keys`` and ``token`` are what the store fences on; ``redelivered`` says
+    an earlier attempt's claim on one of the events expired unsettled;
+    ``transaction`` is the store's open transaction once the handler asked
+    for one (``store.transaction(delivery)``), else ``None``.
+    """
+
+    keys: tuple[str, ...]
+    token: str
+    redelivered: bool = False
+    transaction: Any = field(default=None, repr=False)
+
+
 @runtime_checkable
 class DeliveryStore(Protocol):
     """A synchronous store; every method acts on all ``keys`` atomically per key.
@@ -73,6 +106,10 @@ class DeliveryStore(Protocol):
 
     ``blocking`` says whether its calls wait on a disk or a network: async
     receivers then run them in a worker thread, so the event loop never stalls.
+
+    A store may also define ``check()``, which every adapter calls before the
+    first delivery and which raises ``ConfigurationError`` when the store can
+    never work (unreachable, missing permissions, a foreign schema).
     """
 
     blocking: bool
@@ -99,6 +136,30 @@ class AsyncDeliveryStore(Protocol):
     def release(self, keys: Sequence[str], token: str) -> Awaitable[None]: ...
 
     def renew(self, keys: Sequence[str], lease: float, token: str) -> Awaitable[None]: ...
+
+
+@runtime_checkable
+class TransactionalStore(DeliveryStore, Protocol):
+    """A store that can complete claims inside a transaction the handler wrote in.
+
+    ``commit_transaction`` marks ``claims.keys`` done in ``claims.transaction``
+    (fenced by the token) and commits, raising ``ClaimLost`` after rolling
+    back if another attempt holds them; ``abort_transaction`` rolls back.
+    Both give the transaction's connection back.
+    """
+
+    def commit_transaction(self, claims: Claims, retention: float) -> None: ...
+
+    def abort_transaction(self, claims: Claims) -> None: ...
+
+
+@runtime_checkable
+class AsyncTransactionalStore(AsyncDeliveryStore, Protocol):
+    """``TransactionalStore`` for event-loop code."""
+
+    def commit_transaction(self, claims: Claims, retention: float) -> Awaitable[None]: ...
+
+    def abort_transaction(self, claims: Claims) -> Awaitable[None]: ...
 
 
 AnyStore: TypeAlias = "DeliveryStore | AsyncDeliveryStore"
@@ -131,12 +192,14 @@ class Admission:
     ``fresh`` is the payload of only the events this worker must process (the
     whole payload when none was seen before), ``None`` when every event was
     already processed; ``busy`` means another worker is processing one of
-    them right now; ``keys`` are the claims to complete or release.
+    them right now; ``keys`` are the claims to complete or release;
+    ``redelivered`` means one of them was reclaimed after a crash or timeout.
     """
 
     fresh: EventsPayload | None
     keys: tuple[str, ...]
     busy: bool
+    redelivered: bool = False
 
 
 def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Claim]) -> Admission:
@@ -147,20 +210,25 @@ def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Clai
     if not payload.events:
         return Admission(payload, (), busy=False)
     verdict = dict(zip(unique_keys(keys), claims, strict=True))
-    claimed = tuple(key for key, claim in verdict.items() if claim is Claim.CLAIMED)
+    claimed = tuple(key for key, claim in verdict.items() if claim in _WON)
     if any(claim is Claim.BUSY for claim in verdict.values()):
         return Admission(None, claimed, busy=True)
+    redelivered = Claim.RECLAIMED in verdict.values()
     seen: set[str] = set()
     fresh_events = []
     for event, key in zip(payload.events, keys, strict=True):
-        if verdict[key] is Claim.CLAIMED and key not in seen:
+        if verdict[key] in _WON and key not in seen:
             fresh_events.append(event)
         seen.add(key)
     if not fresh_events:
         return Admission(None, claimed, busy=False)
     if len(fresh_events) == len(payload.events):
-        return Admission(payload, claimed, busy=False)
-    return Admission(EventsPayload(payload.operation_id, tuple(fresh_events)), claimed, False)
+        return Admission(payload, claimed, False, redelivered)
+    fresh = EventsPayload(payload.operation_id, tuple(fresh_events))
+    return Admission(fresh, claimed, False, redelivered)
+
+
+_WON = frozenset({Claim.CLAIMED, Claim.RECLAIMED})
 
 
 def unique_keys(keys: Sequence[str]) -> list[str]:

@@ -27,7 +27,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from hubsig._config import RequestView, WebhookConfig, run_to_completion
-from hubsig._dedupe import AnyStore, Claim, DedupePolicy, admission, event_keys, unique_keys
+from hubsig._dedupe import (
+    AnyStore,
+    Claim,
+    ClaimLost,
+    Claims,
+    DedupePolicy,
+    admission,
+    event_keys,
+    unique_keys,
+)
 from hubsig._receiver import (
     Delivery,
     DeliveryCheck,
@@ -38,7 +47,7 @@ from hubsig._receiver import (
     rejection,
 )
 from hubsig._trace import TraceContext
-from hubsig.errors import WebhookError
+from hubsig.errors import ConfigurationError, WebhookError
 
 __all__ = [
     "Await",
@@ -52,6 +61,8 @@ __all__ = [
     "Receiver",
     "Sleep",
     "StoreCall",
+    "StoreCheck",
+    "check_store",
     "deliver",
     "drive",
     "drive_sync",
@@ -158,6 +169,16 @@ class Receiver:
     config: WebhookConfig
     store: AnyStore | None = None
     policy: DedupePolicy = field(default_factory=DedupePolicy)
+    checked: StoreCheck = field(default_factory=lambda: StoreCheck(), repr=False)
+
+    def __post_init__(self) -> None:
+        """Check a synchronous store now, so a store that can never work stops start-up."""
+        check = getattr(self.store, "check", None)
+        if check is None:
+            self.checked.done = True
+        elif not inspect.iscoroutinefunction(check):
+            check()
+            self.checked.done = True
 
     @classmethod
     def of(cls, config: WebhookConfig, *, dedupe: bool = True) -> Receiver:
@@ -169,6 +190,24 @@ class Receiver:
     def store_blocks(self) -> bool:
         """Whether store calls wait on I/O, so async code runs them in a thread."""
         return self.store is not None and self.store.blocking
+
+
+class StoreCheck:
+    """Whether the receiver's store passed its ``check()``; an async store's check runs
+    at ASGI start-up (lifespan) or, failing that, before the first delivery."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+
+async def check_store(receiver: Receiver) -> None:
+    """Run an async store's ``check()`` once (raising ``ConfigurationError`` if it fails)."""
+    if receiver.checked.done or receiver.store is None:
+        return
+    await receiver.store.check()  # type: ignore[union-attr]
+    receiver.checked.done = True
 
 
 def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
@@ -213,7 +252,13 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     unique = unique_keys(keys)
     token = secrets.token_hex(16)  # this attempt's own: fences its claims from stale workers
     try:
+        if not receiver.checked.done:
+            yield StoreCall(store.check, ())  # type: ignore[union-attr]
+            receiver.checked.done = True
         claims = yield StoreCall(store.claim, (unique, receiver.policy.lease, token))
+    except ConfigurationError as error:
+        logger.error("the delivery store can never work: %s trace_id=%s", error, trace.trace_id)
+        return failure(trace)
     except Exception:
         logger.exception("the delivery store failed trace_id=%s", trace.trace_id)
         return failure(trace)  # the sender retries: nothing lost, nothing doubled
@@ -236,14 +281,20 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         return acknowledge(None, delivery)
     lease = receiver.policy.lease
     keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
+    held = Claims(admitted.keys, token, admitted.redelivered)
+    fresh = replace(delivery, payload=admitted.fresh, claims=held)
     try:
-        outcome: Outcome = yield Handle(replace(delivery, payload=admitted.fresh), keep_alive)
+        outcome: Outcome = yield Handle(fresh, keep_alive)
     except BaseException:
+        yield from _abort(store, held)
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         raise
     if not outcome.succeeded:
+        yield from _abort(store, held)
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         return outcome.reply
+    if held.transaction is not None:
+        return (yield from _commit(receiver, store, held, delivery, outcome))
     for pause in (*COMPLETION_RETRIES, None):
         try:
             yield from _settle(receiver, store, admitted.keys, token, succeeded=True)
@@ -262,6 +313,43 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
                 trace.trace_id,
             )
     return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+
+
+def _commit(
+    receiver: Receiver, store: AnyStore, held: Claims, delivery: Delivery, outcome: Outcome
+) -> Flow:
+    """Commit the handler's transaction with its events' completion: both or neither.
+
+    Unlike a plain completion, a failed commit cannot be acknowledged: the
+    handler's writes are gone with it, so the sender must retry.
+    """
+    trace = delivery.trace
+    try:
+        yield StoreCall(store.commit_transaction, (held, receiver.policy.retention))  # type: ignore[union-attr]
+    except ClaimLost:
+        logger.warning(
+            "another attempt took these events while the handler ran; its writes were rolled "
+            "back trace_id=%s",
+            trace.trace_id,
+        )
+        return in_progress(trace)
+    except Exception:
+        logger.exception(
+            "could not commit the handler's transaction; rolled back trace_id=%s", trace.trace_id
+        )
+        yield from _settle(receiver, store, held.keys, held.token, succeeded=False)
+        return failure(trace)
+    return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+
+
+def _abort(store: AnyStore, held: Claims) -> Generator[Effect, Any, None]:
+    """Roll back the handler's transaction, if it opened one."""
+    if held.transaction is None:
+        return
+    try:
+        yield StoreCall(store.abort_transaction, (held,))  # type: ignore[union-attr]
+    except Exception:
+        logger.warning("could not roll back the handler's transaction; the database will")
 
 
 def _one_claim_each(claims: object, keys: Sequence[str]) -> bool:

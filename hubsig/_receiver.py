@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubsig._config import RequestView, Resolved, WebhookConfig
+from hubsig._dedupe import Claims
 from hubsig._headers import Headers
 from hubsig._keys import Secrets
 from hubsig._models import EventsPayload
@@ -47,12 +48,29 @@ JSON_CONTENT_TYPE = "application/json"
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A delivery whose signature matched: its parsed payload, trace, key, and raw body."""
+    """A delivery whose signature matched: its parsed payload, trace, key, and raw body.
+
+    With a store, ``payload`` holds only the events this attempt must process
+    and ``claims`` the claims it holds on them; ``body`` is always the body
+    as it arrived (the signature covers it).
+    """
 
     payload: EventsPayload
     trace: TraceContext
     verification: Verification
     body: bytes
+    claims: Claims | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether an earlier attempt at one of these events may have done some of its work.
+
+        True when an event's earlier claim expired unsettled: that worker
+        crashed, or its handler outlasted the lease without renewing it. A
+        handler whose effects are not in the store's transaction should
+        check them before doing them again.
+        """
+        return self.claims is not None and self.claims.redelivered
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def test_leases_and_retention_expire(kind: str, tmp_path: Path) -> None:
     clock.now += 59
     assert store.claim(["crashed"], 60, "A") == [Claim.BUSY]
     clock.now += 2  # the worker that claimed it died: its lease is over
-    assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 60, "A") == [Claim.RECLAIMED]
     store.complete(["crashed"], 3600, "A")
     clock.now += 3601
     assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
@@ -128,7 +128,7 @@ def test_redis_lease_expires(redis_url: str) -> None:
     import time
 
     time.sleep(0.25)
-    assert store.claim(["crashed"], 60, "A") == [Claim.CLAIMED]
+    assert store.claim(["crashed"], 60, "A") == [Claim.RECLAIMED]
     store.close()
 
 
@@ -137,7 +137,7 @@ def test_a_stale_worker_cannot_release_or_complete_a_claim_taken_since(store: An
     completion must leave B's live claim alone, in every store."""
     assert store.claim(["k"], 0.05, "A") == [Claim.CLAIMED]
     time.sleep(0.1)  # A's lease ends while its handler is still busy
-    assert store.claim(["k"], 60, "B") == [Claim.CLAIMED]
+    assert store.claim(["k"], 60, "B") == [Claim.RECLAIMED]
     store.release(["k"], "A")  # A's handler failed: it gives back what it no longer holds
     assert store.claim(["k"], 60, "C") == [Claim.BUSY]  # B's claim stands
     store.complete(["k"], 3600, "A")  # or A succeeded late: B's claim still stands

@@ -52,16 +52,16 @@ class MemoryStore:
                     "several workers or machines need a shared store (SQLiteStore, RedisStore)"
                 )
             if len(self._claims) > self._max:  # claims of workers that died, long expired
-                self._claims = {k: held for k, held in self._claims.items() if held[0] > now}
+                self._claims = {k: claim for k, claim in self._claims.items() if claim[0] > now}
             for key in keys:
                 if self._done.get(key, 0.0) > now:
                     found.append(Claim.DONE)
-                elif self._claims.get(key, (0.0, ""))[0] > now:
+                elif (held := self._claims.get(key)) is not None and held[0] > now:
                     found.append(Claim.BUSY)
                 else:
                     self._done.pop(key, None)
                     self._claims[key] = (now + lease, token)
-                    found.append(Claim.CLAIMED)
+                    found.append(Claim.CLAIMED if held is None else Claim.RECLAIMED)
         return found
 
     def complete(self, keys: Sequence[str], retention: float, token: str) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hubsig._dedupe import Claim, StoreUnavailable
+from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
+from hubsig.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from hubsig._receiver import Delivery
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("hubsig")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hubsig_events (
@@ -20,13 +28,31 @@ CREATE TABLE IF NOT EXISTS hubsig_events (
     token TEXT
 )
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS hubsig_events_by_expiry ON hubsig_events (expires)"
+_PRUNE = """
+DELETE FROM hubsig_events WHERE key IN (
+    SELECT key FROM hubsig_events
+    WHERE expires <= ? AND (state = 'done' OR expires <= ?) LIMIT ?
+)
+"""
+CLAIM_MEMORY = 24 * 3600.0
+"""How long an expired, unsettled claim is kept, so the event's next claim is RECLAIMED."""
+_IDLE_CONNECTIONS = 8
 
 
 class SQLiteStore:
     """Claims in one transaction per call, so concurrent threads and processes never both win.
 
     Uses wall-clock time (``time.time``) because its memories outlive the
-    process; expired rows are pruned as new claims arrive.
+    process. Each claim also prunes a small batch of expired rows (processed
+    events past their retention, unsettled claims a day past their lease),
+    so no call holds the write lock for long.
+
+    ``transaction(delivery)`` lends a handler a connection in an open
+    transaction (``BEGIN IMMEDIATE``); its writes commit together with its
+    events' completion, or not at all. SQLite has one writer at a time, so
+    while that transaction is open every other claim on the file waits:
+    keep such handlers short.
     """
 
     blocking = True
@@ -37,7 +63,8 @@ class SQLiteStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._db = _open(self.path)
-        self._claims_since_prune = 0
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
 
     def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         now = self._clock()
@@ -54,24 +81,31 @@ class SQLiteStore:
                     "INSERT OR REPLACE INTO hubsig_events VALUES (?, 'claimed', ?, ?)",
                     (key, now + lease, token),
                 )
-                found.append(Claim.CLAIMED)
-            self._claims_since_prune += 1
-            if self._claims_since_prune >= 1000:
-                db.execute("DELETE FROM hubsig_events WHERE expires <= ?", (now,))
-                self._claims_since_prune = 0
+                stale = row is not None and row[0] == "claimed"
+                found.append(Claim.RECLAIMED if stale else Claim.CLAIMED)
+            db.execute(_PRUNE, (now, now - CLAIM_MEMORY, 64 + 2 * len(keys)))
         return found
 
     def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
-        now = self._clock()
         with self._transaction() as db:
-            for key in keys:
-                # Not over a live claim another worker took since: that one is theirs.
-                db.execute(
-                    "INSERT OR REPLACE INTO hubsig_events SELECT ?, 'done', ?, NULL "
-                    "WHERE NOT EXISTS (SELECT 1 FROM hubsig_events WHERE key = ? "
-                    "AND state = 'claimed' AND token IS NOT ? AND expires > ?)",
-                    (key, now + retention, key, token, now),
-                )
+            self._mark_done(db, keys, retention, token)
+
+    def _mark_done(
+        self, db: sqlite3.Connection, keys: Sequence[str], retention: float, token: str
+    ) -> int:
+        """Mark ``keys`` done unless another attempt holds a live claim; how many were marked."""
+        now = self._clock()
+        marked = 0
+        for key in keys:
+            # Not over a live claim another worker took since: that one is theirs.
+            cursor = db.execute(
+                "INSERT OR REPLACE INTO hubsig_events SELECT ?, 'done', ?, NULL "
+                "WHERE NOT EXISTS (SELECT 1 FROM hubsig_events WHERE key = ? "
+                "AND state = 'claimed' AND token IS NOT ? AND expires > ?)",
+                (key, now + retention, key, token, now),
+            )
+            marked += cursor.rowcount
+        return marked
 
     def release(self, keys: Sequence[str], token: str) -> None:
         with self._transaction() as db:
@@ -89,12 +123,125 @@ class SQLiteStore:
                 [(until, key, token) for key in keys],
             )
 
+    def check(self) -> None:
+        """Fail start-up with ``ConfigurationError`` if the file cannot be written."""
+        try:
+            with self._transaction() as db:
+                db.execute("DELETE FROM hubsig_events WHERE key = ''")
+        except StoreUnavailable as error:
+            raise ConfigurationError(
+                f"the SQLite store {self.path} is not writable: {error}"
+            ) from None
+
+    def transaction(self, delivery: Delivery) -> sqlite3.Connection:
+        """A connection in the transaction that will mark ``delivery``'s events done.
+
+        Write with it and do not commit: hubsig commits when the handler
+        returns successfully (with the events marked done) and rolls back
+        when it fails, so a crash at any instant leaves both or neither.
+        Asked again for the same delivery, it returns the same connection.
+        """
+        claims = _claims_of(delivery)
+        if claims.transaction is not None:
+            return _connection_of(claims, self)
+        db = self._borrow()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            self._give_back(db, broken=True)
+            raise StoreUnavailable(f"the SQLite store is unavailable: {error}") from None
+        claims.transaction = _Lent(self, db)
+        return db
+
+    def commit_transaction(self, claims: Claims, retention: float) -> None:
+        db = _connection_of(claims, self)
+        try:
+            if not db.in_transaction:
+                logger.error(
+                    "the handler committed or rolled back hubsig's transaction itself: its "
+                    "writes and its events' completion are no longer one transaction"
+                )
+                db.execute("BEGIN IMMEDIATE")
+            if self._mark_done(db, claims.keys, retention, claims.token) < len(claims.keys):
+                db.execute("ROLLBACK")
+                raise ClaimLost("another attempt holds these events")
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            _roll_back(db)
+            self._give_back(db, broken=True)
+            claims.transaction = None
+            raise StoreUnavailable(f"the SQLite store is unavailable: {error}") from None
+        except BaseException:
+            self._give_back(db, broken=False)
+            claims.transaction = None
+            raise
+        self._give_back(db, broken=False)
+        claims.transaction = None
+
+    def abort_transaction(self, claims: Claims) -> None:
+        db = _connection_of(claims, self)
+        claims.transaction = None
+        _roll_back(db)
+        self._give_back(db, broken=False)
+
+    def _borrow(self) -> sqlite3.Connection:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return _open(self.path)
+
+    def _give_back(self, db: sqlite3.Connection, broken: bool) -> None:
+        with self._idle_lock:
+            if not broken and not db.in_transaction and len(self._idle) < _IDLE_CONNECTIONS:
+                self._idle.append(db)
+                return
+        db.close()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._idle_lock:
+            for db in self._idle:
+                db.close()
+            self._idle.clear()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
+
+
+class _Lent:
+    """The transaction a store lent a handler: which store, and on which connection."""
+
+    __slots__ = ("connection", "store")
+
+    def __init__(self, store: object, connection: sqlite3.Connection) -> None:
+        self.store = store
+        self.connection = connection
+
+
+def _claims_of(delivery: Delivery) -> Claims:
+    claims = getattr(delivery, "claims", None)
+    if not isinstance(claims, Claims):
+        raise ConfigurationError(
+            "this delivery holds no claims: only a handler run by a receiver with this store "
+            "(store=...) can use its transaction"
+        )
+    return claims
+
+
+def _connection_of(claims: Claims, store: object) -> sqlite3.Connection:
+    lent = claims.transaction
+    if not isinstance(lent, _Lent) or lent.store is not store:
+        raise ConfigurationError("this delivery's transaction belongs to another store")
+    return lent.connection
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # the connection is dropped; SQLite rolls back what it never committed
 
 
 def _open(path: Path, patience: float = 10.0) -> sqlite3.Connection:
@@ -111,6 +258,7 @@ def _open(path: Path, patience: float = 10.0) -> sqlite3.Connection:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(_SCHEMA)
+                db.execute(_INDEX)
                 columns = {row[1] for row in db.execute("PRAGMA table_info(hubsig_events)")}
                 if "token" not in columns:  # a file from before claims were fenced
                     db.execute("ALTER TABLE hubsig_events ADD COLUMN token TEXT")
