@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from hubsig._config import RequestView
-from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver, drive
+from hubsig._flow import ClientDisconnected, Outcome, Receiver, check_store, deliver, drive
 from hubsig._headers import Headers
 from hubsig._paths import application_path
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
@@ -193,6 +193,28 @@ def built_by_a_running_server() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def checking_store_at_startup(receiver: Receiver, receive: Receive, send: Send) -> Receive:
+    """``receive`` for a lifespan scope that checks an async store at ``lifespan.startup``.
+
+    A store that can never work fails the start-up (``lifespan.startup.failed``,
+    so the server exits) instead of failing each delivery; servers or apps
+    without lifespan get the same check before the first delivery.
+    """
+
+    async def checked() -> Message:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await check_store(receiver)
+            except ConfigurationError as error:
+                logger.error("hubsig cannot start: %s", error)
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                raise
+        return message
+
+    return checked
 
 
 async def refuse_to_serve(

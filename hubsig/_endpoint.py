@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hubsig import _asgi_io as asgi_io
 from hubsig import _wsgi_io as wsgi_io
 from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
-from hubsig._flow import Outcome, Receiver
+from hubsig._flow import Outcome, Receiver, check_store
 from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._receiver import Delivery, acknowledge, failure, json_reply
 from hubsig._response import EventsResponse
@@ -126,7 +126,7 @@ class WebhookEndpoint:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
         if scope["type"] == "lifespan":
-            await _answer_lifespan(receive, send)
+            await _answer_lifespan(self._receiver, receive, send)
         elif scope["type"] == "http":
             await asgi_io.serve(self._receiver, scope, receive, send, self._handle_async)
         else:
@@ -372,11 +372,20 @@ def _same(wanted: str | None, actual: str | Enum | None) -> bool:
     return wanted is None or wanted == _wire(actual)
 
 
-async def _answer_lifespan(receive: asgi_io.Receive, send: asgi_io.Send) -> None:
-    """Serve an endpoint on its own under a server: acknowledge start-up and shut-down."""
+async def _answer_lifespan(
+    receiver: Receiver, receive: asgi_io.Receive, send: asgi_io.Send
+) -> None:
+    """Serve an endpoint on its own under a server: check the store at start-up (failing
+    it if the store can never work), and acknowledge start-up and shut-down."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            try:
+                await check_store(receiver)
+            except ConfigurationError as error:
+                logger.error("hubsig cannot start: %s", error)
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

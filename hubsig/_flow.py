@@ -282,7 +282,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     lease = receiver.policy.lease
     keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
     held = Claims(admitted.keys, token, admitted.redelivered)
-    fresh = replace(delivery, payload=admitted.fresh, claims=held)
+    fresh = replace(delivery, payload=admitted.fresh, claims=held, arrived=delivery.payload)
     try:
         outcome: Outcome = yield Handle(fresh, keep_alive)
     except BaseException:

@@ -90,7 +90,7 @@ async def _guarded(
     async def handle(delivery: kit.Delivery) -> kit.Outcome:
         request[DELIVERY] = delivery
         # The stream is spent: let request.read()/.json() give the verified bytes.
-        request._read_bytes = delivery.body  # aiohttp caches the body here
+        request._read_bytes = delivery.fresh_body()  # aiohttp caches the body here
         response = await handler(request)
         response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
         answered.append(response)

@@ -22,6 +22,7 @@ from hubsig._asgi_io import (
     Send,
     TracedSend,
     built_by_a_running_server,
+    checking_store_at_startup,
     refuse_to_serve,
     replay,
     send_reply,
@@ -78,6 +79,8 @@ class HubSignatureMiddleware:
         """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
         if self._broken is not None:
             await refuse_to_serve(self._broken, scope, receive, send)
+        elif scope["type"] == "lifespan" and not self._receiver.checked.done:
+            await self.app(scope, checking_store_at_startup(self._receiver, receive, send), send)
         elif scope["type"] != "http" or not self.config.guards_scope(scope):
             await self.app(scope, receive, send)
         else:
@@ -96,7 +99,7 @@ class HubSignatureMiddleware:
         # requests must not let another request find this delivery in it.
         scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
         try:
-            await self.app(scope, replay(delivery.body, receive), send)
+            await self.app(scope, replay(delivery.fresh_body(), receive), send)
         except Exception:
             if send.started:
                 raise

@@ -112,8 +112,9 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
     def handle(delivery: kit.Delivery) -> kit.Outcome:
         environ[kit.ENVIRON_KEY] = delivery
         # The stream is spent: the view reads the same bytes as if nothing stood between.
-        environ["wsgi.input"] = io.BytesIO(delivery.body)
-        environ["CONTENT_LENGTH"] = str(len(delivery.body))
+        fresh = delivery.fresh_body()  # only the events to process now (see Delivery)
+        environ["wsgi.input"] = io.BytesIO(fresh)
+        environ["CONTENT_LENGTH"] = str(len(fresh))
         request.__dict__.pop("stream", None)  # werkzeug caches the stream it made
         answered.append(make_response(current_app.ensure_sync(view)(*args, **kwargs)))
         return kit.Outcome(kit.succeeded(answered[0].status_code))

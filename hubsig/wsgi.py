@@ -85,8 +85,9 @@ class HubSignatureMiddleware:
     ) -> tuple[Outcome, Iterable[bytes]]:
         """The app, on the verified delivery; a 200 status line is success."""
         environ[ENVIRON_KEY] = delivery
-        environ["wsgi.input"] = io.BytesIO(delivery.body)
-        environ["CONTENT_LENGTH"] = str(len(delivery.body))
+        fresh = delivery.fresh_body()  # only the events to process now (see Delivery)
+        environ["wsgi.input"] = io.BytesIO(fresh)
+        environ["CONTENT_LENGTH"] = str(len(fresh))
         try:
             body = self.app(environ, start)
             if not start.status:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,27 @@ def use_static_secrets(check: DeliveryCheck) -> None:
     resolved = check.resolve()
     assert not inspect.isawaitable(resolved)
     check.use_secrets(resolved)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server's URL: ``HUBSIG_POSTGRES_URL``, else a private cluster for the run."""
+    from tests.postgres_server import PostgresServer, require_postgres, shared_url
+
+    require_postgres()
+    url = shared_url()
+    if url is not None:
+        yield url
+        return
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        server.remove()
+
+
+def fresh_table() -> str:
+    """A table name of its own for one test, so tests sharing a server never meet."""
+    return f"hubsig_test_{uuid.uuid4().hex[:16]}"

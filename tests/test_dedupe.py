@@ -19,6 +19,7 @@ from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
 from tests.adapters import ADAPTERS, Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
+from tests.conftest import fresh_table
 from tests.redis_server import RedisServer, can_start, require_redis, shared_url
 
 SECRET = "dedupe-secret"
@@ -54,8 +55,16 @@ def fresh_prefix() -> str:
     return f"hubsig-test-{uuid.uuid4().hex}:"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "postgres":
+        from hubsig.stores.postgres import PostgresStore
+
+        postgres = PostgresStore(request.getfixturevalue("postgres_url"), table=fresh_table())
+        postgres.check()
+        yield postgres
+        postgres.close()
+        return
     if request.param == "memory":
         yield MemoryStore()
         return

@@ -81,7 +81,7 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
         answered: list[HttpResponse] = []
 
         def handle(delivery: kit.Delivery) -> kit.Outcome:
-            request.META[kit.ENVIRON_KEY] = delivery
+            _hand_over(request, delivery)
             answered.append(view(request, *args, **kwargs))
             return kit.Outcome(kit.succeeded(answered[0].status_code))
 
@@ -101,7 +101,7 @@ def _async_view(
         answered: list[HttpResponse] = []
 
         async def handle(delivery: kit.Delivery) -> kit.Outcome:
-            request.META[kit.ENVIRON_KEY] = delivery
+            _hand_over(request, delivery)
             answered.append(await view(request, *args, **kwargs))
             return kit.Outcome(kit.succeeded(answered[0].status_code))
 
@@ -114,6 +114,12 @@ def _async_view(
         return _answer(reply, answered, trace)
 
     return guarded
+
+
+def _hand_over(request: HttpRequest, delivery: kit.Delivery) -> None:
+    """Give the view the delivery, and a ``request.body`` of only the events to process."""
+    request.META[kit.ENVIRON_KEY] = delivery
+    request._body = delivery.fresh_body()  # Django caches the body here
 
 
 def _request(request: HttpRequest) -> tuple[kit.TraceContext, kit.RequestView]:

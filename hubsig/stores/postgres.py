@@ -1,0 +1,550 @@
+"""A store in PostgreSQL (``hubsig[postgres]``, psycopg 3): shared, and transactional.
+
+For receivers on several machines that keep their data in PostgreSQL. Each
+claim, completion, renewal and release is one statement over all of a
+delivery's events, timed by the server's clock (``clock_timestamp()``), so
+machines whose clocks disagree still agree on leases. Claims are fenced by
+the attempt's token, and an expired, unsettled claim is kept a day so the
+event's next claim is ``RECLAIMED``.
+
+``transaction(delivery)`` lends the handler a connection with a transaction
+open; when the handler succeeds, hubsig marks its events done in that same
+transaction and commits, so the handler's writes and the completion land
+together or not at all. If another attempt took the events meanwhile, the
+commit is refused (``ClaimLost``) and rolled back. Errors talking to the
+server become ``StoreUnavailable`` (500, so the sender retries);
+``check()`` creates the table if it can and fails start-up with
+``ConfigurationError`` when the table is missing, foreign, or not writable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
+from hubsig.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from hubsig._receiver import Delivery
+
+__all__ = ["AsyncPostgresStore", "PostgresStore", "schema"]
+
+logger = logging.getLogger("hubsig")
+
+CLAIM_MEMORY = 24 * 3600.0
+"""How long an expired, unsettled claim is kept, so the event's next claim is RECLAIMED."""
+_PRUNE_BATCH = 64
+_IDLE_CONNECTIONS = 8
+
+
+def schema(table: str = "hubsig_events") -> str:
+    """The DDL the store needs, for a migration when its user may not create tables."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} (\n"
+        "    key text PRIMARY KEY,\n"
+        "    state text NOT NULL CHECK (state IN ('claimed', 'done')),\n"
+        "    expires double precision NOT NULL,\n"
+        "    token text\n"
+        ");\n"
+        f"CREATE INDEX IF NOT EXISTS {table}_by_expiry ON {table} (expires);\n"
+    )
+
+
+_NOW = "extract(epoch FROM clock_timestamp())"
+
+
+class _Statements:
+    """The store's SQL for one table name (checked to be a plain identifier)."""
+
+    def __init__(self, table: str) -> None:
+        if not table.replace("_", "").isalnum() or not table.isascii() or table[0].isdigit():
+            raise ConfigurationError(
+                f"table must be a plain SQL identifier (letters, digits, _), not {table!r}"
+            )
+        self.table = table
+        self.claim = f"""
+            WITH now AS (SELECT {_NOW} AS t),
+            old AS (
+                SELECT key, state, expires FROM {table}
+                WHERE key = ANY(%(keys)s) ORDER BY key FOR UPDATE
+            ),
+            won AS (
+                INSERT INTO {table} AS e (key, state, expires, token)
+                SELECT k, 'claimed', now.t + %(lease)s, %(token)s
+                FROM unnest(%(keys)s::text[]) AS k, now ORDER BY k
+                ON CONFLICT (key) DO UPDATE
+                    SET state = 'claimed', expires = EXCLUDED.expires, token = EXCLUDED.token
+                    WHERE e.expires <= (SELECT t FROM now)
+                RETURNING e.key
+            )
+            SELECT k, old.state, won.key IS NOT NULL
+            FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS given(k, position)
+            LEFT JOIN old ON old.key = k LEFT JOIN won ON won.key = k
+            ORDER BY position
+        """
+        self.prune = f"""
+            DELETE FROM {table} WHERE key IN (
+                SELECT key FROM {table}
+                WHERE expires <= {_NOW}
+                  AND (state = 'done' OR expires <= {_NOW} - %(memory)s)
+                LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+            )
+        """
+        # A plain completion: not over a live claim another attempt holds now.
+        self.complete = f"""
+            INSERT INTO {table} AS e (key, state, expires, token)
+            SELECT k, 'done', {_NOW} + %(retention)s, NULL
+            FROM unnest(%(keys)s::text[]) AS k ORDER BY k
+            ON CONFLICT (key) DO UPDATE
+                SET state = 'done', expires = EXCLUDED.expires, token = NULL
+                WHERE e.state = 'done' OR e.token = %(token)s OR e.expires <= {_NOW}
+        """
+        # Inside the handler's transaction: only claims this attempt still holds.
+        self.commit = f"""
+            UPDATE {table} SET state = 'done', expires = {_NOW} + %(retention)s, token = NULL
+            WHERE key = ANY(%(keys)s) AND state = 'claimed' AND token = %(token)s
+        """
+        self.renew = f"""
+            UPDATE {table} SET expires = {_NOW} + %(lease)s
+            WHERE key = ANY(%(keys)s) AND state = 'claimed' AND token = %(token)s
+        """
+        self.release = f"""
+            DELETE FROM {table} WHERE key = ANY(%(keys)s) AND state = 'claimed'
+                AND token = %(token)s
+        """
+        self.columns = """
+            SELECT column_name, data_type FROM information_schema.columns
+            WHERE table_name = %(table)s AND table_schema = ANY(current_schemas(false))
+        """
+        self.privileges = f"""
+            SELECT has_table_privilege('{table}', 'SELECT, INSERT, UPDATE, DELETE')
+        """
+
+
+_EXPECTED_COLUMNS = {
+    "key": "text",
+    "state": "text",
+    "expires": "double precision",
+    "token": "text",
+}
+
+
+def _verdicts(rows: Sequence[tuple[Any, ...]]) -> list[Claim]:
+    found = []
+    for _key, before, won in rows:
+        if won:
+            found.append(Claim.RECLAIMED if before == "claimed" else Claim.CLAIMED)
+        else:
+            # Not won: a live claim or a remembered completion. A row this statement's
+            # snapshot could not see is a claim committed a moment ago: busy.
+            found.append(Claim.DONE if before == "done" else Claim.BUSY)
+    return found
+
+
+def _check_columns(table: str, columns: dict[str, str]) -> None:
+    if not columns:
+        raise ConfigurationError(
+            f"the PostgreSQL store's table {table} does not exist and could not be created; "
+            f"create it with:\n{schema(table)}"
+        )
+    wrong = {name for name, kind in _EXPECTED_COLUMNS.items() if columns.get(name) != kind}
+    if wrong:
+        raise ConfigurationError(
+            f"the PostgreSQL table {table} is not hubsig's (columns {sorted(wrong)} are "
+            f"missing or of another type); expected:\n{schema(table)}"
+        )
+
+
+class _Lent:
+    """The transaction a store lent a handler: which store, and on which connection."""
+
+    __slots__ = ("connection", "store")
+
+    def __init__(self, store: object, connection: Any) -> None:
+        self.store = store
+        self.connection = connection
+
+
+def _claims_of(delivery: Delivery) -> Claims:
+    claims = getattr(delivery, "claims", None)
+    if not isinstance(claims, Claims):
+        raise ConfigurationError(
+            "this delivery holds no claims: only a handler run by a receiver with this store "
+            "(store=...) can use its transaction"
+        )
+    return claims
+
+
+def _lent_connection(claims: Claims, store: object) -> Any:
+    lent = claims.transaction
+    if not isinstance(lent, _Lent) or lent.store is not store:
+        raise ConfigurationError("this delivery's transaction belongs to another store")
+    return lent.connection
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"PostgreSQL is unavailable: {type(error).__name__}")
+
+
+def _committed_by_handler() -> None:
+    logger.error(
+        "the handler committed or rolled back hubsig's transaction itself: its writes and "
+        "its events' completion are no longer one transaction"
+    )
+
+
+class PostgresStore:
+    """Synchronous store over psycopg 3 connections to ``conninfo`` (a URL or key=value string).
+
+    Keeps up to eight idle connections for reuse; ``connect_timeout`` bounds
+    how long a call waits for a new one.
+    """
+
+    blocking = True
+    """Its calls wait on the network: async receivers run them in a worker thread."""
+
+    def __init__(
+        self, conninfo: str, *, table: str = "hubsig_events", connect_timeout: float = 5.0
+    ) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._sql = _Statements(table)
+        self._conninfo = conninfo
+        self._timeout = connect_timeout
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(table={self._sql.table!r})"  # the conninfo may hold a password
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return self._psycopg.connect(
+            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
+        )
+
+    def _borrow(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: psycopg.Connection[Any], broken: bool = False) -> None:
+        idle = self._psycopg.pq.TransactionStatus.IDLE
+        usable = not broken and not connection.closed and connection.info.transaction_status == idle
+        with self._lock:
+            if usable and len(self._idle) < _IDLE_CONNECTIONS:
+                connection.autocommit = True
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            connection = self._borrow()
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        try:
+            yield connection
+        except self._psycopg.Error as error:
+            self._give_back(connection, broken=True)
+            raise _unavailable(error) from None
+        except BaseException:
+            self._give_back(connection, broken=True)
+            raise
+        self._give_back(connection)
+
+    def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
+        arguments = {"keys": list(keys), "lease": lease, "token": token}
+        with self._connection() as connection:
+            with connection.transaction():
+                rows = connection.execute(self._sql.claim, arguments).fetchall()
+            connection.execute(
+                self._sql.prune,
+                {"memory": CLAIM_MEMORY, "batch": _PRUNE_BATCH + 2 * len(keys)},
+            )
+        return _verdicts(rows)
+
+    def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
+        with self._connection() as connection:
+            arguments = {"keys": list(keys), "retention": retention, "token": token}
+            connection.execute(self._sql.complete, arguments)
+
+    def release(self, keys: Sequence[str], token: str) -> None:
+        with self._connection() as connection:
+            connection.execute(self._sql.release, {"keys": list(keys), "token": token})
+
+    def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        with self._connection() as connection:
+            arguments = {"keys": list(keys), "lease": lease, "token": token}
+            connection.execute(self._sql.renew, arguments)
+
+    def check(self) -> None:
+        """Create the table if missing; fail with ``ConfigurationError`` if it cannot work."""
+        psycopg = self._psycopg
+        try:
+            connection = self._connect()
+        except psycopg.Error as error:
+            raise ConfigurationError(
+                f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
+            ) from None
+        try:
+            # Without CREATE, a migration may have made it: the columns decide.
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                connection.execute(schema(self._sql.table))
+            found = connection.execute(self._sql.columns, {"table": self._sql.table}).fetchall()
+            _check_columns(self._sql.table, {name: kind for name, kind in found})
+            allowed = connection.execute(self._sql.privileges).fetchone()
+            if not allowed or not allowed[0]:
+                raise ConfigurationError(
+                    f"the PostgreSQL user may not SELECT, INSERT, UPDATE and DELETE in "
+                    f"{self._sql.table}"
+                )
+        except psycopg.Error as error:
+            raise ConfigurationError(f"the PostgreSQL store cannot work: {error}") from None
+        finally:
+            connection.close()
+
+    def transaction(self, delivery: Delivery) -> psycopg.Connection[Any]:
+        """A connection in the transaction that will mark ``delivery``'s events done.
+
+        Write with it and do not commit: hubsig commits when the handler
+        returns successfully, with the events marked done, and rolls back
+        when it fails; a crash at any instant leaves both or neither. Asked
+        again for the same delivery, it returns the same connection.
+        """
+        claims = _claims_of(delivery)
+        if claims.transaction is not None:
+            connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+            return connection
+        try:
+            connection = self._borrow()
+            connection.autocommit = False
+            connection.execute("SELECT 1")  # opens the transaction, so hubsig sees it end early
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        claims.transaction = _Lent(self, connection)
+        return connection
+
+    def commit_transaction(self, claims: Claims, retention: float) -> None:
+        connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+        claims.transaction = None
+        try:
+            intrans = self._psycopg.pq.TransactionStatus.INTRANS
+            if connection.info.transaction_status != intrans:
+                _committed_by_handler()
+            arguments = {"keys": list(claims.keys), "retention": retention, "token": claims.token}
+            marked = connection.execute(self._sql.commit, arguments).rowcount
+            if marked < len(claims.keys):
+                connection.rollback()
+                self._give_back(connection)
+                raise ClaimLost("another attempt holds these events")
+            connection.commit()
+        except self._psycopg.Error as error:
+            self._give_back(connection, broken=True)
+            raise _unavailable(error) from None
+        self._give_back(connection)
+
+    def abort_transaction(self, claims: Claims) -> None:
+        connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+        claims.transaction = None
+        try:
+            connection.rollback()
+        except self._psycopg.Error:
+            self._give_back(connection, broken=True)  # closing it rolls back on the server
+            return
+        self._give_back(connection)
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+class AsyncPostgresStore:
+    """The same store over ``psycopg.AsyncConnection``, for ASGI receivers.
+
+    ``await store.transaction(delivery)`` lends the handler its connection.
+    """
+
+    blocking = False
+    """Its calls are awaited on the event loop."""
+
+    def __init__(
+        self, conninfo: str, *, table: str = "hubsig_events", connect_timeout: float = 5.0
+    ) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._sql = _Statements(table)
+        self._conninfo = conninfo
+        self._timeout = connect_timeout
+        # A connection belongs to the event loop it was opened on: idle ones are kept per loop.
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"AsyncPostgresStore(table={self._sql.table!r})"
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await self._psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
+        )
+
+    async def _borrow(self) -> psycopg.AsyncConnection[Any]:
+        with self._lock:
+            idle = self._idle.get(asyncio.get_running_loop())
+            if idle:
+                return idle.pop()
+        return await self._connect()
+
+    async def _give_back(
+        self, connection: psycopg.AsyncConnection[Any], broken: bool = False
+    ) -> None:
+        quiet = self._psycopg.pq.TransactionStatus.IDLE
+        usable = (
+            not broken and not connection.closed and connection.info.transaction_status == quiet
+        )
+        if usable:
+            await connection.set_autocommit(True)
+            with self._lock:
+                idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+                if len(idle) < _IDLE_CONNECTIONS:
+                    idle.append(connection)
+                    return
+        await connection.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            connection = await self._borrow()
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        try:
+            yield connection
+        except self._psycopg.Error as error:
+            await self._give_back(connection, broken=True)
+            raise _unavailable(error) from None
+        except BaseException:
+            await self._give_back(connection, broken=True)
+            raise
+        await self._give_back(connection)
+
+    async def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
+        arguments = {"keys": list(keys), "lease": lease, "token": token}
+        async with self._connection() as connection:
+            async with connection.transaction():
+                cursor = await connection.execute(self._sql.claim, arguments)
+                rows = await cursor.fetchall()
+            await connection.execute(
+                self._sql.prune,
+                {"memory": CLAIM_MEMORY, "batch": _PRUNE_BATCH + 2 * len(keys)},
+            )
+        return _verdicts(rows)
+
+    async def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
+        async with self._connection() as connection:
+            arguments = {"keys": list(keys), "retention": retention, "token": token}
+            await connection.execute(self._sql.complete, arguments)
+
+    async def release(self, keys: Sequence[str], token: str) -> None:
+        async with self._connection() as connection:
+            await connection.execute(self._sql.release, {"keys": list(keys), "token": token})
+
+    async def renew(self, keys: Sequence[str], lease: float, token: str) -> None:
+        async with self._connection() as connection:
+            arguments = {"keys": list(keys), "lease": lease, "token": token}
+            await connection.execute(self._sql.renew, arguments)
+
+    async def check(self) -> None:
+        """Create the table if missing; raise ``ConfigurationError`` if it cannot work."""
+        psycopg = self._psycopg
+        try:
+            connection = await self._connect()
+        except psycopg.Error as error:
+            raise ConfigurationError(
+                f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
+            ) from None
+        try:
+            # Without CREATE, a migration may have made it: the columns decide.
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                await connection.execute(schema(self._sql.table))
+            cursor = await connection.execute(self._sql.columns, {"table": self._sql.table})
+            found = await cursor.fetchall()
+            _check_columns(self._sql.table, {name: kind for name, kind in found})
+            allowed = await (await connection.execute(self._sql.privileges)).fetchone()
+            if not allowed or not allowed[0]:
+                raise ConfigurationError(
+                    f"the PostgreSQL user may not SELECT, INSERT, UPDATE and DELETE in "
+                    f"{self._sql.table}"
+                )
+        except psycopg.Error as error:
+            raise ConfigurationError(f"the PostgreSQL store cannot work: {error}") from None
+        finally:
+            await connection.close()
+
+    async def transaction(self, delivery: Delivery) -> psycopg.AsyncConnection[Any]:
+        """A connection in the transaction that will mark ``delivery``'s events done
+        (see ``PostgresStore.transaction``)."""
+        claims = _claims_of(delivery)
+        if claims.transaction is not None:
+            connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+            return connection
+        try:
+            connection = await self._borrow()
+            await connection.set_autocommit(False)
+            await connection.execute("SELECT 1")
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        claims.transaction = _Lent(self, connection)
+        return connection
+
+    async def commit_transaction(self, claims: Claims, retention: float) -> None:
+        connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+        claims.transaction = None
+        try:
+            intrans = self._psycopg.pq.TransactionStatus.INTRANS
+            if connection.info.transaction_status != intrans:
+                _committed_by_handler()
+            arguments = {"keys": list(claims.keys), "retention": retention, "token": claims.token}
+            cursor = await connection.execute(self._sql.commit, arguments)
+            if cursor.rowcount < len(claims.keys):
+                await connection.rollback()
+                await self._give_back(connection)
+                raise ClaimLost("another attempt holds these events")
+            await connection.commit()
+        except self._psycopg.Error as error:
+            await self._give_back(connection, broken=True)
+            raise _unavailable(error) from None
+        await self._give_back(connection)
+
+    async def abort_transaction(self, claims: Claims) -> None:
+        connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+        claims.transaction = None
+        try:
+            await connection.rollback()
+        except self._psycopg.Error:
+            await self._give_back(connection, broken=True)
+            return
+        await self._give_back(connection)
+
+    async def close(self) -> None:
+        """Close the idle connections opened on this event loop."""
+        with self._lock:
+            idle = self._idle.pop(asyncio.get_running_loop(), [])
+        for connection in idle:
+            await connection.close()
