@@ -81,7 +81,7 @@ class ClaimLost(Exception):
 class Claims:
     """The claims one delivery attempt holds while its handler runs.
 
-    ``keys`` and ``token`` are what the store fences on; ``redelivered`` says
+    ``keys`` and ``token`` are what ``store`` fences on; ``redelivered`` says
     an earlier attempt's claim on one of the events expired unsettled;
     ``transaction`` is the store's open transaction once the handler asked
     for one (``store.transaction(delivery)``), else ``None``.
@@ -90,6 +90,7 @@ class Claims:
     keys: tuple[str, ...]
     token: str
     redelivered: bool = False
+    store: object = field(default=None, repr=False)
     transaction: Any = field(default=None, repr=False)
 
 

@@ -281,7 +281,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         return acknowledge(None, delivery)
     lease = receiver.policy.lease
     keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
-    held = Claims(admitted.keys, token, admitted.redelivered)
+    held = Claims(admitted.keys, token, admitted.redelivered, store)
     fresh = replace(delivery, payload=admitted.fresh, claims=held, arrived=delivery.payload)
     try:
         outcome: Outcome = yield Handle(fresh, keep_alive)

@@ -6,11 +6,14 @@ import inspect
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from hubsig._receiver import DeliveryCheck
+from hubsig.stores import MemoryStore, SQLiteStore
+from tests.redis_server import RedisServer, require_redis, shared_url
 
 # No per-example deadline, and no health check failing a run because one
 # example happened to be slow on a loaded machine.
@@ -36,14 +39,14 @@ def use_static_secrets(check: DeliveryCheck) -> None:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL server's URL: ``HUBSIG_POSTGRES_URL``, else a private cluster for the run."""
-    from tests.postgres_server import PostgresServer, require_postgres, shared_url
+    from tests import postgres_server
 
-    require_postgres()
-    url = shared_url()
+    postgres_server.require_postgres()
+    url = postgres_server.shared_url()
     if url is not None:
         yield url
         return
-    server = PostgresServer()
+    server = postgres_server.PostgresServer()
     server.start()
     try:
         yield server.url
@@ -55,3 +58,47 @@ def postgres_url() -> Iterator[str]:
 def fresh_table() -> str:
     """A table name of its own for one test, so tests sharing a server never meet."""
     return f"hubsig_test_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_redis()
+    url = shared_url()
+    if url is not None:
+        yield url
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def fresh_prefix() -> str:
+    return f"hubsig-test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "postgres":
+        from hubsig.stores.postgres import PostgresStore
+
+        postgres = PostgresStore(request.getfixturevalue("postgres_url"), table=fresh_table())
+        postgres.check()
+        yield postgres
+        postgres.close()
+        return
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        sqlite = SQLiteStore(tmp_path / "events.db")
+        yield sqlite
+        sqlite.close()
+        return
+    from hubsig.stores.redis import RedisStore
+
+    redis_store = RedisStore(request.getfixturevalue("redis_url"), prefix=fresh_prefix())
+    yield redis_store
+    redis_store.close()

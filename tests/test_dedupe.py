@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
 from tests.adapters import ADAPTERS, Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
-from tests.conftest import fresh_table
-from tests.redis_server import RedisServer, can_start, require_redis, shared_url
+from tests.conftest import fresh_prefix
+from tests.redis_server import RedisServer, can_start
 
 SECRET = "dedupe-secret"
 
@@ -34,50 +33,6 @@ class Clock:
 
 
 # --- the stores' contract ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_redis()
-    url = shared_url()
-    if url is not None:
-        yield url
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-def fresh_prefix() -> str:
-    return f"hubsig-test-{uuid.uuid4().hex}:"
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "postgres":
-        from hubsig.stores.postgres import PostgresStore
-
-        postgres = PostgresStore(request.getfixturevalue("postgres_url"), table=fresh_table())
-        postgres.check()
-        yield postgres
-        postgres.close()
-        return
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    if request.param == "sqlite":
-        sqlite = SQLiteStore(tmp_path / "events.db")
-        yield sqlite
-        sqlite.close()
-        return
-    from hubsig.stores.redis import RedisStore
-
-    redis_store = RedisStore(request.getfixturevalue("redis_url"), prefix=fresh_prefix())
-    yield redis_store
-    redis_store.close()
 
 
 def test_claim_complete_release(store: Any) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
 from hubsig.errors import ConfigurationError
+from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_connection
 
 if TYPE_CHECKING:
     import psycopg
@@ -121,9 +122,10 @@ class _Statements:
             DELETE FROM {table} WHERE key = ANY(%(keys)s) AND state = 'claimed'
                 AND token = %(token)s
         """
+        # pg_catalog, not information_schema: that one hides tables the user has no rights on.
         self.columns = """
-            SELECT column_name, data_type FROM information_schema.columns
-            WHERE table_name = %(table)s AND table_schema = ANY(current_schemas(false))
+            SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+            WHERE attrelid = to_regclass(%(table)s) AND attnum > 0 AND NOT attisdropped
         """
         self.privileges = f"""
             SELECT has_table_privilege('{table}', 'SELECT, INSERT, UPDATE, DELETE')
@@ -164,42 +166,8 @@ def _check_columns(table: str, columns: dict[str, str]) -> None:
         )
 
 
-class _Lent:
-    """The transaction a store lent a handler: which store, and on which connection."""
-
-    __slots__ = ("connection", "store")
-
-    def __init__(self, store: object, connection: Any) -> None:
-        self.store = store
-        self.connection = connection
-
-
-def _claims_of(delivery: Delivery) -> Claims:
-    claims = getattr(delivery, "claims", None)
-    if not isinstance(claims, Claims):
-        raise ConfigurationError(
-            "this delivery holds no claims: only a handler run by a receiver with this store "
-            "(store=...) can use its transaction"
-        )
-    return claims
-
-
-def _lent_connection(claims: Claims, store: object) -> Any:
-    lent = claims.transaction
-    if not isinstance(lent, _Lent) or lent.store is not store:
-        raise ConfigurationError("this delivery's transaction belongs to another store")
-    return lent.connection
-
-
 def _unavailable(error: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"PostgreSQL is unavailable: {type(error).__name__}")
-
-
-def _committed_by_handler() -> None:
-    logger.error(
-        "the handler committed or rolled back hubsig's transaction itself: its writes and "
-        "its events' completion are no longer one transaction"
-    )
 
 
 class PostgresStore:
@@ -299,10 +267,12 @@ class PostgresStore:
                 f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
             ) from None
         try:
-            # Without CREATE, a migration may have made it: the columns decide.
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                connection.execute(schema(self._sql.table))
-            found = connection.execute(self._sql.columns, {"table": self._sql.table}).fetchall()
+            table = {"table": self._sql.table}
+            if not connection.execute(self._sql.columns, table).fetchall():
+                # Without the right to create it, the error below shows the DDL to run.
+                with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                    connection.execute(schema(self._sql.table))
+            found = connection.execute(self._sql.columns, table).fetchall()
             _check_columns(self._sql.table, {name: kind for name, kind in found})
             allowed = connection.execute(self._sql.privileges).fetchone()
             if not allowed or not allowed[0]:
@@ -323,9 +293,9 @@ class PostgresStore:
         when it fails; a crash at any instant leaves both or neither. Asked
         again for the same delivery, it returns the same connection.
         """
-        claims = _claims_of(delivery)
+        claims = claims_of(delivery, self)
         if claims.transaction is not None:
-            connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+            connection: psycopg.Connection[Any] = lent_connection(claims, self)
             return connection
         try:
             connection = self._borrow()
@@ -333,16 +303,16 @@ class PostgresStore:
             connection.execute("SELECT 1")  # opens the transaction, so hubsig sees it end early
         except self._psycopg.Error as error:
             raise _unavailable(error) from None
-        claims.transaction = _Lent(self, connection)
+        claims.transaction = Lent(self, connection)
         return connection
 
     def commit_transaction(self, claims: Claims, retention: float) -> None:
-        connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+        connection: psycopg.Connection[Any] = lent_connection(claims, self)
         claims.transaction = None
         try:
             intrans = self._psycopg.pq.TransactionStatus.INTRANS
             if connection.info.transaction_status != intrans:
-                _committed_by_handler()
+                committed_by_handler()
             arguments = {"keys": list(claims.keys), "retention": retention, "token": claims.token}
             marked = connection.execute(self._sql.commit, arguments).rowcount
             if marked < len(claims.keys):
@@ -356,7 +326,7 @@ class PostgresStore:
         self._give_back(connection)
 
     def abort_transaction(self, claims: Claims) -> None:
-        connection: psycopg.Connection[Any] = _lent_connection(claims, self)
+        connection: psycopg.Connection[Any] = lent_connection(claims, self)
         claims.transaction = None
         try:
             connection.rollback()
@@ -480,11 +450,11 @@ class AsyncPostgresStore:
                 f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
             ) from None
         try:
-            # Without CREATE, a migration may have made it: the columns decide.
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                await connection.execute(schema(self._sql.table))
-            cursor = await connection.execute(self._sql.columns, {"table": self._sql.table})
-            found = await cursor.fetchall()
+            table = {"table": self._sql.table}
+            if not await (await connection.execute(self._sql.columns, table)).fetchall():
+                with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                    await connection.execute(schema(self._sql.table))
+            found = await (await connection.execute(self._sql.columns, table)).fetchall()
             _check_columns(self._sql.table, {name: kind for name, kind in found})
             allowed = await (await connection.execute(self._sql.privileges)).fetchone()
             if not allowed or not allowed[0]:
@@ -500,9 +470,9 @@ class AsyncPostgresStore:
     async def transaction(self, delivery: Delivery) -> psycopg.AsyncConnection[Any]:
         """A connection in the transaction that will mark ``delivery``'s events done
         (see ``PostgresStore.transaction``)."""
-        claims = _claims_of(delivery)
+        claims = claims_of(delivery, self)
         if claims.transaction is not None:
-            connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+            connection: psycopg.AsyncConnection[Any] = lent_connection(claims, self)
             return connection
         try:
             connection = await self._borrow()
@@ -510,16 +480,16 @@ class AsyncPostgresStore:
             await connection.execute("SELECT 1")
         except self._psycopg.Error as error:
             raise _unavailable(error) from None
-        claims.transaction = _Lent(self, connection)
+        claims.transaction = Lent(self, connection)
         return connection
 
     async def commit_transaction(self, claims: Claims, retention: float) -> None:
-        connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+        connection: psycopg.AsyncConnection[Any] = lent_connection(claims, self)
         claims.transaction = None
         try:
             intrans = self._psycopg.pq.TransactionStatus.INTRANS
             if connection.info.transaction_status != intrans:
-                _committed_by_handler()
+                committed_by_handler()
             arguments = {"keys": list(claims.keys), "retention": retention, "token": claims.token}
             cursor = await connection.execute(self._sql.commit, arguments)
             if cursor.rowcount < len(claims.keys):
@@ -533,7 +503,7 @@ class AsyncPostgresStore:
         await self._give_back(connection)
 
     async def abort_transaction(self, claims: Claims) -> None:
-        connection: psycopg.AsyncConnection[Any] = _lent_connection(claims, self)
+        connection: psycopg.AsyncConnection[Any] = lent_connection(claims, self)
         claims.transaction = None
         try:
             await connection.rollback()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
 from hubsig.errors import ConfigurationError
+from hubsig.stores._lending import Lent, claims_of, lent_connection
 
 if TYPE_CHECKING:
     from hubsig._receiver import Delivery
@@ -141,20 +142,21 @@ class SQLiteStore:
         when it fails, so a crash at any instant leaves both or neither.
         Asked again for the same delivery, it returns the same connection.
         """
-        claims = _claims_of(delivery)
+        claims = claims_of(delivery, self)
         if claims.transaction is not None:
-            return _connection_of(claims, self)
+            lent: sqlite3.Connection = lent_connection(claims, self)
+            return lent
         db = self._borrow()
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             self._give_back(db, broken=True)
             raise StoreUnavailable(f"the SQLite store is unavailable: {error}") from None
-        claims.transaction = _Lent(self, db)
+        claims.transaction = Lent(self, db)
         return db
 
     def commit_transaction(self, claims: Claims, retention: float) -> None:
-        db = _connection_of(claims, self)
+        db: sqlite3.Connection = lent_connection(claims, self)
         try:
             if not db.in_transaction:
                 logger.error(
@@ -179,7 +181,7 @@ class SQLiteStore:
         claims.transaction = None
 
     def abort_transaction(self, claims: Claims) -> None:
-        db = _connection_of(claims, self)
+        db: sqlite3.Connection = lent_connection(claims, self)
         claims.transaction = None
         _roll_back(db)
         self._give_back(db, broken=False)
@@ -207,33 +209,6 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
-
-
-class _Lent:
-    """The transaction a store lent a handler: which store, and on which connection."""
-
-    __slots__ = ("connection", "store")
-
-    def __init__(self, store: object, connection: sqlite3.Connection) -> None:
-        self.store = store
-        self.connection = connection
-
-
-def _claims_of(delivery: Delivery) -> Claims:
-    claims = getattr(delivery, "claims", None)
-    if not isinstance(claims, Claims):
-        raise ConfigurationError(
-            "this delivery holds no claims: only a handler run by a receiver with this store "
-            "(store=...) can use its transaction"
-        )
-    return claims
-
-
-def _connection_of(claims: Claims, store: object) -> sqlite3.Connection:
-    lent = claims.transaction
-    if not isinstance(lent, _Lent) or lent.store is not store:
-        raise ConfigurationError("this delivery's transaction belongs to another store")
-    return lent.connection
 
 
 def _roll_back(db: sqlite3.Connection) -> None:

@@ -1,0 +1,487 @@
+"""Each event once across crashes: redelivery marks, lent transactions, start-up checks.
+
+The crash tests kill a real process with SIGKILL in the middle of a handler,
+after it wrote, and then deliver again from a fresh process: the write must
+be gone with the crash and done exactly once by the retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubsig
+import hubsig.wsgi
+from hubsig import ConfigurationError, EventsPayload
+from hubsig._dedupe import Claim, event_keys, unique_keys
+from hubsig.stores import MemoryStore, SQLiteStore
+from hubsig.testing import make_event, make_events
+from tests.adapters import Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
+from tests.conftest import fresh_table
+
+SECRET = "once-secret"
+
+
+def signed(payload: EventsPayload) -> Sent:
+    body = payload.to_json()
+    return Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
+
+
+def keys_of(sent: Sent) -> list[str]:
+    payload = hubsig.parse_events(sent.body)
+    return unique_keys(event_keys(payload, sent.body))
+
+
+# --- redelivery is visible ----------------------------------------------------------------
+
+
+def test_an_event_whose_claim_expired_unsettled_reaches_the_handler_as_redelivered(
+    store: Any,
+) -> None:
+    seen: list[bool] = []
+    endpoint = hubsig.webhook(secret=SECRET, store=store)(
+        lambda payload, delivery: seen.append(delivery.redelivered)
+    )
+    first, crashed = signed(make_events(2)), signed(make_events(2))
+    assert _call_wsgi(endpoint.wsgi, first)[0] == 200
+    store.claim(keys_of(crashed), 0.05, "a-worker-that-died")  # and never settled
+    time.sleep(0.15)
+    assert _call_wsgi(endpoint.wsgi, crashed)[0] == 200
+    assert seen == [False, True]
+
+
+def test_a_retry_after_a_failed_handler_is_not_a_redelivery(store: Any) -> None:
+    """A failed handler releases its claims: its retry is an ordinary one."""
+    seen: list[bool] = []
+
+    def flaky(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        seen.append(delivery.redelivered)
+        if len(seen) == 1:
+            raise RuntimeError("the first try fails")
+
+    endpoint = hubsig.webhook(secret=SECRET, store=store)(flaky)
+    sent = signed(make_events(2))
+    assert _call_wsgi(endpoint.wsgi, sent)[0] == 500
+    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200
+    assert seen == [False, False]
+
+
+def test_an_expired_claim_is_remembered_through_pruning(tmp_path: Path) -> None:
+    """SQLite prunes processed events past retention, but keeps an expired claim a day."""
+    clock = [1000.0]
+    store = SQLiteStore(tmp_path / "e.db", clock=lambda: clock[0])
+    store.claim(["crashed"], 60, "dead")
+    store.claim(["other"], 60, "A")
+    store.complete(["other"], 10, "A")
+    clock[0] += 3600
+    store.claim(["unrelated"], 60, "B")  # prunes what it may
+    assert store.claim(["other"], 60, "C") == [Claim.CLAIMED]  # forgotten after retention
+    assert store.claim(["crashed"], 60, "C") == [Claim.RECLAIMED]
+    store.close()
+
+
+def test_sqlite_prunes_in_small_batches(tmp_path: Path) -> None:
+    clock = [1000.0]
+    store = SQLiteStore(tmp_path / "e.db", clock=lambda: clock[0])
+    keys = [f"k{i}" for i in range(5000)]
+    for start in range(0, 5000, 500):
+        batch = keys[start : start + 500]
+        store.claim(batch, 60, "A")
+        store.complete(batch, 10, "A")
+    clock[0] += 100
+    db = sqlite3.connect(tmp_path / "e.db")
+    count = db.execute("SELECT count(*) FROM hubsig_events").fetchone()[0]
+    store.claim(["new"], 60, "B")
+    after_one = db.execute("SELECT count(*) FROM hubsig_events").fetchone()[0]
+    assert count - after_one + 1 <= 66, "one claim prunes a small batch, not the whole table"
+    assert after_one < count
+    for i in range(200):
+        store.claim([f"n{i}"], 60, "B")
+    assert db.execute("SELECT count(*) FROM hubsig_events WHERE key LIKE 'k%'").fetchone()[0] == 0
+    db.close()
+    store.close()
+
+
+# --- lent transactions: the handler's writes commit with the completion -------------------
+
+
+def _transactional_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        return SQLiteStore(tmp_path / "events.db")
+    from hubsig.stores.postgres import PostgresStore
+
+    store = PostgresStore(request.getfixturevalue("postgres_url"), table=fresh_table())
+    store.check()
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def transactional(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    store = _transactional_stores(request, tmp_path)
+    yield store
+    store.close()
+
+
+def _orders(store: Any) -> list[str]:
+    """Every entity id the handlers wrote, as committed."""
+    from hubsig.stores.sqlite import SQLiteStore as Lite
+
+    if isinstance(store, Lite):
+        db = sqlite3.connect(store.path)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS orders (id TEXT)")
+            return [row[0] for row in db.execute("SELECT id FROM orders ORDER BY rowid")]
+        finally:
+            db.close()
+    import psycopg
+
+    with psycopg.connect(store._conninfo, autocommit=True) as connection:
+        table = store._sql.table + "_orders"
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (id text)")
+        return [row[0] for row in connection.execute(f"SELECT id FROM {table}").fetchall()]
+
+
+def _write(store: Any, delivery: hubsig.Delivery) -> None:
+    """A handler's own writes, in the transaction the store lends it."""
+    connection = store.transaction(delivery)
+    from hubsig.stores.sqlite import SQLiteStore as Lite
+
+    table = "orders" if isinstance(store, Lite) else store._sql.table + "_orders"
+    marker = "?" if isinstance(store, Lite) else "%s"
+    for entity_id in delivery.payload.entity_ids:
+        connection.execute(f"INSERT INTO {table} (id) VALUES ({marker})", (entity_id,))
+
+
+def test_a_handlers_writes_commit_with_its_events_completion(transactional: Any) -> None:
+    _orders(transactional)  # creates the table
+    endpoint = hubsig.webhook(secret=SECRET, store=transactional)(
+        lambda payload, delivery: _write(transactional, delivery)
+    )
+    payload = make_events(3)
+    sent = signed(payload)
+    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200
+    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200  # the replay: acknowledged, not rewritten
+    assert _orders(transactional) == list(payload.entity_ids)
+
+
+def test_a_failing_handlers_writes_are_rolled_back_and_the_retry_writes_once(
+    transactional: Any,
+) -> None:
+    _orders(transactional)
+    tries: list[int] = []
+
+    def fails_after_writing(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        _write(transactional, delivery)
+        tries.append(1)
+        if len(tries) == 1:
+            raise RuntimeError("after the writes")
+
+    endpoint = hubsig.webhook(secret=SECRET, store=transactional)(fails_after_writing)
+    payload = make_events(2)
+    assert _call_wsgi(endpoint.wsgi, signed(payload))[0] == 500
+    assert _orders(transactional) == []
+    assert _call_wsgi(endpoint.wsgi, signed(payload))[0] == 200
+    assert _orders(transactional) == list(payload.entity_ids)
+
+
+def test_a_transaction_whose_claims_were_taken_meanwhile_is_rolled_back(
+    transactional: Any,
+) -> None:
+    """The stale worker's lease ran out and another attempt took the events: the stale
+    worker's commit is refused (409), and its writes never land."""
+    _orders(transactional)
+
+    def overtaken(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        claims = delivery.claims
+        assert claims is not None
+        transactional.release(claims.keys, claims.token)  # as if the lease had run out
+        assert transactional.claim(list(claims.keys), 60, "another") == [Claim.CLAIMED] * len(
+            claims.keys
+        )
+        _write(transactional, delivery)
+
+    endpoint = hubsig.webhook(secret=SECRET, store=transactional)(overtaken)
+    assert _call_wsgi(endpoint.wsgi, signed(make_events(2)))[0] == 409
+    assert _orders(transactional) == []
+
+
+def test_asking_twice_lends_the_same_connection_and_a_delivery_without_claims_is_refused(
+    transactional: Any,
+) -> None:
+    same: list[bool] = []
+
+    def handler(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        same.append(transactional.transaction(delivery) is transactional.transaction(delivery))
+
+    endpoint = hubsig.webhook(secret=SECRET, store=transactional)(handler)
+    assert _call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 200
+    assert same == [True]
+    unclaimed: list[Exception] = []
+
+    def without_store(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        try:
+            transactional.transaction(delivery)
+        except ConfigurationError as error:
+            unclaimed.append(error)
+
+    plain = hubsig.webhook(secret=SECRET, store=MemoryStore())(without_store)
+    assert _call_wsgi(plain.wsgi, signed(make_events(1)))[0] == 200
+    assert len(unclaimed) == 1
+
+
+def test_the_async_postgres_store_lends_its_transaction_to_async_handlers(
+    postgres_url: str,
+) -> None:
+    from hubsig.stores.postgres import AsyncPostgresStore
+
+    table = fresh_table()
+    store = AsyncPostgresStore(postgres_url, table=table)
+    runs: list[str] = []
+
+    async def handler(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        connection = await store.transaction(delivery)
+        for entity_id in payload.entity_ids:
+            await connection.execute(f"INSERT INTO {table}_orders VALUES (%s)", (entity_id,))
+        runs.append("ran")
+        if len(runs) == 1:
+            raise RuntimeError("after the writes")
+
+    endpoint = hubsig.webhook(secret=SECRET, store=store)(handler)
+    payload = make_events(2)
+
+    async def scenario() -> list[int | None]:
+        await store.check()
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
+            await db.execute(f"CREATE TABLE {table}_orders (id text)")
+        answers = [(await _call_asgi(endpoint, signed(payload)))[0] for _ in range(3)]
+        await store.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [500, 200, 200]
+    import psycopg
+
+    with psycopg.connect(postgres_url) as db:
+        rows = db.execute(f"SELECT id FROM {table}_orders").fetchall()
+    assert [row[0] for row in rows] == list(payload.entity_ids)
+    assert runs == ["ran", "ran"]
+
+
+CRASHING_RECEIVER = """
+import os, signal, sys
+import hubsig
+from hubsig._dedupe import DedupePolicy
+from tests.test_once import SECRET, open_store, write_for
+
+store = open_store(sys.argv[1], sys.argv[2])
+crash = sys.argv[3] == "crash"
+
+def handler(payload, delivery):
+    write_for(store, delivery)
+    print("redelivered" if delivery.redelivered else "first", flush=True)
+    if crash:
+        os.kill(os.getpid(), signal.SIGKILL)  # after the writes, before the commit
+
+endpoint = hubsig.webhook(secret=SECRET, store=store, dedupe=DedupePolicy(lease=0.3))(handler)
+body = sys.stdin.buffer.read()
+from tests.adapters import Sent, _call_wsgi
+status = _call_wsgi(endpoint.wsgi, Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)}))[0]
+print(status, flush=True)
+"""
+
+
+def open_store(kind: str, where: str) -> Any:
+    """The store a crashing receiver process opens (``where``: a file, or URL#table)."""
+    if kind == "sqlite":
+        return SQLiteStore(where)
+    from hubsig.stores.postgres import PostgresStore
+
+    url, table = where.split("#")
+    return PostgresStore(url, table=table)
+
+
+def write_for(store: Any, delivery: hubsig.Delivery) -> None:
+    _write(store, delivery)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_kill_9_after_the_handler_wrote_leaves_nothing_and_the_retry_writes_once(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        where = str(tmp_path / "events.db")
+    else:
+        where = f"{request.getfixturevalue('postgres_url')}#{fresh_table()}"
+    store = open_store(kind, where)
+    store.check()
+    _orders(store)
+    payload = make_events(3)
+
+    def receive(mode: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", CRASHING_RECEIVER, kind, where, mode],
+            input=payload.to_json(),
+            capture_output=True,
+            timeout=60,
+            cwd=Path(__file__).parent.parent,
+        )
+        return done.stdout.decode().split()
+
+    assert receive("crash") == ["first"]  # killed before it could answer
+    assert _orders(store) == [], "the crashed attempt's writes must not have landed"
+    time.sleep(0.4)  # its claims' lease runs out
+    assert receive("finish") == ["redelivered", "200"]
+    assert receive("finish") == ["200"]  # processed: the replay never reaches the handler
+    assert _orders(store) == list(payload.entity_ids)
+    store.close()
+
+
+# --- stores check themselves before the first delivery ------------------------------------
+
+
+def test_an_unreachable_redis_fails_start_up() -> None:
+    from hubsig.stores.redis import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:1/0")
+    with pytest.raises(ConfigurationError, match="cannot reach Redis"):
+        hubsig.webhook(secret=SECRET, store=store)(lambda payload: None)
+
+
+def test_a_redis_user_without_scripting_fails_start_up(redis_url: str) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    user = f"noscripts{uuid.uuid4().hex[:8]}"
+    admin.acl_setuser(
+        user, enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
+    try:
+        from hubsig.stores.redis import RedisStore
+
+        where = admin.connection_pool.connection_kwargs
+        host, port = where["host"], where["port"]
+        store = RedisStore(redis.Redis(host=host, port=port, username=user, password="pw"))
+        with pytest.raises(ConfigurationError, match="ACL") as refused:
+            hubsig.wsgi.HubSignatureMiddleware(lambda *a: [], secret=SECRET, store=store)
+        assert "pw" not in str(refused.value)
+        store.close()
+    finally:
+        admin.acl_deluser(user)
+        admin.close()
+
+
+def test_an_async_store_that_cannot_work_fails_the_lifespan_start_up_and_each_delivery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from hubsig.stores.redis import AsyncRedisStore
+
+    endpoint = hubsig.webhook(secret=SECRET, store=AsyncRedisStore("redis://127.0.0.1:1/0"))(
+        lambda payload: None
+    )
+    sent_messages: list[dict[str, Any]] = []
+
+    async def lifespan() -> None:
+        messages = iter([{"type": "lifespan.startup"}])
+
+        async def receive() -> dict[str, Any]:
+            return next(messages)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent_messages.append(message)
+
+        await endpoint({"type": "lifespan"}, receive, send)
+
+    asyncio.run(lifespan())
+    assert sent_messages[0]["type"] == "lifespan.startup.failed"
+    assert "cannot reach Redis" in sent_messages[0]["message"]
+    with caplog.at_level(logging.ERROR, logger="hubsig"):
+        status = asyncio.run(_call_asgi(endpoint, signed(make_events(1))))[0]
+    assert status == 500
+    assert "can never work" in caplog.text
+
+
+def test_a_postgres_table_that_is_not_hubsigs_fails_start_up(postgres_url: str) -> None:
+    import psycopg
+
+    from hubsig.stores.postgres import PostgresStore
+
+    table = fresh_table()
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(f"CREATE TABLE {table} (key integer PRIMARY KEY, payload jsonb)")
+    with pytest.raises(ConfigurationError, match="not hubsig's"):
+        hubsig.webhook(secret=SECRET, store=PostgresStore(postgres_url, table=table))(
+            lambda payload: None
+        )
+
+
+def test_a_postgres_user_without_rights_on_the_table_fails_start_up(postgres_url: str) -> None:
+    import psycopg
+
+    from hubsig.stores.postgres import PostgresStore
+
+    table, role = fresh_table(), f"r{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(f"CREATE ROLE {role} LOGIN")
+        PostgresStore(postgres_url, table=table).check()  # the owner creates it
+    limited = psycopg.conninfo.make_conninfo(postgres_url, user=role)
+    try:
+        with pytest.raises(ConfigurationError, match="may not SELECT"):
+            PostgresStore(limited, table=table).check()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            db.execute(f"DROP TABLE {table}")
+            db.execute(f"DROP ROLE {role}")
+
+
+def test_an_unreachable_postgres_fails_start_up_without_echoing_its_password() -> None:
+    pytest.importorskip("psycopg")
+    from hubsig.stores.postgres import PostgresStore
+
+    store = PostgresStore("postgresql://u:hunter2secret@127.0.0.1:1/db", connect_timeout=1)
+    assert "hunter2secret" not in repr(store)
+    with pytest.raises(ConfigurationError, match="cannot connect") as refused:
+        hubsig.webhook(secret=SECRET, store=store)(lambda payload: None)
+    assert "hunter2secret" not in str(refused.value)
+
+
+def test_a_table_name_that_is_not_an_identifier_is_refused() -> None:
+    pytest.importorskip("psycopg")
+    from hubsig.stores.postgres import PostgresStore
+
+    with pytest.raises(ConfigurationError, match="identifier"):
+        PostgresStore("postgresql://127.0.0.1/db", table="events; DROP TABLE users")
+
+
+# --- one rule for what an app behind the middleware sees ---------------------------------
+
+
+@pytest.mark.parametrize("run", [asgi_middleware, wsgi_middleware])
+def test_an_app_behind_the_middleware_reads_only_the_events_to_process(run: Any) -> None:
+    """Like ``@webhook``'s handler, the app sees only the fresh events, in ``payload`` and
+    in the body it reads; ``delivery.body`` stays the signed body, and ``arrived_ids``
+    lists every id, as ``@webhook``'s 200 does."""
+    config = hubsig.WebhookConfig(secret=SECRET, store=MemoryStore())
+    old = make_event(id="old-1")
+    first = EventsPayload("op-1", (old,))
+    events = (make_event(id="new-1"), old, make_event(id="new-2"))
+    second = EventsPayload("op-2", events)
+    assert run(config, signed(first)).status == 200
+    answer = run(config, signed(second))
+    assert answer.status == 200
+    (seen,) = answer.seen
+    read = [event["entity"]["id"] for event in json.loads(seen.body)["data"]["entities"]]
+    assert list(seen.delivery.payload.entity_ids) == read == ["new-1", "new-2"]
+    assert seen.delivery.body == second.to_json()
+    assert seen.delivery.arrived_ids == ("new-1", "old-1", "new-2")
+    assert json.loads(seen.body)["operationId"] == "op-2"
