@@ -96,10 +96,16 @@ class ReadBody:
 
 @dataclass(frozen=True, slots=True)
 class StoreCall:
-    """Effect: call a store method (``claim``, ``complete``, ``release``); send back its result."""
+    """Effect: call a store method (``claim``, ``complete``, ``release``); send back its result.
+
+    ``inline`` calls run on the event loop even for a blocking store: ending a
+    transaction that holds SQLite's one write lock must never wait for a
+    worker thread that may itself be waiting for that lock.
+    """
 
     method: Callable[..., Any]
     arguments: tuple[Any, ...]
+    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +331,8 @@ def _commit(
     """
     trace = delivery.trace
     try:
-        yield StoreCall(store.commit_transaction, (held, receiver.policy.retention))  # type: ignore[union-attr]
+        commit = store.commit_transaction  # type: ignore[union-attr]
+        yield StoreCall(commit, (held, receiver.policy.retention), _holds_the_lock(store))
     except ClaimLost:
         logger.warning(
             "another attempt took these events while the handler ran; its writes were rolled "
@@ -347,9 +354,15 @@ def _abort(store: AnyStore, held: Claims) -> Generator[Effect, Any, None]:
     if held.transaction is None:
         return
     try:
-        yield StoreCall(store.abort_transaction, (held,))  # type: ignore[union-attr]
+        abort = store.abort_transaction  # type: ignore[union-attr]
+        yield StoreCall(abort, (held,), _holds_the_lock(store))
     except Exception:
         logger.warning("could not roll back the handler's transaction; the database will")
+
+
+def _holds_the_lock(store: AnyStore) -> bool:
+    """Whether a lent transaction holds a lock every other call waits for (SQLite's)."""
+    return bool(getattr(store, "lends_the_write_lock", False))
 
 
 def _one_claim_each(claims: object, keys: Sequence[str]) -> bool:
@@ -445,7 +458,7 @@ SLOW_HANDLER_RENEWALS = 9
 
 
 async def _store_call(effect: StoreCall, store_blocks: bool) -> Any:
-    if store_blocks:
+    if store_blocks and not effect.inline:
         return await asyncio.to_thread(effect.method, *effect.arguments)
     value = effect.method(*effect.arguments)
     return await value if inspect.isawaitable(value) else value

@@ -1,16 +1,18 @@
 """``hubsig serve``: a ready receiver on uvicorn, built from ``@webhook``.
 
 Verifies and parses each delivery, logs one line per event with its trace
-id, appends each accepted event to a JSON Lines file once (a SQLite
-``DeliveryStore`` remembers processed events across retries, duplicates and
-restarts), and answers the seed's ``EventsResponse``. Stops gracefully on
-SIGINT/SIGTERM: requests in flight finish, and every event it answered 200
-for is in the file.
+id, appends each accepted event to a JSON Lines file once, and answers the
+seed's ``EventsResponse``. Each event's line is written in the transaction
+that marks it processed in the SQLite store (a journal table), then
+exported to the file before the 200 goes out; so ``kill -9`` at any instant
+neither loses an acknowledged line nor writes one twice, and the next start
+exports whatever a killed worker committed but had not written yet.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,14 +29,16 @@ from hubsig._config import (
     DEFAULT_MAX_INFLIGHT_BYTES,
     WebhookConfig,
 )
+from hubsig._dedupe import DedupePolicy
 from hubsig._endpoint import WebhookEndpoint
 from hubsig._event_log import EventLog
+from hubsig._journal import JournalExport, JournalMismatch, journal
 from hubsig._models import EventsPayload
 from hubsig._receiver import Delivery, json_reply
 from hubsig._response import EventsResponse
 from hubsig._scheme import Scheme
 from hubsig._trace import TraceContext, TraceIdFilter
-from hubsig.asgi import Receive, Scope, Send, send_reply
+from hubsig.asgi import Message, Receive, Scope, Send, send_reply
 from hubsig.cli.common import (
     UsageError,
     add_scheme_arguments,
@@ -87,6 +91,13 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="connections served at once; past it, 503 before anything is read (default 1000)",
     )
     serve.add_argument(
+        "--lease",
+        type=float,
+        default=SERVE_LEASE,
+        help="seconds a claim lasts unless renewed (every third of it, while a handler runs): "
+        "after a crash, its events wait this long before they are redelivered (default 15)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -95,11 +106,51 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.set_defaults(run=run_serve)
 
 
-def receiver_app(config: WebhookConfig, path: str, log: EventLog) -> WebhookEndpoint | Any:
+class Sink:
+    """Where ``serve`` puts accepted events: journalled in the store file and exported to
+    ``out``, or, with an in-memory store (nothing survives a crash anyway), appended."""
+
+    def __init__(self, store: SQLiteStore, out: str) -> None:
+        self.store = store
+        self.export: JournalExport | None = None
+        self.log: EventLog | None = None
+        if str(store.path) == ":memory:":
+            self.log = EventLog(out)
+        else:
+            self.export = JournalExport(store.path, out)
+
+    def write(self, delivery: Delivery) -> None:
+        if self.log is not None:
+            self.log.append(delivery)
+        else:
+            journal(self.store.transaction(delivery), delivery)
+
+    async def flush(self) -> None:
+        """Export what was committed, before a 200 promises it is in the file."""
+        if self.export is None:
+            return
+        try:
+            await asyncio.to_thread(self.export.run)
+        except OSError as error:
+            logger.error(
+                "could not write accepted events to %s (%s); they are kept in the store and "
+                "written by the next export",
+                self.export.out,
+                error,
+            )
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+        if self.export is not None:
+            self.export.close()
+
+
+def receiver_app(config: WebhookConfig, path: str, sink: Sink) -> WebhookEndpoint | Any:
     """The ASGI app ``serve`` runs: the endpoint at ``path``, a JSON 404 elsewhere."""
 
     def store(payload: EventsPayload, delivery: Delivery) -> None:
-        log.append(delivery)
+        sink.write(delivery)
         for event in payload.events:
             entity = event.entity
             logger.info(
@@ -114,8 +165,17 @@ def receiver_app(config: WebhookConfig, path: str, log: EventLog) -> WebhookEndp
     endpoint = WebhookEndpoint(store, config=config)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == path:
+        if scope["type"] != "http":
             await endpoint(scope, receive, send)
+            return
+        if scope["path"] == path:
+
+            async def exported_first(message: Message) -> None:
+                if message["type"] == "http.response.start" and message["status"] == 200:
+                    await sink.flush()
+                await send(message)
+
+            await endpoint(scope, receive, exported_first)
             return
         trace = TraceContext.from_headers(scope.get("headers", []))
         body = EventsResponse(code=404, message=f"no webhook at {scope['path']}").to_json()
@@ -130,6 +190,8 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
     if arguments.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if not arguments.lease > 0:
+        raise UsageError("--lease must be a positive number of seconds")
     if arguments.workers > 1 and arguments.store == ":memory:":
         raise UsageError(
             "--workers needs a store every worker shares: a SQLite file, not :memory: "
@@ -137,6 +199,7 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         )
     options = _worker_options(arguments)
     _configure_logging()
+    catch_up = _catch_up(arguments.store, arguments.out)
     # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -161,9 +224,14 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
         logger.info("%d workers writing accepted events to %s", arguments.workers, arguments.out)
         Multiprocess(config, sockets=[listener]).run()
+        _export_rest(catch_up)
+        if catch_up is not None:
+            catch_up.close()
         logger.info("stopped; accepted events are in %s", arguments.out)
         return 0
-    app, store, log = _receiver(options)
+    if catch_up is not None:
+        catch_up.close()
+    app, store, sink = _receiver(options)
     server = _quiet_server_class()(uvicorn.Config(app, **server_options))
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, server.handle_exit)
@@ -172,11 +240,15 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     try:
         server.run(sockets=[listener])
     finally:
-        log.close()
+        _export_rest(sink.export)
+        sink.close()
         store.close()
     logger.info("stopped; accepted events are in %s", arguments.out)
     return 0
 
+
+SERVE_LEASE = 15.0
+"""``serve``'s claims last 15 s: renewal keeps a slow handler's, and a crash's wait is short."""
 
 WORKER_OPTIONS = "HUBSIG_SERVE_WORKER"
 """The environment variable through which ``serve --workers`` hands its options to workers."""
@@ -192,12 +264,37 @@ def _worker_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "body_timeout": arguments.body_timeout,
         "max_inflight_bytes": arguments.max_inflight_bytes,
         "store": arguments.store,
+        "lease": arguments.lease,
         "out": arguments.out,
         "path": arguments.path,
     }
 
 
-def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, EventLog]:
+def _catch_up(store: str, out: str) -> JournalExport | None:
+    """Export what an earlier, killed run committed but had not written to ``out``."""
+    if store == ":memory:":
+        return None
+    SQLiteStore(store).close()  # creates the file and its tables if new
+    export = JournalExport(store, out)
+    try:
+        caught_up = export.run()
+    except JournalMismatch as error:
+        export.close()
+        raise UsageError(f"{error}; give a new --out, or the --store it came from") from None
+    if caught_up:
+        logger.info("wrote %d accepted events a stopped run had not written yet", caught_up)
+    return export
+
+
+def _export_rest(export: JournalExport | None) -> None:
+    if export is not None:
+        try:
+            export.run()
+        except (OSError, JournalMismatch) as error:
+            logger.error("could not write the last accepted events to %s: %s", export.out, error)
+
+
+def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, Sink]:
     store = SQLiteStore(options["store"])
     header, algorithms, encoding = options["scheme"]
     config = WebhookConfig(
@@ -207,9 +304,10 @@ def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, EventLog]:
         body_timeout=options["body_timeout"],
         max_inflight_bytes=options["max_inflight_bytes"],
         store=store,
+        dedupe=DedupePolicy(lease=options["lease"]),
     )
-    log = EventLog(options["out"])
-    return receiver_app(config, options["path"], log), store, log
+    sink = Sink(store, options["out"])
+    return receiver_app(config, options["path"], sink), store, sink
 
 
 def worker_app() -> Any:

@@ -59,6 +59,10 @@ class SQLiteStore:
     blocking = True
     """Its calls wait on I/O: async receivers run them in a worker thread."""
 
+    lends_the_write_lock = True
+    """A lent transaction holds SQLite's one write lock: async receivers end it on the event
+    loop (a commit is quick), never behind worker threads that wait for that lock."""
+
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self._clock = clock
