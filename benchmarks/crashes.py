@@ -52,13 +52,19 @@ def free_port() -> int:
 class Receiver:
     """A receiver process that can be killed and started again on the same port."""
 
-    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
-        self.command, self.env, self.port = command, env, port
+    def __init__(
+        self, command: list[str], env: dict[str, str], port: int, log: Path | None = None
+    ) -> None:
+        self.command, self.env, self.port, self.log = command, env, port, log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        if self.log is None:
+            output: Any = subprocess.DEVNULL
+        else:
+            output = open(self.log, "ab")  # noqa: SIM115 (the process holds it)
         self.process = subprocess.Popen(  # noqa: S603 (our own modules)
-            self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command, env=self.env, stdout=output, stderr=output
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -120,14 +126,16 @@ def send_until_acknowledged(port: int, bodies: list[bytes], threads: int = 16) -
     return {"answers": dict(statuses), "replays_sent": len(replays)}
 
 
-def killing(receiver: Receiver, kills: int, done: threading.Event) -> Callable[[], int]:
+def killing(
+    receiver: Receiver, kills: int, done: threading.Event, between: tuple[float, float]
+) -> Callable[[], int]:
     """Kill and restart ``receiver`` ``kills`` times in the background; returns a join."""
     made = [0]
     rng = random.Random(7)
 
     def loop() -> None:
         while made[0] < kills and not done.is_set():
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(*between))
             receiver.kill()
             made[0] += 1
             receiver.start()
@@ -142,7 +150,13 @@ def killing(receiver: Receiver, kills: int, done: threading.Event) -> Callable[[
     return join
 
 
-def run(kind: str = "sqlite", kills: int = 8, deliveries: int = 1500) -> dict[str, Any]:
+def run(
+    kind: str = "sqlite",
+    kills: int = 8,
+    deliveries: int = 1500,
+    between: tuple[float, float] = (0.5, 1.5),
+) -> dict[str, Any]:
+    """One run (see the module's docstring); ``between``: seconds from a start to a kill."""
     bodies = [make_events(EVENTS_PER_DELIVERY).to_json() for _ in range(deliveries)]
     sent_ids = [entity_id for body in bodies for entity_id in hubsig.parse_events(body).entity_ids]
     port = free_port()
@@ -150,6 +164,7 @@ def run(kind: str = "sqlite", kills: int = 8, deliveries: int = 1500) -> dict[st
         base = Path(folder)
         env = {**os.environ, "HUBSIG_SECRET": SECRET}
         server = None
+        url = table = ""
         if kind == "sqlite":
             out, store = base / "events.jsonl", base / "events.db"
             command = [sys.executable, "-m", "hubsig", "serve", "--port", str(port)]
@@ -157,7 +172,7 @@ def run(kind: str = "sqlite", kills: int = 8, deliveries: int = 1500) -> dict[st
         else:
             from tests.postgres_server import PostgresServer
 
-            url = os.environ.get("HUBSIG_POSTGRES_URL")
+            url = os.environ.get("HUBSIG_POSTGRES_URL", "")
             if not url:
                 server = PostgresServer()
                 server.start()
@@ -171,7 +186,7 @@ def run(kind: str = "sqlite", kills: int = 8, deliveries: int = 1500) -> dict[st
         receiver = Receiver(command, env, port)
         receiver.start()
         done = threading.Event()
-        join = killing(receiver, kills, done)
+        join = killing(receiver, kills, done, between)
         started = time.perf_counter()
         sending = send_until_acknowledged(port, bodies)
         done.set()

@@ -20,8 +20,9 @@ SKIP_REASON = (
 class RedisServer:
     """One redis-server process that a test can stop and start again on the same port."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, options: tuple[str, ...] = ()) -> None:
         self.folder = folder
+        self.options = options  # more redis-server options; later ones win
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -31,7 +32,7 @@ class RedisServer:
     def start(self) -> None:
         command = [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(self.folder),
+            "--save", "", "--appendonly", "no", "--dir", str(self.folder), *self.options,
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -485,3 +485,42 @@ def test_an_app_behind_the_middleware_reads_only_the_events_to_process(run: Any)
     assert seen.delivery.body == second.to_json()
     assert seen.delivery.arrived_ids == ("new-1", "old-1", "new-2")
     assert json.loads(seen.body)["operationId"] == "op-2"
+
+
+# --- hubsig serve's sink: journalled with the completion, exported whole -----------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_kill_9_twice_under_load_neither_loses_nor_doubles_an_event(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``benchmarks.crashes`` in small: ``hubsig serve`` (SQLite) and a PostgreSQL receiver,
+    killed twice while 400 deliveries of 8 events are retried until acknowledged."""
+    from benchmarks import crashes
+
+    if kind == "postgres":
+        monkeypatch.setenv("HUBSIG_POSTGRES_URL", request.getfixturevalue("postgres_url"))
+    figures = crashes.run(kind, kills=2, deliveries=400, between=(0.05, 0.2))
+    assert figures["kills"] == 2
+    assert (figures["lost"], figures["doubled"]) == (0, 0)
+    assert figures["recorded"] == figures["events"] == 3200
+
+
+def test_an_interrupted_export_is_cut_back_and_written_whole(tmp_path: Path) -> None:
+    from hubsig._journal import JOURNAL_SCHEMA, JournalExport, JournalMismatch
+
+    store, out = tmp_path / "events.db", tmp_path / "events.jsonl"
+    db = sqlite3.connect(store)
+    db.execute(JOURNAL_SCHEMA)
+    db.executemany("INSERT INTO hubsig_journal (line) VALUES (?)", [('{"n": 1}',), ('{"n": 2}',)])
+    db.commit()
+    out.write_bytes(b'{"n": 1}\n{"n": ')  # a writer killed in the middle of line 2
+    export = JournalExport(store, out)
+    assert export.run() == 1
+    assert out.read_bytes() == b'{"n": 1}\n{"n": 2}\n'
+    assert export.run() == 0  # nothing twice
+    export.close()
+    out.write_bytes(b'{"n": 1}\n{"n": 2}\n{"n": 3}\n')  # a file this journal never wrote
+    with pytest.raises(JournalMismatch):
+        JournalExport(store, out).run()
+    db.close()
