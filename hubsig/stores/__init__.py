@@ -1,7 +1,10 @@
-"""Delivery stores: in memory (the default), SQLite (survives restarts), Redis (shared).
+"""Delivery stores: in memory (the default), SQLite (survives restarts), Redis and
+PostgreSQL (shared by several machines).
 
 ``MemoryStore`` and ``SQLiteStore`` are loaded on first use, so importing
-this package costs nothing; the Redis stores are in ``hubsig.stores.redis``.
+this package costs nothing; the Redis stores are in ``hubsig.stores.redis``
+and the PostgreSQL ones in ``hubsig.stores.postgres``. SQLite and PostgreSQL
+also lend a handler the transaction that completes its events.
 """
 
 from __future__ import annotations
