@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from benchmarks.bodies import SECRET
 
@@ -120,7 +120,7 @@ def _standard_webhooks_style(module: str, prefix: str) -> Peer:
         webhook_class = __import__(module, fromlist=["Webhook"]).Webhook
         secret = prefix + base64.b64encode(SECRET).decode()
         webhook = webhook_class(secret)
-        now = datetime.now(tz=timezone.utc)
+        now = datetime.now(tz=UTC)
         signature = webhook.sign("msg_1", now, body.decode())
         names = ("webhook", "svix") if module.startswith("svix") else ("webhook",)
         headers = {}

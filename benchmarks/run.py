@@ -13,7 +13,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def _cell(value: Any) -> str:
 
 def machine() -> dict[str, Any]:
     return {
-        "date": datetime.now(tz=timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(tz=UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -287,7 +287,7 @@ async def read_answer(
     while (remaining := until - time.monotonic()) > 0:
         try:
             chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         except ConnectionResetError:
             answer.reset = True

@@ -7,11 +7,9 @@ for one request, with the ASGI ways of reading the body and answering.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from hubsig._config import RequestView
@@ -77,7 +75,10 @@ async def serve(
         return
     finally:
         reset_current(token)
-    if reply is not None:
+    if reply is None:
+        await traced.flush()  # the app's own answer, held until its events were recorded
+    else:
+        traced.drop()
         await send_reply(traced, reply)
 
 
@@ -110,36 +111,10 @@ async def read_body(check: DeliveryCheck, receive: Receive) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-if sys.version_info >= (3, 11):
-
-    def within(deadline: float) -> asyncio.Timeout:
-        """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
-        loop = asyncio.get_running_loop()
-        return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
-
-else:  # pragma: no cover - Python 3.10
-
-    @contextlib.asynccontextmanager
-    async def within(deadline: float) -> AsyncIterator[None]:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        timer = loop.call_at(loop.time() + deadline - time.monotonic(), expire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if expired:
-                raise TimeoutError from None
-            raise
-        finally:
-            timer.cancel()
+def within(deadline: float) -> asyncio.Timeout:
+    """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
+    loop = asyncio.get_running_loop()
+    return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
@@ -151,15 +126,34 @@ async def send_reply(send: Send, reply: Reply) -> None:
 
 class TracedSend:
     """``send`` with the trace id added to the response headers (unless the app set one),
-    remembering whether a response has started, and its status."""
+    remembering whether a response has started, and its status.
 
-    __slots__ = ("_send", "_trace_id", "started", "status")
+    After ``hold()`` the app's messages are kept instead of sent, until
+    ``flush()`` sends them or ``drop()`` forgets them: with a store, the
+    app's answer must not reach the sender before its events are recorded
+    (a crash in between would acknowledge work that never committed), and
+    if recording fails the flow's own answer replaces it.
+    """
+
+    __slots__ = ("_held", "_send", "_trace_id", "started", "status")
 
     def __init__(self, send: Send, trace: TraceContext) -> None:
         self._send = send
         self._trace_id = trace.trace_id.encode("latin-1")
+        self._held: list[Message] | None = None
         self.started = False
         self.status = 0
+
+    def hold(self) -> None:
+        self._held = []
+
+    async def flush(self) -> None:
+        held, self._held = self._held or [], None
+        for message in held:
+            await self._send(message)
+
+    def drop(self) -> None:
+        self._held = None
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -169,6 +163,9 @@ class TracedSend:
             if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
                 headers.append((_TRACE_HEADER, self._trace_id))
                 message = {**message, "headers": headers}
+        if self._held is not None:
+            self._held.append(message)
+            return
         await self._send(message)
 
 

@@ -7,6 +7,7 @@ Nothing here decides anything: ``serve`` runs the delivery flow
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from types import TracebackType
@@ -85,9 +86,19 @@ def serve(
         )
     finally:
         reset_current(token)
-    if reply is not None:
+    if reply is None:
+        return answered[0]
+    if not traced.status:
         return send_reply(traced, reply)
-    return answered[0]
+    # The app had answered, but its events could not be recorded: its status line is
+    # replaced (nothing is sent before the middleware returns) and its body dropped.
+    close = getattr(answered[0], "close", None) if answered else None
+    if close is not None:
+        close()
+    try:
+        raise RuntimeError("the app's answer is replaced: its events were not recorded")
+    except RuntimeError:
+        return send_reply(traced, reply, sys.exc_info())
 
 
 def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:

@@ -98,6 +98,8 @@ class HubSignatureMiddleware:
         # A fresh state for this request: a server that shares one dict across
         # requests must not let another request find this delivery in it.
         scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
+        if delivery.claims is not None:
+            send.hold()  # answered once its events are recorded (see TracedSend)
         try:
             await self.app(scope, replay(delivery.fresh_body(), receive), send)
         except Exception:

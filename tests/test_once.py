@@ -524,3 +524,180 @@ def test_an_interrupted_export_is_cut_back_and_written_whole(tmp_path: Path) -> 
     with pytest.raises(JournalMismatch):
         JournalExport(store, out).run()
     db.close()
+
+
+# --- what an adversarial review found (each failed before its fix) ------------------------
+
+
+def _lend(store: Any, claims: Any) -> Any:
+    """A lent transaction for ``claims``, as a handler gets one (without a whole delivery)."""
+    from types import SimpleNamespace
+
+    return store.transaction(SimpleNamespace(claims=claims))
+
+
+def test_a_stale_attempts_transaction_is_refused_after_another_completed_the_events(
+    transactional: Any,
+) -> None:
+    """A's lease ran out; B reclaimed the event, processed it and completed it. A's late
+    commit must be refused and rolled back, not land on top of B's work."""
+    from hubsig._dedupe import ClaimLost, Claims
+
+    _orders(transactional)
+    assert transactional.claim(["k"], 0.05, "A") == [Claim.CLAIMED]
+    stale = Claims(("k",), "A", False, transactional)
+    connection = _lend(transactional, stale)
+    if not isinstance(transactional, SQLiteStore):
+        time.sleep(0.15)
+    if isinstance(transactional, SQLiteStore):
+        transactional.abort_transaction(stale)  # SQLite: B needs the write lock A holds
+        time.sleep(0.15)
+        assert transactional.claim(["k"], 60, "B") == [Claim.RECLAIMED]
+        transactional.complete(["k"], 3600, "B")
+        connection = _lend(transactional, stale)
+    else:
+        assert transactional.claim(["k"], 60, "B") == [Claim.RECLAIMED]
+        transactional.complete(["k"], 3600, "B")
+    marker = "?" if isinstance(transactional, SQLiteStore) else "%s"
+    table = "orders"
+    if not isinstance(transactional, SQLiteStore):
+        table = transactional._sql.table + "_orders"
+    connection.execute(f"INSERT INTO {table} (id) VALUES ({marker})", ("written by A",))
+    with pytest.raises(ClaimLost):
+        transactional.commit_transaction(stale, 3600)
+    assert _orders(transactional) == []
+    assert transactional.claim(["k"], 60, "C") == [Claim.DONE]
+
+
+@pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
+def test_the_middleware_holds_the_apps_200_until_its_transaction_committed(
+    protocol: str, tmp_path: Path
+) -> None:
+    """The app answers 200, but its transaction is refused (its events were taken
+    meanwhile): the sender must get 409, not the 200 of work that never committed."""
+    store = SQLiteStore(tmp_path / "events.db")
+    _orders(store)
+    config = hubsig.WebhookConfig(secret=SECRET, store=store)
+
+    def overtaken(delivery: hubsig.Delivery) -> None:
+        claims = delivery.claims
+        assert claims is not None
+        store.release(claims.keys, claims.token)
+        store.claim(list(claims.keys), 60, "another")
+        _write(store, delivery)
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        overtaken(hubsig.delivery_of(environ))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"status":{"code":0,"message":"OK"}}']
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.to_thread(overtaken, hubsig.delivery_of(scope))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"status":{"code":0}}'})
+
+    sent = signed(make_events(2))
+    if protocol == "asgi":
+        from hubsig.asgi import HubSignatureMiddleware as Asgi
+
+        status = asyncio.run(_call_asgi(Asgi(asgi_app, config=config), sent))[0]
+    else:
+        status = _call_wsgi(hubsig.wsgi.HubSignatureMiddleware(wsgi_app, config=config), sent)[0]
+    assert status == 409
+    assert _orders(store) == []
+    store.close()
+
+
+def test_sqlite_transactions_are_refused_on_an_event_loop_and_in_memory(tmp_path: Path) -> None:
+    errors: list[str] = []
+    store = SQLiteStore(tmp_path / "events.db")
+
+    async def on_the_loop(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        try:
+            store.transaction(delivery)
+        except ConfigurationError as error:
+            errors.append(str(error))
+            raise
+
+    endpoint = hubsig.webhook(secret=SECRET, store=store)(on_the_loop)
+    assert asyncio.run(_call_asgi(endpoint, signed(make_events(1))))[0] == 500
+    assert "block the event loop" in errors[0]
+    memory = SQLiteStore(":memory:")
+    with pytest.raises(ConfigurationError, match="in-memory"):
+        _lend(memory, _claims_for(memory))
+
+
+def _claims_for(store: Any) -> Any:
+    from hubsig._dedupe import Claims
+
+    return Claims(("k",), "A", False, store)
+
+
+def test_a_failed_handlers_connection_is_closed_not_lent_again(transactional: Any) -> None:
+    """A cancelled handler's thread may still hold its connection: it must find it closed,
+    not back in the pool under another delivery."""
+    _orders(transactional)
+    lent: list[Any] = []
+
+    def fails(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
+        lent.append(transactional.transaction(delivery))
+        raise RuntimeError("fails after borrowing")
+
+    endpoint = hubsig.webhook(secret=SECRET, store=transactional)(fails)
+    assert _call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 500
+    (connection,) = lent
+    if isinstance(transactional, SQLiteStore):
+        with pytest.raises(sqlite3.ProgrammingError):
+            connection.execute("SELECT 1")
+    else:
+        assert connection.closed
+
+
+def test_postgres_claims_of_overlapping_events_do_not_fail_on_deadlocks(postgres_url: str) -> None:
+    import random
+    import threading
+
+    from hubsig.stores.postgres import PostgresStore
+
+    store = PostgresStore(postgres_url, table=fresh_table())
+    store.check()
+    failures: list[BaseException] = []
+    keys = [f"k{i}" for i in range(30)]
+
+    def churn(seed: int) -> None:
+        rng = random.Random(seed)
+        token = f"t{seed}"
+        try:
+            for _ in range(40):
+                chosen = rng.sample(keys, 8)
+                verdicts = store.claim(chosen, 60, token)
+                won = [k for k, v in zip(chosen, verdicts, strict=True) if v is Claim.CLAIMED]
+                store.release(won, token)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    assert failures == []
+
+
+def test_a_redis_that_may_evict_its_keys_fails_start_up(tmp_path: Path) -> None:
+    from tests.redis_server import RedisServer, can_start
+
+    if not can_start():
+        pytest.skip("needs redis-server to start one with an eviction policy")
+    from hubsig.stores.redis import RedisStore
+
+    server = RedisServer(tmp_path, ("--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru"))
+    server.start()
+    try:
+        store = RedisStore(server.url)
+        with pytest.raises(ConfigurationError, match="evict"):
+            store.check()
+        store.close()
+    finally:
+        server.stop()

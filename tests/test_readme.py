@@ -1,5 +1,5 @@
-"""The README's promises: its examples run (and the adapter ones serve a real delivery),
-its two commands are what CI runs, and its API list is the package's ``__all__``."""
+"""The README's and the documentation's promises: every Python example runs (and the adapter
+ones serve a real delivery), and the README's two commands are what CI runs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ from tests import django_site
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+PYTHON_BLOCKS = [
+    block
+    for page in PAGES
+    for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+]
 SHELL_BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
 ADAPTER_MARKERS = (
     "from hubsig.asgi",
@@ -153,7 +158,9 @@ def test_adapter_example_serves_a_signed_delivery(
         if isinstance(client, _AiohttpPoster):
             client.close()
     if "@hubsig.webhook" in block:
-        assert "chat started r-1" in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert "started" in printed.lower()
+        assert "r-1" in printed
 
 
 @pytest.mark.parametrize("block", TEST_BLOCKS, ids=_block_id)
@@ -172,9 +179,3 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_them() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci
     assert main_job in ci
-
-
-def test_readme_documents_exactly_the_public_api() -> None:
-    section = README.split("## Public API", 1)[1].split("##", 1)[0]
-    documented = set(re.findall(r"`([A-Za-z_]+)`", section))
-    assert documented == set(hubsig.__all__)

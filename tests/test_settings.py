@@ -93,8 +93,13 @@ def _mypy(*paths: Path) -> str:
 
 
 def _readme_examples(folder: Path) -> list[Path]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    """Every Python example of the README and the documentation, one file each."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    blocks = [
+        block
+        for page in pages
+        for block in re.findall(r"```python\n(.*?)```", page.read_text("utf-8"), re.DOTALL)
+    ]
     paths = []
     for number, block in enumerate(blocks):
         path = folder / f"readme_example_{number}.py"

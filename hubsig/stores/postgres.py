@@ -45,6 +45,13 @@ CLAIM_MEMORY = 24 * 3600.0
 """How long an expired, unsettled claim is kept, so the event's next claim is RECLAIMED."""
 _PRUNE_BATCH = 64
 _IDLE_CONNECTIONS = 8
+_DEADLOCK_TRIES = 3
+"""Claims of overlapping events can deadlock in PostgreSQL; the loser's whole statement is
+rolled back, so it is simply tried again."""
+
+
+def _prune_arguments(keys: Sequence[str]) -> dict[str, float | int]:
+    return {"memory": CLAIM_MEMORY, "batch": _PRUNE_BATCH + 2 * len(keys)}
 
 
 def schema(table: str = "hubsig_events") -> str:
@@ -72,6 +79,17 @@ class _Statements:
                 f"table must be a plain SQL identifier (letters, digits, _), not {table!r}"
             )
         self.table = table
+        # Claims first take a transaction-scoped advisory lock per key, in one global order,
+        # in a statement of their own: the claim statement's snapshot then sees every claim
+        # committed before it, so it locks existing rows in key order and inserts keys no
+        # one else can insert meanwhile. With settling also locking rows in key order, no two
+        # statements can wait on each other in a cycle.
+        self.lock = """
+            SELECT pg_advisory_xact_lock(h)
+            FROM (SELECT DISTINCT hashtextextended(k, 0) AS h
+                  FROM unnest(%(keys)s::text[]) AS k) AS hashes
+            ORDER BY h
+        """
         self.claim = f"""
             WITH now AS (SELECT {_NOW} AS t),
             old AS (
@@ -109,18 +127,23 @@ class _Statements:
                 SET state = 'done', expires = EXCLUDED.expires, token = NULL
                 WHERE e.state = 'done' OR e.token = %(token)s OR e.expires <= {_NOW}
         """
+        # Rows are locked in key order, as the claim locks them, so that two attempts
+        # settling overlapping events cannot deadlock.
+        mine = f"""
+            SELECT key FROM {table}
+            WHERE key = ANY(%(keys)s) AND state = 'claimed' AND token = %(token)s
+            ORDER BY key FOR UPDATE
+        """
         # Inside the handler's transaction: only claims this attempt still holds.
         self.commit = f"""
             UPDATE {table} SET state = 'done', expires = {_NOW} + %(retention)s, token = NULL
-            WHERE key = ANY(%(keys)s) AND state = 'claimed' AND token = %(token)s
+            WHERE key IN ({mine})
         """
         self.renew = f"""
-            UPDATE {table} SET expires = {_NOW} + %(lease)s
-            WHERE key = ANY(%(keys)s) AND state = 'claimed' AND token = %(token)s
+            UPDATE {table} SET expires = {_NOW} + %(lease)s WHERE key IN ({mine})
         """
         self.release = f"""
-            DELETE FROM {table} WHERE key = ANY(%(keys)s) AND state = 'claimed'
-                AND token = %(token)s
+            DELETE FROM {table} WHERE key IN ({mine})
         """
         # pg_catalog, not information_schema: that one hides tables the user has no rights on.
         self.columns = """
@@ -235,17 +258,25 @@ class PostgresStore:
     def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         arguments = {"keys": list(keys), "lease": lease, "token": token}
         with self._connection() as connection:
-            with connection.transaction():
-                rows = connection.execute(self._sql.claim, arguments).fetchall()
-            connection.execute(
-                self._sql.prune,
-                {"memory": CLAIM_MEMORY, "batch": _PRUNE_BATCH + 2 * len(keys)},
-            )
+            for attempt in range(_DEADLOCK_TRIES):
+                try:
+                    with connection.transaction():
+                        connection.execute(self._sql.lock, arguments)
+                        rows = connection.execute(self._sql.claim, arguments).fetchall()
+                    break
+                except self._psycopg.errors.DeadlockDetected:
+                    if attempt == _DEADLOCK_TRIES - 1:
+                        raise  # rolled back whole: nothing claimed
+            try:
+                connection.execute(self._sql.prune, _prune_arguments(keys))
+            except self._psycopg.errors.DatabaseError:
+                logger.warning("could not prune expired rows; the next claim will")
         return _verdicts(rows)
 
     def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
-        with self._connection() as connection:
+        with self._connection() as connection, connection.transaction():
             arguments = {"keys": list(keys), "retention": retention, "token": token}
+            connection.execute(self._sql.lock, arguments)
             connection.execute(self._sql.complete, arguments)
 
     def release(self, keys: Sequence[str], token: str) -> None:
@@ -299,9 +330,13 @@ class PostgresStore:
             return connection
         try:
             connection = self._borrow()
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        try:
             connection.autocommit = False
             connection.execute("SELECT 1")  # opens the transaction, so hubsig sees it end early
         except self._psycopg.Error as error:
+            self._give_back(connection, broken=True)
             raise _unavailable(error) from None
         claims.transaction = Lent(self, connection)
         return connection
@@ -326,14 +361,13 @@ class PostgresStore:
         self._give_back(connection)
 
     def abort_transaction(self, claims: Claims) -> None:
+        """Roll back and close: a handler cancelled while its thread still runs must not
+        write into a connection that went back to the pool (closing also rolls back)."""
         connection: psycopg.Connection[Any] = lent_connection(claims, self)
         claims.transaction = None
-        try:
+        with contextlib.suppress(self._psycopg.Error):
             connection.rollback()
-        except self._psycopg.Error:
-            self._give_back(connection, broken=True)  # closing it rolls back on the server
-            return
-        self._give_back(connection)
+        self._give_back(connection, broken=True)
 
     def close(self) -> None:
         """Close the idle connections."""
@@ -417,18 +451,26 @@ class AsyncPostgresStore:
     async def claim(self, keys: Sequence[str], lease: float, token: str) -> list[Claim]:
         arguments = {"keys": list(keys), "lease": lease, "token": token}
         async with self._connection() as connection:
-            async with connection.transaction():
-                cursor = await connection.execute(self._sql.claim, arguments)
-                rows = await cursor.fetchall()
-            await connection.execute(
-                self._sql.prune,
-                {"memory": CLAIM_MEMORY, "batch": _PRUNE_BATCH + 2 * len(keys)},
-            )
+            for attempt in range(_DEADLOCK_TRIES):
+                try:
+                    async with connection.transaction():
+                        await connection.execute(self._sql.lock, arguments)
+                        cursor = await connection.execute(self._sql.claim, arguments)
+                        rows = await cursor.fetchall()
+                    break
+                except self._psycopg.errors.DeadlockDetected:
+                    if attempt == _DEADLOCK_TRIES - 1:
+                        raise
+            try:
+                await connection.execute(self._sql.prune, _prune_arguments(keys))
+            except self._psycopg.errors.DatabaseError:
+                logger.warning("could not prune expired rows; the next claim will")
         return _verdicts(rows)
 
     async def complete(self, keys: Sequence[str], retention: float, token: str) -> None:
-        async with self._connection() as connection:
+        async with self._connection() as connection, connection.transaction():
             arguments = {"keys": list(keys), "retention": retention, "token": token}
+            await connection.execute(self._sql.lock, arguments)
             await connection.execute(self._sql.complete, arguments)
 
     async def release(self, keys: Sequence[str], token: str) -> None:
@@ -476,9 +518,13 @@ class AsyncPostgresStore:
             return connection
         try:
             connection = await self._borrow()
+        except self._psycopg.Error as error:
+            raise _unavailable(error) from None
+        try:
             await connection.set_autocommit(False)
             await connection.execute("SELECT 1")
         except self._psycopg.Error as error:
+            await self._give_back(connection, broken=True)
             raise _unavailable(error) from None
         claims.transaction = Lent(self, connection)
         return connection
@@ -505,12 +551,9 @@ class AsyncPostgresStore:
     async def abort_transaction(self, claims: Claims) -> None:
         connection: psycopg.AsyncConnection[Any] = lent_connection(claims, self)
         claims.transaction = None
-        try:
+        with contextlib.suppress(self._psycopg.Error):
             await connection.rollback()
-        except self._psycopg.Error:
-            await self._give_back(connection, broken=True)
-            return
-        await self._give_back(connection)
+        await self._give_back(connection, broken=True)
 
     async def close(self) -> None:
         """Close the idle connections opened on this event loop."""

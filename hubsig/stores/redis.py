@@ -15,6 +15,7 @@ back when Redis does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from hubsig._dedupe import Claim, StoreUnavailable
 from hubsig.errors import ConfigurationError
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
+
+logger = logging.getLogger("hubsig")
 
 _NOW = """
 local clock = redis.call('TIME')
@@ -111,6 +114,21 @@ class _Scripts:
         return self.key(f"hubsig-check:{secrets.token_hex(8)}")
 
 
+def _check_eviction(memory: Any) -> None:
+    """Refuse a Redis that may evict keys: an evicted completion runs its event again."""
+    if not isinstance(memory, dict):
+        return
+    policy = memory.get("maxmemory_policy")
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if int(memory.get("maxmemory") or 0) > 0 and policy not in (None, "noeviction"):
+        raise ConfigurationError(
+            f"Redis may evict hubsig's keys (maxmemory-policy {policy} with a maxmemory "
+            "limit): a forgotten completion runs its event again; use noeviction, or a Redis "
+            "of its own"
+        )
+
+
 def _unusable(error: BaseException) -> ConfigurationError:
     import redis
 
@@ -177,6 +195,12 @@ class RedisStore:
             self._scripts.complete(keys=[probe], args=[_Scripts.held(token), 1])
         except self._errors as error:
             raise _unusable(error) from None
+        try:
+            memory = self._redis.info("memory")
+        except self._errors:
+            logger.warning("could not read Redis's eviction policy (INFO is not allowed)")
+            return
+        _check_eviction(memory)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -240,6 +264,12 @@ class AsyncRedisStore:
             await self._scripts.complete(keys=[probe], args=[_Scripts.held(token), 1])
         except self._errors as error:
             raise _unusable(error) from None
+        try:
+            memory = await self._redis.info("memory")
+        except self._errors:
+            logger.warning("could not read Redis's eviction policy (INFO is not allowed)")
+            return
+        _check_eviction(memory)
 
     async def close(self) -> None:
         """Close the client's connections."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 
 from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
 from hubsig.errors import ConfigurationError
-from hubsig.stores._lending import Lent, claims_of, lent_connection
+from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_connection
 
 if TYPE_CHECKING:
     from hubsig._receiver import Delivery
 
 __all__ = ["SQLiteStore"]
 
-logger = logging.getLogger("hubsig")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hubsig_events (
@@ -150,6 +149,17 @@ class SQLiteStore:
         if claims.transaction is not None:
             lent: sqlite3.Connection = lent_connection(claims, self)
             return lent
+        if str(self.path) == ":memory:":
+            raise ConfigurationError(
+                "an in-memory SQLiteStore cannot lend a transaction (another connection would "
+                "open another database): give it a file"
+            )
+        if _on_an_event_loop():
+            raise ConfigurationError(
+                "SQLiteStore.transaction() in async code would block the event loop on the "
+                "file's write lock: use a sync handler (it runs in a thread) or an "
+                "AsyncPostgresStore"
+            )
         db = self._borrow()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -163,12 +173,9 @@ class SQLiteStore:
         db: sqlite3.Connection = lent_connection(claims, self)
         try:
             if not db.in_transaction:
-                logger.error(
-                    "the handler committed or rolled back hubsig's transaction itself: its "
-                    "writes and its events' completion are no longer one transaction"
-                )
+                committed_by_handler()
                 db.execute("BEGIN IMMEDIATE")
-            if self._mark_done(db, claims.keys, retention, claims.token) < len(claims.keys):
+            if self._mark_own_done(db, claims, retention) < len(claims.keys):
                 db.execute("ROLLBACK")
                 raise ClaimLost("another attempt holds these events")
             db.execute("COMMIT")
@@ -184,17 +191,35 @@ class SQLiteStore:
         self._give_back(db, broken=False)
         claims.transaction = None
 
+    def _mark_own_done(self, db: sqlite3.Connection, claims: Claims, retention: float) -> int:
+        """Mark done the keys this attempt still claims (however late); how many it did."""
+        until = self._clock() + retention
+        marked = 0
+        for key in claims.keys:
+            marked += db.execute(
+                "UPDATE hubsig_events SET state = 'done', expires = ?, token = NULL "
+                "WHERE key = ? AND state = 'claimed' AND token = ?",
+                (until, key, claims.token),
+            ).rowcount
+        return marked
+
     def abort_transaction(self, claims: Claims) -> None:
+        """Roll back and close the connection: a handler cancelled while its thread still
+        runs must find it closed, not back in the pool under another delivery."""
         db: sqlite3.Connection = lent_connection(claims, self)
         claims.transaction = None
         _roll_back(db)
-        self._give_back(db, broken=False)
+        self._give_back(db, broken=True)
 
     def _borrow(self) -> sqlite3.Connection:
         with self._idle_lock:
             if self._idle:
                 return self._idle.pop()
-        return _open(self.path)
+        db = _open(self.path)
+        # Python opens a transaction before any write made outside one: so writes that come
+        # after a rollback (a cancelled handler's thread) never commit on their own.
+        db.isolation_level = "DEFERRED"
+        return db
 
     def _give_back(self, db: sqlite3.Connection, broken: bool) -> None:
         with self._idle_lock:
@@ -213,6 +238,17 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
+
+
+def _on_an_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # not imported: no loop can be running
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _roll_back(db: sqlite3.Connection) -> None:

@@ -1,0 +1,95 @@
+"""Draw the documentation's plots from recorded benchmark figures: ``python docs/plots.py``.
+
+Reads ``docs/_data/benchmarks.json`` (written by ``python -m benchmarks.run --only
+verification end_to_end --json docs/_data/benchmarks.json``) and writes
+``docs/_static/plots/verification.png`` and ``end_to_end.png``, which are
+committed; run it again after recording new figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+DOCS = Path(__file__).parent
+FIGURES = DOCS / "_data" / "benchmarks.json"
+PLOTS = DOCS / "_static" / "plots"
+HUBSIG = ("hubsig sha1", "floor")
+RECEIVERS = {
+    "bare": "a bare ASGI app\n(reads the body, checks nothing)",
+    "hubsig": "the same app behind\nHubSignatureMiddleware",
+}
+
+
+def verification(rows: list[dict[str, Any]], machine: str) -> Path:
+    """Time to verify one delivery against its size, per verifier, log-log."""
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
+    for name in names:
+        points = sorted((row["size"], row["ns"] / 1000) for row in rows if row["name"] == name)
+        sizes, micros = zip(*points, strict=True)
+        style = {"linewidth": 2.5} if name in HUBSIG else {"linewidth": 1, "alpha": 0.8}
+        axes.plot(sizes, micros, marker="o", label=name, **style)
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    axes.set_xlabel("body size (bytes)")
+    axes.set_ylabel("time to verify one delivery (µs, lower is better)")
+    axes.set_title("Verification time against body size")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
+    figure.tight_layout()
+    return _save(figure, "verification.png")
+
+
+def end_to_end(rows: list[dict[str, Any]], machine: str) -> Path:
+    """Requests per second of each receiver under the same load, with p50/p99 latency."""
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
+    names = [row["name"] for row in rows]
+    rps = [row["rps"] for row in rows]
+    colours = ["#999999" if name == "bare" else "#2a6fdb" for name in names]
+    bars = axes.barh([RECEIVERS.get(name, name) for name in names], rps, color=colours)
+    for bar, row in zip(bars, rows, strict=True):
+        label = (
+            f" {row['rps']:,.0f} req/s   p50 {row['p50_ms']:.1f} ms   p99 {row['p99_ms']:.1f} ms"
+        )
+        axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center")
+    axes.set_xlim(0, max(rps) * 1.8)
+    axes.set_xlabel("requests per second (higher is better)")
+    generator = rows[0]["generator"]
+    axes.set_title(f"End to end: uvicorn on loopback, {generator}, 4 KiB deliveries")
+    axes.invert_yaxis()
+    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
+    figure.tight_layout()
+    return _save(figure, "end_to_end.png")
+
+
+def _save(figure: Any, name: str) -> Path:
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    path = PLOTS / name
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def main() -> int:
+    figures = json.loads(FIGURES.read_text(encoding="utf-8"))
+    machine = figures["machine"]
+    caption = f"{machine['date'][:10]}, {machine['cpus']} cores, Python {machine['python']}"
+    for path in (
+        verification(figures["verification"], caption),
+        end_to_end(figures["end_to_end"], caption),
+    ):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
