@@ -86,44 +86,59 @@ class Receiver:
         self.process.wait(timeout=60)
 
 
-def send_until_acknowledged(port: int, bodies: list[bytes], threads: int = 16) -> dict[str, Any]:
-    """Post every body until it gets a 200; count the answers on the way."""
-    statuses: Counter[str] = Counter()
-    lock = threading.Lock()
-    queue = list(enumerate(bodies))
-    replays = [body for i, body in enumerate(bodies) if i % 10 == 0]
-    queue += [(len(bodies) + i, body) for i, body in enumerate(replays)]
+class Sender:
+    """Posts signed bodies, each until it gets a 200, as the Genesys sender retries;
+    counts every answer on the way (``refused`` for a connection that failed)."""
 
-    def post(body: bytes) -> None:
-        headers = {"X-Hub-Signature": hubsig.sign(body, SECRET), "Content-Type": "application/json"}
+    def __init__(self, secret: str, port: Callable[[], int], path: str) -> None:
+        self.statuses: Counter[str] = Counter()
+        self._secret, self._port, self._path = secret, port, path
+        self._lock = threading.Lock()
+
+    def post(self, body: bytes) -> None:
+        headers = {"X-Hub-Signature": hubsig.sign(body, self._secret)}
+        headers["Content-Type"] = "application/json"
         while True:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                connection.request("POST", "/webhooks/interactions", body, headers)
+                connection = http.client.HTTPConnection("127.0.0.1", self._port(), timeout=30)
+                connection.request("POST", self._path, body, headers)
                 status = connection.getresponse().status
                 connection.close()
             except OSError:
                 status = 0
-            with lock:
-                statuses[str(status) if status else "refused"] += 1
+            with self._lock:
+                self.statuses[str(status) if status else "refused"] += 1
             if status == 200:
                 return
             time.sleep(0.05 if status else 0.1)
 
-    def worker() -> None:
-        while True:
-            with lock:
-                if not queue:
-                    return
-                _, body = queue.pop(0)
-            post(body)
+    def run(self, work: list[list[bytes]], threads: int = 16) -> None:
+        """Post each item's bodies in order (a delivery, then its duplicate); ``threads``
+        items at a time."""
+        queue = list(work)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return {"answers": dict(statuses), "replays_sent": len(replays)}
+        def worker() -> None:
+            while True:
+                with self._lock:
+                    if not queue:
+                        return
+                    bodies = queue.pop(0)
+                for body in bodies:
+                    self.post(body)
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+
+
+def send_until_acknowledged(port: int, bodies: list[bytes], threads: int = 16) -> dict[str, Any]:
+    """Every body until it gets a 200, and one in ten again afterwards (a replay)."""
+    replays = [body for i, body in enumerate(bodies) if i % 10 == 0]
+    sender = Sender(SECRET, lambda: port, "/webhooks/interactions")
+    sender.run([[body] for body in bodies] + [[body] for body in replays], threads)
+    return {"answers": dict(sender.statuses), "replays_sent": len(replays)}
 
 
 def killing(

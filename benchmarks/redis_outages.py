@@ -18,7 +18,6 @@ that bound is the store's, not hubsig's.
 
 from __future__ import annotations
 
-import http.client
 import os
 import random
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import hubsig
-from benchmarks.crashes import Receiver, free_port
+from benchmarks.crashes import Receiver, Sender, free_port
 from hubsig.testing import make_events
 
 SECRET = "outage-secret"
@@ -61,40 +60,11 @@ def run(deliveries: int = 3000, persistent: bool = True) -> dict[str, Any]:
         for receiver in receivers:
             receiver.start()
         bodies = [make_events(2).to_json() for _ in range(deliveries)]
-        statuses: Counter[str] = Counter()
-        lock = threading.Lock()
-        queue = list(bodies)
         rng = random.Random(3)
-
-        def post(body: bytes) -> None:
-            headers = {"X-Hub-Signature": hubsig.sign(body, SECRET)}
-            while True:
-                port = rng.choice(receivers).port
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    connection.request("POST", "/", body, headers)
-                    status = connection.getresponse().status
-                    connection.close()
-                except OSError:
-                    status = 0
-                with lock:
-                    statuses[str(status or "refused")] += 1
-                if status == 200:
-                    return
-                time.sleep(0.05)
-
-        def worker() -> None:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    body = queue.pop(0)
-                post(body)
-                post(body)  # the duplicate, after the acknowledgement
-
-        pool = [threading.Thread(target=worker) for _ in range(16)]
-        for thread in pool:
-            thread.start()
+        sender = Sender(SECRET, lambda: rng.choice(receivers).port, "/")
+        # each delivery until it gets a 200, then once more: a duplicate after the 200
+        sending = threading.Thread(target=sender.run, args=([[body, body] for body in bodies],))
+        sending.start()
         outages = 0
         for _ in range(3):
             time.sleep(1.0)
@@ -110,8 +80,7 @@ def run(deliveries: int = 3000, persistent: bool = True) -> dict[str, Any]:
         )
         stall.start()
         stall.join()
-        for thread in pool:
-            thread.join()
+        sending.join()
         for receiver in receivers:
             receiver.stop()
         server.stop()
@@ -132,7 +101,7 @@ def run(deliveries: int = 3000, persistent: bool = True) -> dict[str, Any]:
         "doubled": sum(count - 1 for count in counts.values() if count > 1),
         "unrecorded_deliveries": unrecorded,
         "unrecorded_events": 2 * unrecorded,
-        "answers": dict(statuses),
+        "answers": dict(sender.statuses),
     }
 
 

@@ -202,16 +202,23 @@ def checking_store_at_startup(receiver: Receiver, receive: Receive, send: Send) 
 
     async def checked() -> Message:
         message = await receive()
-        if message["type"] == "lifespan.startup":
-            try:
-                await check_store(receiver)
-            except ConfigurationError as error:
-                logger.error("hubsig cannot start: %s", error)
-                await send({"type": "lifespan.startup.failed", "message": str(error)})
-                raise
+        if message["type"] == "lifespan.startup" and not await store_ready(receiver, send):
+            raise ConfigurationError("the delivery store can never work (see the log)")
         return message
 
     return checked
+
+
+async def store_ready(receiver: Receiver, send: Send) -> bool:
+    """Check an async store at ``lifespan.startup``; if it can never work, log why, send
+    ``lifespan.startup.failed`` (so the server exits) and return False."""
+    try:
+        await check_store(receiver)
+    except ConfigurationError as error:
+        logger.error("hubsig cannot start: %s", error)
+        await send({"type": "lifespan.startup.failed", "message": str(error)})
+        return False
+    return True
 
 
 async def refuse_to_serve(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hubsig import _asgi_io as asgi_io
 from hubsig import _wsgi_io as wsgi_io
 from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
-from hubsig._flow import Outcome, Receiver, check_store
+from hubsig._flow import Outcome, Receiver
 from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._receiver import Delivery, acknowledge, failure, json_reply
 from hubsig._response import EventsResponse
@@ -380,11 +380,7 @@ async def _answer_lifespan(
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            try:
-                await check_store(receiver)
-            except ConfigurationError as error:
-                logger.error("hubsig cannot start: %s", error)
-                await send({"type": "lifespan.startup.failed", "message": str(error)})
+            if not await asgi_io.store_ready(receiver, send):
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
