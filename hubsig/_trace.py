@@ -67,7 +67,10 @@ class TraceContext:
             return multi
         if view.get("x-b3-traceid") is not None:
             discarded = "X-B3-TraceId is not 16 or 32 lower-hex characters, or is all zeros"
-        return cls.new(discarded=discarded)
+        # A sampling decision may come without ids (X-B3-Sampled: 0, or X-B3-Flags: 1 for
+        # debug); the fresh trace keeps it, and passes it on.
+        sampled, debug = _multi_sampling(view)
+        return cls.new(sampled, debug, discarded=discarded)
 
     def child(self) -> TraceContext:
         """The context for an outgoing call made while handling this request."""
@@ -144,13 +147,19 @@ def _from_multi_headers(headers: Headers) -> TraceContext | None:
         return None
     span_id = (headers.get("x-b3-spanid") or "").strip().lower()
     parent: str | None = (headers.get("x-b3-parentspanid") or "").strip().lower()
-    debug = (headers.get("x-b3-flags") or "").strip() == "1"
-    sampled = True if debug else _SAMPLED.get((headers.get("x-b3-sampled") or "").strip().lower())
+    sampled, debug = _multi_sampling(headers)
     if not _valid_id(span_id, (16,)):
         span_id, parent = _random_id(8), None
     elif not _valid_id(parent or "", (16,)):
         parent = None
     return TraceContext(trace_id, span_id, parent, sampled, debug)
+
+
+def _multi_sampling(headers: Headers) -> tuple[bool | None, bool]:
+    """``(sampled, debug)`` from ``X-B3-Flags`` and ``X-B3-Sampled``; debug implies sampled."""
+    debug = (headers.get("x-b3-flags") or "").strip() == "1"
+    sampled = True if debug else _SAMPLED.get((headers.get("x-b3-sampled") or "").strip().lower())
+    return sampled, debug
 
 
 _SAMPLED = {"1": True, "true": True, "0": False, "false": False}

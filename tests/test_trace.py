@@ -136,3 +136,39 @@ def test_log_filter_puts_the_trace_id_on_every_record(caplog: pytest.LogCaptureF
         "-",
         "463ac35c9f6413ad48485a3953bb6124",
     ]
+
+
+@given(
+    sampled=st.sampled_from([None, "0", "1", "true", "false", "2", ""]),
+    flags=st.sampled_from([None, "1", "0", ""]),
+    trace_id=st.sampled_from([None, "", "xyz", "0" * 32]),
+)
+def test_a_sampling_decision_sent_without_ids_is_kept_and_forwarded(
+    sampled: str | None, flags: str | None, trace_id: str | None
+) -> None:
+    """b3-propagation: ``X-B3-Sampled: 0`` or ``X-B3-Flags: 1`` may come alone; the fresh
+    trace keeps the decision in the multi-header form, and passes it on."""
+    headers = [
+        (name, value)
+        for name, value in (
+            ("X-B3-Sampled", sampled),
+            ("X-B3-Flags", flags),
+            ("X-B3-TraceId", trace_id),
+        )
+        if value is not None
+    ]
+    trace = TraceContext.from_headers(headers)
+    assert trace.generated
+    debug = flags == "1"
+    expected = (
+        True if debug else {"1": True, "true": True, "0": False, "false": False}.get(sampled or "")
+    )
+    assert (trace.sampled, trace.debug) == (expected, debug)
+    outgoing = trace.to_headers()
+    if debug:
+        assert outgoing["X-B3-Flags"] == "1"
+    elif expected is not None:
+        assert outgoing["X-B3-Sampled"] == ("1" if expected else "0")
+    else:
+        assert "X-B3-Sampled" not in outgoing
+        assert "X-B3-Flags" not in outgoing
