@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
+from hubsig import _telemetry
 from hubsig._config import RequestView, WebhookConfig, run_to_completion
 from hubsig._dedupe import (
     AnyStore,
@@ -218,7 +219,11 @@ async def check_store(receiver: Receiver) -> None:
 
 def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
     """The whole policy for one request on a guarded path (see the module's docstring)."""
-    reply = yield from _deliver(receiver, request, trace)
+    flow = _deliver(receiver, request, trace)
+    observer = _telemetry.observer
+    if observer is not None:  # hubsig.otel.instrument() was called
+        flow = observer.observe(flow, request, trace)
+    reply = yield from flow
     if reply is not None and request.method == "HEAD":
         return replace(reply, body=b"")  # a HEAD answer has no body (its length is kept)
     return reply

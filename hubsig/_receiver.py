@@ -14,7 +14,8 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hubsig._config import RequestView, Resolved, WebhookConfig
 from hubsig._dedupe import Claims
@@ -101,11 +102,13 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A complete HTTP response for an adapter to send."""
+    """A complete HTTP response for an adapter to send; ``reason`` is its reason code
+    (``signature_mismatch``, ...) when it refuses or fails, for logs and telemetry."""
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    reason: str | None = None
 
 
 class DeliveryCheck:
@@ -128,7 +131,16 @@ class DeliveryCheck:
     request is over, whatever happened.
     """
 
-    __slots__ = ("_config", "_declared", "_hashing", "_reserved", "deadline", "request", "trace")
+    __slots__ = (
+        "_config",
+        "_declared",
+        "_hashing",
+        "_reserved",
+        "deadline",
+        "observed",
+        "request",
+        "trace",
+    )
 
     def __init__(self, config: WebhookConfig, request: RequestView, trace: TraceContext) -> None:
         self._config = config
@@ -136,6 +148,8 @@ class DeliveryCheck:
         self.trace = trace
         self._hashing: IncrementalVerification | None = None
         self._reserved = 0
+        self.observed: dict[str, Any] | None = None
+        """Set by telemetry (``hubsig.otel``) to receive ``finish``'s timings and result."""
         config.check_method(request.method)
         config.check_api_key(request.headers)
         declared = declared_length(request.headers)
@@ -181,8 +195,17 @@ class DeliveryCheck:
 
     def finish(self, body: bytes) -> Delivery:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
+        observed = self.observed
+        if observed is not None:
+            observed["verifying"] = time.perf_counter_ns()
         verification = self._started().verify()
+        if observed is not None:
+            observed["verified"] = time.perf_counter_ns()
+            observed["verification"] = verification
         payload = parse_events(body, strict=self._config.strict)
+        if observed is not None:
+            observed["parsed"] = time.perf_counter_ns()
+            observed["payload"] = payload
         if len(payload.events) > self._config.max_events:
             raise TooManyEvents(
                 f"the delivery holds {len(payload.events)} events, more than this receiver's "
@@ -252,19 +275,21 @@ def rejection(error: WebhookError, trace: TraceContext, config: WebhookConfig) -
     extra = error.headers
     if error.close_connection:
         extra = (*extra, ("connection", "close"))
-    return json_reply(status, body, trace, extra)
+    return replace(json_reply(status, body, trace, extra), reason=error.code)
 
 
 def failure(trace: TraceContext) -> Reply:
     """The 500 for a handler or resolver that raised; the exception stays in the log."""
-    return json_reply(500, EventsResponse(code=500, message="internal error").to_json(), trace)
+    body = EventsResponse(code=500, message="internal error").to_json()
+    return replace(json_reply(500, body, trace), reason="internal_error")
 
 
 def in_progress(trace: TraceContext) -> Reply:
     """409 for a delivery whose event another worker is processing now; the sender retries."""
     logger.info("delivery in progress elsewhere, asking for a retry trace_id=%s", trace.trace_id)
     message = "delivery_in_progress: an event of this delivery is being processed; retry later"
-    return json_reply(409, EventsResponse(code=409, message=message).to_json(), trace)
+    body = EventsResponse(code=409, message=message).to_json()
+    return replace(json_reply(409, body, trace), reason="delivery_in_progress")
 
 
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:

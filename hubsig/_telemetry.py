@@ -1,0 +1,30 @@
+"""Where telemetry plugs into the delivery flow, without importing any telemetry library.
+
+``observer`` is ``None`` until ``hubsig.otel.instrument()`` sets it; the flow
+then hands every delivery's generator to ``observer.observe``, which passes
+each effect through while it records spans and metrics. Uninstrumented, the
+flow pays one global lookup per delivery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from hubsig._config import RequestView
+    from hubsig._trace import TraceContext
+
+__all__ = ["Observer", "observer"]
+
+
+class Observer(Protocol):
+    """Wraps one delivery's flow: yields what it yields, returns what it returns."""
+
+    def observe(
+        self, flow: Generator[Any, Any, Any], request: RequestView, trace: TraceContext
+    ) -> Generator[Any, Any, Any]: ...
+
+
+observer: Observer | None = None

@@ -1,0 +1,226 @@
+"""OpenTelemetry: spans in the sender's trace and metrics, through every adapter.
+
+Recorded with the SDK's in-memory span exporter and metric reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import hubsig
+import hubsig.otel
+from hubsig import WebhookConfig
+from hubsig.stores import MemoryStore
+from hubsig.testing import make_events, signed_request
+from tests.adapters import ADAPTERS, Adapter, Sent
+
+SECRET = "otel-secret"
+GENESYS_TRACE = "463ac35c9f6413ad48485a3953bb6124"
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.reader = InMemoryMetricReader()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.tracer_provider = provider
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [span for span in self.spans.get_finished_spans() if span.name == name]
+
+    def delivery(self) -> ReadableSpan:
+        (span,) = self.named("hubsig.delivery")
+        return span
+
+    def points(self, metric: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found: list[Any] = []
+        for resource in data.resource_metrics if data else []:
+            for scope in resource.scope_metrics:
+                for item in scope.metrics:
+                    if item.name == metric:
+                        found.extend(item.data.data_points)
+        return found
+
+    def count(self, metric: str, **attributes: str) -> int:
+        return sum(
+            point.value
+            for point in self.points(metric)
+            if all(point.attributes.get(k) == v for k, v in attributes.items())
+        )
+
+
+@pytest.fixture
+def recorded() -> Iterator[Recorded]:
+    record = Recorded()
+    hubsig.otel.instrument(record.tracer_provider, record.meter_provider)
+    try:
+        yield record
+    finally:
+        hubsig.otel.uninstrument()
+
+
+def _sent(headers: dict[str, str] | None = None, events: int = 2, secret: str = SECRET) -> Sent:
+    request = signed_request(make_events(events), secret)
+    sent_headers = {
+        k: v for k, v in request.headers.items() if k.lower() not in ("x-b3-traceid", "b3")
+    }
+    return Sent([request.body], {**sent_headers, **(headers or {})})
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_trace_id_sent_alone_becomes_the_trace_of_the_delivery_span(
+    adapter: str, recorded: Recorded
+) -> None:
+    run: Adapter = ADAPTERS[adapter]
+    answer = run(WebhookConfig(secret=SECRET), _sent({"X-B3-TraceId": GENESYS_TRACE}))
+    assert answer.status == 200
+    span = recorded.delivery()
+    assert format(span.context.trace_id, "032x") == GENESYS_TRACE
+    assert span.parent is not None
+    assert span.parent.is_remote
+    assert {k.lower(): v for k, v in answer.headers.items()}["x-b3-traceid"] == GENESYS_TRACE
+    attributes = span.attributes or {}
+    assert attributes["hubsig.verdict"] == "accepted"
+    assert attributes["hubsig.events"] == 2
+    assert attributes["hubsig.key_index"] == 0
+    assert attributes["http.request.method"] == "POST"
+    children = {s.name for s in recorded.spans.get_finished_spans() if s.parent == span.context}
+    assert {"hubsig.read_body", "hubsig.verify", "hubsig.parse", "hubsig.handler"} <= children
+    assert recorded.count("hubsig.deliveries", **{"hubsig.verdict": "accepted"}) == 1
+    assert recorded.count("hubsig.events", **{"hubsig.outcome": "processed"}) == 2
+
+
+def test_a_single_b3_header_with_a_span_id_makes_the_delivery_its_child(
+    recorded: Recorded,
+) -> None:
+    span_id = "e457b5a2e4d86bd1"
+    answer = ADAPTERS["asgi"](
+        WebhookConfig(secret=SECRET), _sent({"b3": f"{GENESYS_TRACE}-{span_id}-1"})
+    )
+    assert answer.status == 200
+    span = recorded.delivery()
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == span_id
+    assert format(span.context.trace_id, "032x") == GENESYS_TRACE
+
+
+def test_the_trace_id_in_log_lines_spans_and_the_answer_is_one(
+    recorded: Recorded, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def handler(payload: hubsig.EventsPayload) -> None:
+        trace = hubsig.current_trace()
+        assert trace is not None
+        seen.append(trace.trace_id)
+        from opentelemetry import trace as otel
+
+        seen.append(format(otel.get_current_span().get_span_context().trace_id, "032x"))
+
+    endpoint = hubsig.webhook(secret=SECRET)(handler)
+    from tests.adapters import _call_wsgi
+
+    status, _, _ = _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))
+    assert status == 200
+    assert seen == [GENESYS_TRACE, GENESYS_TRACE]
+    assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
+
+
+def test_refused_duplicate_busy_and_failing_deliveries_have_their_verdicts(
+    recorded: Recorded,
+) -> None:
+    store = MemoryStore()
+    config = WebhookConfig(secret=SECRET, store=store)
+    good = _sent()
+    assert ADAPTERS["asgi"](config, good).status == 200
+    assert ADAPTERS["asgi"](config, good).status == 200  # the duplicate
+    forged = _sent(secret="not-the-secret")
+    assert ADAPTERS["asgi"](config, forged).status == 401
+    failing = _sent({"x-test-fail": "1"})
+    assert ADAPTERS["webhook-asgi"](WebhookConfig(secret=SECRET), failing).status == 500
+    verdicts = [
+        (span.attributes or {}).get("hubsig.verdict") for span in recorded.named("hubsig.delivery")
+    ]
+    assert verdicts == ["accepted", "duplicate", "refused", "failed"]
+    refused = recorded.named("hubsig.delivery")[2]
+    assert (refused.attributes or {})["hubsig.reason"] == "signature_mismatch"
+    assert (refused.attributes or {})["http.response.status_code"] == 401
+    assert recorded.count("hubsig.deliveries", **{"hubsig.verdict": "refused"}) == 1
+    assert recorded.count("hubsig.events", **{"hubsig.outcome": "duplicate"}) == 2
+    assert recorded.count("hubsig.deliveries", **{"hubsig.verdict": "failed"}) == 1
+
+
+def test_a_busy_delivery_is_counted_busy(recorded: Recorded) -> None:
+    store = MemoryStore()
+    sent = _sent()
+    payload = hubsig.parse_events(sent.body)
+    from hubsig._dedupe import event_keys, unique_keys
+
+    store.claim(unique_keys(event_keys(payload, sent.body)), 60, "another worker")
+    assert ADAPTERS["wsgi"](WebhookConfig(secret=SECRET, store=store), sent).status == 409
+    assert (recorded.delivery().attributes or {})["hubsig.verdict"] == "busy"
+    assert recorded.count("hubsig.events", **{"hubsig.outcome": "busy"}) == 2
+
+
+def test_metrics_have_units_and_measure_each_delivery(recorded: Recorded) -> None:
+    for _ in range(3):
+        assert ADAPTERS["webhook-wsgi"](WebhookConfig(secret=SECRET), _sent()).status == 200
+    data = recorded.reader.get_metrics_data()
+    assert data is not None
+    units = {
+        item.name: item.unit
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for item in scope.metrics
+    }
+    assert units["hubsig.request.body.size"] == "By"
+    assert units["hubsig.verification.duration"] == "s"
+    assert units["hubsig.handler.duration"] == "s"
+    (sizes,) = recorded.points("hubsig.request.body.size")
+    assert sizes.count == 3
+    (active,) = recorded.points("hubsig.deliveries.active")
+    assert active.value == 0  # every delivery ended
+
+
+def test_a_sampled_0_from_the_sender_is_kept(recorded: Recorded) -> None:
+    assert (
+        ADAPTERS["asgi"](WebhookConfig(secret=SECRET), _sent({"X-B3-Sampled": "0"})).status == 200
+    )
+    assert recorded.named("hubsig.delivery") == []  # the parent-based sampler follows the sender
+
+
+def test_the_natives_are_recorded_too(recorded: Recorded) -> None:
+    from flask import Flask
+
+    from hubsig.flask import webhook_view
+
+    app = Flask(__name__)
+
+    @app.post("/hook")
+    @webhook_view(secret=SECRET)
+    def hook() -> dict[str, object]:
+        return {"ok": True}
+
+    sent = _sent({"X-B3-TraceId": GENESYS_TRACE})
+    assert app.test_client().post("/hook", data=sent.body, headers=sent.headers).status_code == 200
+    assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
+
+
+def test_without_instrument_nothing_is_recorded() -> None:
+    record = Recorded()
+    hubsig.otel.instrument(record.tracer_provider, record.meter_provider)
+    hubsig.otel.uninstrument()
+    assert ADAPTERS["asgi"](WebhookConfig(secret=SECRET), _sent()).status == 200
+    assert record.spans.get_finished_spans() == ()
+    assert record.points("hubsig.deliveries") == []
