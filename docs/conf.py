@@ -49,7 +49,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(pathlib|enum|types|logging|contextvars|http|io|datetime|threading)(\..*)?"),
     (
         r"py:.*",
-        r"(psycopg|redis|starlette|fastapi|django|flask|werkzeug|aiohttp|_pytest|pytest)(\..*)?",
+        r"(psycopg|redis|starlette|fastapi|django|flask|werkzeug|aiohttp|_pytest|pytest|opentelemetry)(\..*)?",
     ),
     (r"py:.*", r"hubsig\._[a-z_]+\..*"),
     (r"py:.*", r"(Any|Awaitable|Callable|Iterable|Iterator|Mapping|Sequence|AsyncIterator)"),

@@ -30,6 +30,7 @@ PUBLIC_MODULES = [
     "hubsig.testing",
     "hubsig.diagnosis",
     "hubsig.cli",
+    "hubsig.otel",
 ]
 
 

@@ -224,3 +224,48 @@ def test_without_instrument_nothing_is_recorded() -> None:
     assert ADAPTERS["asgi"](WebhookConfig(secret=SECRET), _sent()).status == 200
     assert record.spans.get_finished_spans() == ()
     assert record.points("hubsig.deliveries") == []
+
+
+# --- hubsig serve --otel and --metrics-port ------------------------------------------------
+
+
+def test_serve_exports_spans_to_the_console_and_metrics_to_prometheus(tmp_path: Any) -> None:
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.test_send_serve import environment, hubsig_command, send
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    printed = tmp_path / "stdout.txt"
+    command = hubsig_command(
+        "serve", "--port", "0", "--out", str(tmp_path / "events.jsonl"),
+        "--store", str(tmp_path / "events.db"), "--otel", "console", "--metrics-port", str(port),
+    )  # fmt: skip
+    with printed.open("w") as stdout:
+        server = subprocess.Popen(
+            command, stdout=stdout, stderr=subprocess.DEVNULL, env=environment(SECRET), text=True
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on " not in printed.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = printed.read_text().split("listening on ", 1)[1].split()[0]
+        body = tmp_path / "body.json"
+        body.write_bytes(make_events(2).to_json())
+        sent = send(url, "--body", str(body), "--trace-id", GENESYS_TRACE, secret=SECRET)
+        assert sent.returncode == 0, sent.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            exposition = answer.read().decode()
+        assert 'hubsig_deliveries_total{hubsig_verdict="accepted"' in exposition
+        assert "hubsig_request_body_size_bytes_count" in exposition
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    spans = printed.read_text()
+    assert '"name": "hubsig.delivery"' in spans
+    assert f"0x{GENESYS_TRACE}" in spans  # the sender's trace id is the span's

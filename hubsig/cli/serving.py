@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from hubsig._config import (
@@ -47,6 +47,7 @@ from hubsig.cli.common import (
     scheme_from,
     secrets_from,
 )
+from hubsig.cli.telemetry import start_telemetry
 from hubsig.stores.sqlite import SQLiteStore
 
 __all__ = ["add_command", "receiver_app"]
@@ -98,6 +99,18 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "after a crash, its events wait this long before they are redelivered (default 15)",
     )
     serve.add_argument(
+        "--otel",
+        choices=("console", "otlp"),
+        help="record OpenTelemetry spans and metrics, printed (console) or sent by OTLP/HTTP to "
+        "$OTEL_EXPORTER_OTLP_ENDPOINT (needs opentelemetry-sdk)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port, on --host (needs "
+        "opentelemetry-exporter-prometheus; one worker only)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -112,6 +125,7 @@ class Sink:
 
     def __init__(self, store: SQLiteStore, out: str) -> None:
         self.store = store
+        self.stop_telemetry: Callable[[], None] = lambda: None
         self.export: JournalExport | None = None
         self.log: EventLog | None = None
         if str(store.path) == ":memory:":
@@ -140,6 +154,7 @@ class Sink:
             )
 
     def close(self) -> None:
+        self.stop_telemetry()
         if self.log is not None:
             self.log.close()
         if self.export is not None:
@@ -192,6 +207,8 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         raise UsageError("--workers must be at least 1")
     if not arguments.lease > 0:
         raise UsageError("--lease must be a positive number of seconds")
+    if arguments.metrics_port is not None and arguments.workers > 1:
+        raise UsageError("--metrics-port serves one process's metrics: use it with one worker")
     if arguments.workers > 1 and arguments.store == ":memory:":
         raise UsageError(
             "--workers needs a store every worker shares: a SQLite file, not :memory: "
@@ -265,6 +282,9 @@ def _worker_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "max_inflight_bytes": arguments.max_inflight_bytes,
         "store": arguments.store,
         "lease": arguments.lease,
+        "otel": arguments.otel,
+        "metrics_port": arguments.metrics_port,
+        "host": arguments.host,
         "out": arguments.out,
         "path": arguments.path,
     }
@@ -307,6 +327,7 @@ def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, Sink]:
         dedupe=DedupePolicy(lease=options["lease"]),
     )
     sink = Sink(store, options["out"])
+    sink.stop_telemetry = start_telemetry(options["otel"], options["metrics_port"], options["host"])
     return receiver_app(config, options["path"], sink), store, sink
 
 
