@@ -5,10 +5,13 @@ Recorded with the SDK's in-memory span exporter and metric reader.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -18,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import hubsig
 import hubsig.otel
 from hubsig import WebhookConfig
+from hubsig.dependency import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.testing import make_events, signed_request
 from tests.adapters import ADAPTERS, Adapter, Sent
@@ -269,3 +273,72 @@ def test_serve_exports_spans_to_the_console_and_metrics_to_prometheus(tmp_path: 
     spans = printed.read_text()
     assert '"name": "hubsig.delivery"' in spans
     assert f"0x{GENESYS_TRACE}" in spans  # the sender's trace id is the span's
+
+
+# --- the other adapters: Django, aiohttp, the FastAPI dependency -------------------------
+
+
+def _b3_sent() -> Sent:
+    return _sent({"X-B3-TraceId": GENESYS_TRACE})
+
+
+def test_the_django_view_is_recorded(recorded: Recorded) -> None:
+    from django.http import HttpRequest, JsonResponse
+    from django.test import Client, override_settings
+    from django.urls import clear_url_caches, path
+
+    from hubsig.django import webhook_view
+    from tests import django_site
+
+    django_site.configure()
+    with override_settings(HUBSIG={"secret": SECRET}):
+
+        @webhook_view()
+        def hook(request: HttpRequest) -> JsonResponse:
+            return JsonResponse({"ok": True})
+
+    django_site.urlpatterns[:] = [path("hook", hook)]
+    clear_url_caches()
+    sent = _b3_sent()
+    answer = Client().post(
+        "/hook", sent.body, content_type="application/json", headers=sent.headers
+    )
+    assert answer.status_code == 200
+    assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
+
+
+def test_the_aiohttp_handler_is_recorded(recorded: Recorded) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hubsig.aiohttp import webhook_handler
+
+    @webhook_handler(secret=SECRET)
+    async def hook(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    sent = _b3_sent()
+
+    async def scenario() -> int:
+        async with TestClient(TestServer(app)) as client:
+            return (await client.post("/hook", data=sent.body, headers=sent.headers)).status
+
+    assert asyncio.run(scenario()) == 200
+    assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
+
+
+def test_the_fastapi_dependency_is_recorded(recorded: Recorded) -> None:
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(
+        delivery: Annotated[hubsig.Delivery, Depends(VerifiedDelivery(secret=SECRET))],
+    ) -> dict[str, int]:
+        return {"events": len(delivery.payload.events)}
+
+    sent = _b3_sent()
+    answer = TestClient(app).post("/hook", content=sent.body, headers=sent.headers)
+    assert answer.status_code == 200
+    assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
