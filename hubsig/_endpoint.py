@@ -32,6 +32,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubsig import _asgi_io as asgi_io
+from hubsig import _telemetry
 from hubsig import _wsgi_io as wsgi_io
 from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
 from hubsig._flow import Outcome, Receiver
@@ -225,6 +226,7 @@ class WebhookEndpoint:
         """A handler raised, or returned something that is no answer: 500, claims released."""
         if not isinstance(sys.exc_info()[1], HandlerAnswerError):
             logger.exception("webhook handler failed trace_id=%s", delivery.trace.trace_id)
+            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
         return Outcome(False, failure(delivery.trace))
 
     def _answer(self, returned: object, delivery: Delivery) -> EventsResponse | None:

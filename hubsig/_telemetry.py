@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from hubsig._config import RequestView
     from hubsig._trace import TraceContext
 
-__all__ = ["Observer", "observer"]
+__all__ = ["Observer", "handler_failed", "observer"]
 
 
 class Observer(Protocol):
@@ -26,5 +26,14 @@ class Observer(Protocol):
         self, flow: Generator[Any, Any, Any], request: RequestView, trace: TraceContext
     ) -> Generator[Any, Any, Any]: ...
 
+    def failed(self, error: BaseException) -> None:
+        """A handler or app raised ``error``, which its adapter caught and answered."""
+
 
 observer: Observer | None = None
+
+
+def handler_failed(error: BaseException) -> None:
+    """Tell telemetry about an exception an adapter caught (it is not re-raised)."""
+    if observer is not None:
+        observer.failed(error)

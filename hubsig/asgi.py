@@ -11,8 +11,10 @@ verified ``Delivery`` (it is at ``scope["state"]["hubsig"]``).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
+from hubsig import _telemetry
 from hubsig._access import STATE_KEY
 from hubsig._asgi_io import (
     ASGIApp,
@@ -106,5 +108,6 @@ class HubSignatureMiddleware:
             if send.started:
                 raise
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
+            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False, failure(delivery.trace))
         return Outcome(succeeded(send.status))

@@ -138,6 +138,12 @@ class _Recorder:
             self._active.add(-1)
             span.end()
 
+    def failed(self, error: BaseException) -> None:
+        """Record an exception a handler raised on the span current while it ran."""
+        span = trace.get_current_span()
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
     def _pass_through(
         self, flow: Generator[Any, Any, Any], span: Any, inside: Any, state: _Delivery
     ) -> Generator[Any, Any, Any]:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from hubsig import _telemetry
 from hubsig._access import ENVIRON_KEY
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import Outcome, Receiver, succeeded
@@ -96,6 +97,7 @@ class HubSignatureMiddleware:
                 body = _started(body)
         except Exception:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
+            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False), send_reply(start, failure(delivery.trace), sys.exc_info())
         code = start.status[:3]
         return Outcome(code.isdigit() and succeeded(int(code))), body

@@ -342,3 +342,15 @@ def test_the_fastapi_dependency_is_recorded(recorded: Recorded) -> None:
     answer = TestClient(app).post("/hook", content=sent.body, headers=sent.headers)
     assert answer.status_code == 200
     assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_exception_the_adapter_answers_is_recorded_on_the_handler_span(
+    adapter: str, recorded: Recorded
+) -> None:
+    answer = ADAPTERS[adapter](WebhookConfig(secret=SECRET), _sent({"x-test-fail": "1"}))
+    assert answer.status == 500
+    (handler,) = recorded.named("hubsig.handler")
+    assert [event.name for event in handler.events] == ["exception"]
+    assert str((handler.events[0].attributes or {})["exception.type"]).endswith("AppFailure")
+    assert (recorded.delivery().attributes or {})["hubsig.verdict"] == "failed"
