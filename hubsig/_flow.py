@@ -147,11 +147,13 @@ class Outcome:
     """How handling went: ``succeeded`` settles the claims (complete, else release);
     ``reply`` is the answer to send, or ``None`` when the app has sent its own;
     ``acknowledge`` asks the flow to answer 200 with every entity id of the
-    delivery as it arrived (repeats included), once the claims are settled."""
+    delivery as it arrived (repeats included), once the claims are settled;
+    ``status`` is the HTTP status the app answered itself, for telemetry."""
 
     succeeded: bool
     reply: Reply | None = None
     acknowledge: bool = False
+    status: int | None = None
 
 
 def succeeded(status: int) -> bool:

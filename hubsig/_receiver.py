@@ -196,11 +196,14 @@ class DeliveryCheck:
     def finish(self, body: bytes) -> Delivery:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
         observed = self.observed
-        if observed is not None:
+        if observed is None:
+            verification = self._started().verify()
+        else:
             observed["verifying"] = time.perf_counter_ns()
-        verification = self._started().verify()
-        if observed is not None:
-            observed["verified"] = time.perf_counter_ns()
+            try:
+                verification = self._started().verify()
+            finally:  # a refused signature is timed too
+                observed["verified"] = time.perf_counter_ns()
             observed["verification"] = verification
         payload = parse_events(body, strict=self._config.strict)
         if observed is not None:

@@ -110,4 +110,4 @@ class HubSignatureMiddleware:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
             _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False, failure(delivery.trace))
-        return Outcome(succeeded(send.status))
+        return Outcome(succeeded(send.status), status=send.status)

@@ -9,12 +9,15 @@
   ``X-B3-TraceId`` answered back carry one id. Its attributes follow the HTTP
   server conventions where they apply (``http.request.method``, ``url.path``,
   ``http.response.status_code``, ``error.type``) and add ``hubsig.verdict``
-  (accepted, duplicate, busy, refused, failed), ``hubsig.reason``,
+  (accepted, duplicate, busy, refused, failed; disconnected or cancelled for
+  a delivery that ended unanswered, which is no error), ``hubsig.reason``,
   ``hubsig.key_index``, ``hubsig.body.size``, ``hubsig.operation_id`` and
   ``hubsig.events``, ``hubsig.events.fresh``, ``hubsig.events.duplicate``;
 - child spans ``hubsig.read_body``, ``hubsig.verify``, ``hubsig.parse``,
-  ``hubsig.store.<method>`` and ``hubsig.handler`` (the handler runs with
-  that span current, so its own spans nest under it); exceptions recorded;
+  ``hubsig.resolve_secret``, ``hubsig.store.<method>`` and ``hubsig.handler``;
+  each runs with its span current (and ``current_trace()`` naming it), so a
+  store client's, resolver's or handler's own spans and outgoing B3 headers
+  nest under it; exceptions recorded;
 - the metrics ``hubsig.deliveries`` (counter, by ``hubsig.verdict`` and
   ``hubsig.reason``), ``hubsig.events`` (counter, by ``hubsig.outcome``:
   processed, duplicate, busy), ``hubsig.request.body.size`` (histogram, By),
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 try:
@@ -51,9 +55,9 @@ except ImportError as missing:  # pragma: no cover - the extra is not installed
 from hubsig import __version__, _telemetry
 from hubsig._config import RequestView
 from hubsig._dedupe import Claim
-from hubsig._flow import Handle, Outcome, ReadBody, StoreCall
+from hubsig._flow import Await, Handle, Outcome, ReadBody, StoreCall
 from hubsig._receiver import Reply
-from hubsig._trace import TraceContext
+from hubsig._trace import TraceContext, reset_current, set_current
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -118,18 +122,26 @@ class _Recorder:
             "hubsig.delivery",
             context=parent,
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "url.path": request.path},
+            attributes={
+                "http.request.method": request.method if request.method in _METHODS else "_OTHER",
+                "url.path": request.path,
+            },
         )
         inside = trace.set_span_in_context(span)
-        state = _Delivery()
+        state = _Delivery(trace_context)
         self._active.add(1)
         try:
             reply = yield from self._pass_through(flow, span, inside, state)
         except BaseException as error:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            span.set_attribute("error.type", type(error).__qualname__)
-            self._deliveries.add(1, {"hubsig.verdict": "failed", "hubsig.reason": "exception"})
+            verdict = _ABANDONED.get(type(error).__name__)
+            if verdict is None:  # a failure of the receiver's
+                verdict = "failed"
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                span.set_attribute("error.type", type(error).__qualname__)
+            span.set_attribute("hubsig.verdict", verdict)
+            reason = "exception" if verdict == "failed" else verdict
+            self._deliveries.add(1, {"hubsig.verdict": verdict, "hubsig.reason": reason})
             raise
         else:
             self._settle(span, state, reply)
@@ -158,9 +170,12 @@ class _Recorder:
             self._finished_check(span, inside, state)
             value, error = None, None
             child = self._child(effect, inside, state)
-            token = None
-            if isinstance(effect, Handle):
+            token = hubsig_token = None
+            if child is not None and not isinstance(effect, ReadBody):
+                # Current while it runs: a resolver's, a store client's or a handler's own
+                # spans nest under it, and so do the B3 headers of the handler's calls.
                 token = otel_context.attach(trace.set_span_in_context(child, inside))
+                hubsig_token = set_current(_as_hubsig(child, state.trace))
             started = time.perf_counter()
             try:
                 value = yield effect
@@ -170,6 +185,8 @@ class _Recorder:
                     child.record_exception(raised)
                     child.set_status(Status(StatusCode.ERROR, type(raised).__name__))
             finally:
+                if hubsig_token is not None:
+                    reset_current(hubsig_token)
                 if token is not None:
                     otel_context.detach(token)
                 if child is not None:
@@ -186,6 +203,8 @@ class _Recorder:
         if isinstance(effect, Handle):
             state.handled = effect.delivery.payload.entity_ids
             return self._tracer.start_span("hubsig.handler", context=inside)
+        if isinstance(effect, Await):
+            return self._tracer.start_span("hubsig.resolve_secret", context=inside)
         return None
 
     def _after(
@@ -201,6 +220,7 @@ class _Recorder:
                 state.claims = value
         elif isinstance(effect, Handle) and isinstance(value, Outcome):
             state.succeeded = value.succeeded
+            state.status = value.status
             self._handler.record(seconds)
 
     def _finished_check(self, span: Any, inside: Any, state: _Delivery) -> None:
@@ -214,10 +234,14 @@ class _Recorder:
             verify = self._tracer.start_span(
                 "hubsig.verify", context=inside, start_time=observed["verifying"] + offset
             )
+            verification = observed.get("verification")
+            if verification is None:  # refused: the signature did not match
+                verify.set_status(Status(StatusCode.ERROR, "signature refused"))
+            else:
+                span.set_attribute("hubsig.key_index", verification.key_index)
             verify.end(end_time=observed["verified"] + offset)
             self._verification.record((observed["verified"] - observed["verifying"]) / 1e9)
-            span.set_attribute("hubsig.key_index", observed["verification"].key_index)
-        if "parsed" in observed:
+        if "parsed" in observed and "payload" in observed:
             parse = self._tracer.start_span(
                 "hubsig.parse", context=inside, start_time=observed["verified"] + offset
             )
@@ -237,11 +261,12 @@ class _Recorder:
         span.set_attribute("hubsig.verdict", verdict)
         if reason is not None:
             span.set_attribute("hubsig.reason", reason)
-        if reply is not None:
-            span.set_attribute("http.response.status_code", reply.status)
-            if reply.status >= 500:
-                span.set_status(Status(StatusCode.ERROR, reason or str(reply.status)))
-                span.set_attribute("error.type", reason or str(reply.status))
+        status = reply.status if reply is not None else state.status
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500 and verdict == "failed":
+                span.set_status(Status(StatusCode.ERROR, reason or str(status)))
+                span.set_attribute("error.type", reason or str(status))
         span.set_attribute("hubsig.events.fresh", fresh)
         span.set_attribute("hubsig.events.duplicate", duplicate)
         attributes = {"hubsig.verdict": verdict}
@@ -259,9 +284,20 @@ class _Recorder:
 class _Delivery:
     """What the recorder learns of one delivery as its effects pass."""
 
-    __slots__ = ("body_size", "checked", "claims", "handled", "observed", "succeeded")
+    __slots__ = (
+        "body_size",
+        "checked",
+        "claims",
+        "handled",
+        "observed",
+        "status",
+        "succeeded",
+        "trace",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, trace_context: TraceContext) -> None:
+        self.trace = trace_context
+        self.status: int | None = None
         self.observed: dict[str, Any] = {}
         self.checked = False
         self.body_size: int | None = None
@@ -279,8 +315,23 @@ class _Delivery:
         return (len(payload.events) if payload is not None else 0), 0, 0
 
 
+_ABANDONED = {"ClientDisconnected": "disconnected", "CancelledError": "cancelled"}
+"""Deliveries that ended without an answer, through no failure of the receiver's."""
+
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
+def _as_hubsig(span: Any, trace_context: TraceContext) -> TraceContext:
+    """``current_trace()`` while ``span`` runs: its span id, so outgoing B3 headers
+    (``to_headers()``) name a span that is exported."""
+    own = format(span.get_span_context().span_id, "016x")
+    return replace(trace_context, span_id=own, parent_span_id=trace_context.span_id)
+
+
 def _verdict(reply: Reply | None, state: _Delivery, fresh: int) -> str:
-    if reply is not None and reply.reason == "delivery_in_progress":
+    if reply is not None and reply.reason in ("delivery_in_progress", "receiver_busy"):
         return "busy"
     if reply is not None and reply.status >= 500:
         return "failed"

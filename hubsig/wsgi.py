@@ -100,7 +100,8 @@ class HubSignatureMiddleware:
             _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False), send_reply(start, failure(delivery.trace), sys.exc_info())
         code = start.status[:3]
-        return Outcome(code.isdigit() and succeeded(int(code))), body
+        status = int(code) if code.isdigit() else None
+        return Outcome(status is not None and succeeded(status), status=status), body
 
 
 def _started(body: Iterable[bytes]) -> Iterable[bytes]:

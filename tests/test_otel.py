@@ -354,3 +354,83 @@ def test_an_exception_the_adapter_answers_is_recorded_on_the_handler_span(
     assert [event.name for event in handler.events] == ["exception"]
     assert str((handler.events[0].attributes or {})["exception.type"]).endswith("AppFailure")
     assert (recorded.delivery().attributes or {})["hubsig.verdict"] == "failed"
+
+
+# --- what a review found (each failed before its fix) -------------------------------------
+
+
+def test_store_calls_and_outgoing_b3_headers_are_under_hubsigs_spans(recorded: Recorded) -> None:
+    from opentelemetry import trace as otel
+
+    tracer = recorded.tracer_provider.get_tracer("a store client")
+    outgoing: list[dict[str, str]] = []
+
+    class TracedStore(MemoryStore):
+        def claim(self, keys: Any, lease: float, token: str) -> Any:
+            with tracer.start_as_current_span("db.claim"):
+                return super().claim(keys, lease, token)
+
+    def handler(payload: hubsig.EventsPayload) -> None:
+        current = hubsig.current_trace()
+        assert current is not None
+        outgoing.append(current.to_headers())
+
+    endpoint = hubsig.webhook(secret=SECRET, store=TracedStore())(handler)
+    from tests.adapters import _call_wsgi
+
+    assert _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
+    (claim,) = recorded.named("hubsig.store.claim")
+    (client,) = recorded.named("db.claim")
+    assert client.parent is not None
+    assert client.parent.span_id == claim.context.span_id
+    (handler_span,) = recorded.named("hubsig.handler")
+    assert outgoing[0]["X-B3-ParentSpanId"] == format(handler_span.context.span_id, "016x")
+    assert outgoing[0]["X-B3-TraceId"] == GENESYS_TRACE
+    assert otel.get_current_span() is otel.INVALID_SPAN  # nothing leaks after the request
+
+
+def test_the_apps_own_status_a_refused_signature_and_a_disconnect_are_recorded(
+    recorded: Recorded,
+) -> None:
+    from hubsig.asgi import HubSignatureMiddleware
+    from tests.adapters import _call_asgi
+
+    async def unavailable(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = HubSignatureMiddleware(unavailable, secret=SECRET)
+    assert asyncio.run(_call_asgi(app, _sent()))[0] == 503
+    forged = _sent(secret="wrong")
+    assert asyncio.run(_call_asgi(app, forged))[0] == 401
+    cut = _sent()
+    cut.chunks = [cut.body[:10], cut.body[10:]]
+    cut.disconnect_after = 1
+    asyncio.run(_call_asgi(app, cut))
+    answered, refused, gone = recorded.named("hubsig.delivery")
+    assert (answered.attributes or {})["http.response.status_code"] == 503
+    assert (answered.attributes or {})["hubsig.verdict"] == "failed"
+    (verify_refused,) = [s for s in recorded.named("hubsig.verify") if s.parent == refused.context]
+    assert verify_refused.status.status_code.name == "ERROR"
+    (durations,) = recorded.points("hubsig.verification.duration")
+    assert durations.count == 2  # the refused signature is timed too
+    assert (gone.attributes or {})["hubsig.verdict"] == "disconnected"
+    assert gone.status.status_code.name == "UNSET"
+
+
+def test_a_bad_metrics_port_is_a_usage_error(tmp_path: Any) -> None:
+    import subprocess
+
+    from tests.test_send_serve import environment, hubsig_command
+
+    done = subprocess.run(
+        hubsig_command("serve", "--port", "0", "--metrics-port", "-1"),
+        capture_output=True,
+        text=True,
+        env=environment(SECRET),
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "--metrics-port must be a port number" in done.stderr

@@ -207,6 +207,8 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         raise UsageError("--workers must be at least 1")
     if not arguments.lease > 0:
         raise UsageError("--lease must be a positive number of seconds")
+    if arguments.metrics_port is not None and not 0 < arguments.metrics_port < 65536:
+        raise UsageError("--metrics-port must be a port number, 1 to 65535")
     if arguments.metrics_port is not None and arguments.workers > 1:
         raise UsageError("--metrics-port serves one process's metrics: use it with one worker")
     if arguments.workers > 1 and arguments.store == ":memory:":

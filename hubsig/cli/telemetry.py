@@ -59,7 +59,10 @@ def start_telemetry(
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr=host)
+        try:
+            start_http_server(metrics_port, addr=host)
+        except OSError as error:
+            raise UsageError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
         readers.append(PrometheusMetricReader())
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     hubsig.otel.instrument(tracer_provider, meter_provider)

@@ -83,7 +83,8 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
         def handle(delivery: kit.Delivery) -> kit.Outcome:
             _hand_over(request, delivery)
             answered.append(view(request, *args, **kwargs))
-            return kit.Outcome(kit.succeeded(answered[0].status_code))
+            status = answered[0].status_code
+            return kit.Outcome(kit.succeeded(status), status=status)
 
         with kit.use_trace(trace):
             flow = deliver(receiver, view_of, trace)
@@ -103,7 +104,8 @@ def _async_view(
         async def handle(delivery: kit.Delivery) -> kit.Outcome:
             _hand_over(request, delivery)
             answered.append(await view(request, *args, **kwargs))
-            return kit.Outcome(kit.succeeded(answered[0].status_code))
+            status = answered[0].status_code
+            return kit.Outcome(kit.succeeded(status), status=status)
 
         async def read(check: kit.DeliveryCheck) -> bytes:
             return _read(request, check)
