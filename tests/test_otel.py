@@ -434,3 +434,50 @@ def test_a_bad_metrics_port_is_a_usage_error(tmp_path: Any) -> None:
     )
     assert done.returncode == 2
     assert "--metrics-port must be a port number" in done.stderr
+
+
+def test_start_telemetry_wires_the_sdk_and_stops_cleanly() -> None:
+    """``serve --otel console --metrics-port`` in process (the spans printed are checked with
+    a real ``hubsig serve`` above): metrics served,
+    a port already taken refused as a usage error, and everything stopped at the end."""
+    import socket
+    import urllib.request
+
+    from hubsig.cli.common import UsageError
+    from hubsig.cli.telemetry import start_telemetry
+    from tests.adapters import _call_wsgi
+
+    assert start_telemetry(None, None, "127.0.0.1")() is None  # nothing asked, nothing done
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(UsageError, match="cannot serve metrics"):
+            start_telemetry(None, taken.getsockname()[1], "127.0.0.1")
+        hubsig.otel.uninstrument()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = start_telemetry("console", port, "127.0.0.1")
+    try:
+        endpoint = hubsig.webhook(secret=SECRET)(lambda payload: None)
+        assert _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            assert "hubsig_deliveries_total" in answer.read().decode()
+    finally:
+        stop()
+    from hubsig import _telemetry
+
+    assert _telemetry.observer is None
+
+
+def test_serve_with_an_in_memory_store_appends_its_sink_directly(tmp_path: Any) -> None:
+    from hubsig.cli.serving import Sink
+    from hubsig.stores import SQLiteStore
+    from tests.adapters import _call_wsgi
+
+    sink = Sink(SQLiteStore(":memory:"), str(tmp_path / "events.jsonl"))
+    endpoint = hubsig.webhook(secret=SECRET)(lambda payload, delivery: sink.write(delivery))
+    assert _call_wsgi(endpoint.wsgi, _sent(events=3))[0] == 200
+    asyncio.run(sink.flush())  # nothing to export: the lines are already in the file
+    sink.close()
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3

@@ -1,0 +1,297 @@
+"""Receivers that do the same job, end to end: ``python -m benchmarks.receivers [SECONDS]``.
+
+Each receiver verifies the signature over the raw body, parses the events
+and answers their ids in the seed's response shape, in its own process under
+a real server, driven by wrk (``apt-get install wrk``) from another process:
+interleaved rounds, the best round of each kept, ratios to the hand-written
+FastAPI receiver of the same run. Prints a Markdown table and writes JSON to
+``benchmarks/results/receivers.json``.
+
+Receivers (``python -m benchmarks.receivers serve NAME PORT SERVER`` runs one):
+``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
+``json.loads``), ``fastapi-pydantic`` (``model_validate_json``),
+``fastapi-middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
+(``VerifiedDelivery``), ``webhook`` (``@hubsig.webhook`` with its in-memory
+dedupe: wrk repeats one body, so every request after the first is a
+duplicate, acknowledged without the handler), ``webhook-fresh`` (the same
+with a store that remembers nothing, so every request is processed as new),
+``asgi-middleware`` (the middleware around a bare ASGI app); servers
+``uvicorn`` (httptools), ``uvicorn-h11`` and ``granian`` when installed.
+"""
+
+# No "from __future__ import annotations": FastAPI reads the routes' annotations at run time,
+# and they name classes imported inside build().
+
+import hmac
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bodies import SECRET, events_body
+
+SIZE = 4096
+RECEIVERS = (
+    "fastapi-hand",
+    "fastapi-pydantic",
+    "fastapi-middleware",
+    "fastapi-dependency",
+    "webhook",
+    "webhook-fresh",
+    "asgi-middleware",
+)
+KEY = SECRET if isinstance(SECRET, bytes) else SECRET.encode()
+
+
+def _answer(ids: list[str]) -> dict[str, Any]:
+    return {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": i} for i in ids]}}
+
+
+def build(name: str) -> Any:
+    """The ASGI app of receiver ``name``."""
+    import hubsig
+
+    if name.startswith("webhook"):
+        return _webhook({} if name == "webhook" else {"store": _Forgetful()})
+    if name == "asgi-middleware":
+        from hubsig.asgi import HubSignatureMiddleware
+
+        return HubSignatureMiddleware(_bare, secret=SECRET)
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+
+    app = FastAPI()
+    if name == "fastapi-hand":
+
+        @app.post("/hook")
+        async def hand(request: Request) -> Response:
+            body = await request.body()
+            sent = request.headers.get("x-hub-signature", "")
+            expected = "sha1=" + hmac.new(KEY, body, "sha1").hexdigest()
+            if not hmac.compare_digest(expected, sent):
+                return JSONResponse({"status": {"code": 401, "message": "bad"}}, 401)
+            document = json.loads(body)
+            ids = [e["entity"]["id"] for e in document["data"]["entities"]]
+            return JSONResponse(_answer(ids))
+
+    elif name == "fastapi-pydantic":
+        from pydantic import BaseModel, Field
+
+        class Entity(BaseModel):
+            id: str | None = None
+            media_type: str | None = Field(None, alias="mediaType")
+
+        class Event(BaseModel):
+            event: str | None = None
+            entity: Entity | None = None
+
+        class Data(BaseModel):
+            entities: list[Event] = []
+
+        class Payload(BaseModel):
+            operation_id: str | None = Field(None, alias="operationId")
+            data: Data | None = None
+
+        @app.post("/hook")
+        async def typed(request: Request) -> Response:
+            body = await request.body()
+            sent = request.headers.get("x-hub-signature", "")
+            expected = "sha1=" + hmac.new(KEY, body, "sha1").hexdigest()
+            if not hmac.compare_digest(expected, sent):
+                return JSONResponse({"status": {"code": 401, "message": "bad"}}, 401)
+            payload = Payload.model_validate_json(body)
+            events = payload.data.entities if payload.data else []
+            return JSONResponse(_answer([e.entity.id for e in events if e.entity and e.entity.id]))
+
+    elif name == "fastapi-middleware":
+        from hubsig.asgi import HubSignatureMiddleware
+
+        app.add_middleware(HubSignatureMiddleware, secret=SECRET)
+
+        @app.post("/hook")
+        async def guarded(request: Request) -> Response:
+            delivery = hubsig.delivery_of(request)
+            return JSONResponse(_answer(list(delivery.payload.entity_ids)))
+
+    elif name == "fastapi-dependency":
+        from typing import Annotated
+
+        from fastapi import Depends
+
+        from hubsig.dependency import VerifiedDelivery
+
+        verified = VerifiedDelivery(secret=SECRET)
+
+        @app.post("/hook")
+        async def depends(delivery: Annotated[hubsig.Delivery, Depends(verified)]) -> Response:
+            return JSONResponse(_answer(list(delivery.payload.entity_ids)))
+
+    else:
+        raise SystemExit(f"no receiver {name!r}")
+    return app
+
+
+def _webhook(options: dict[str, Any]) -> Any:
+    import hubsig
+
+    @hubsig.webhook(secret=SECRET, **options)
+    async def hook(payload: hubsig.EventsPayload) -> None:
+        return None
+
+    return hook
+
+
+class _Forgetful:
+    """A store that remembers nothing: every event is new, every time."""
+
+    blocking = False
+
+    def claim(self, keys: Any, lease: float, token: str) -> list[Any]:
+        from hubsig import Claim
+
+        return [Claim.CLAIMED] * len(keys)
+
+    def complete(self, keys: Any, retention: float, token: str) -> None:
+        return None
+
+    def release(self, keys: Any, token: str) -> None:
+        return None
+
+    def renew(self, keys: Any, lease: float, token: str) -> None:
+        return None
+
+
+async def _bare(scope: Any, receive: Any, send: Any) -> None:
+    import hubsig
+
+    delivery = hubsig.delivery_of(scope)
+    body = json.dumps(_answer(list(delivery.payload.entity_ids))).encode()
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve(name: str, port: int, server: str) -> None:
+    """Run receiver ``name`` on ``port`` under ``server`` (in this process)."""
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        os.environ["HUBSIG_RECEIVER"] = name
+        Granian(
+            "benchmarks.receivers:granian_app",
+            address="127.0.0.1",
+            port=port,
+            interface=Interfaces.ASGI,
+            log_enabled=False,
+        ).serve()
+        return
+    import uvicorn
+
+    loop = {"http": "h11"} if server == "uvicorn-h11" else {"http": "httptools"}
+    uvicorn.run(
+        build(name), host="127.0.0.1", port=port, log_level="error", access_log=False, **loop
+    )
+
+
+def granian_app(scope: Any, receive: Any, send: Any) -> Any:
+    """The receiver named by ``$HUBSIG_RECEIVER``, built once per granian worker."""
+    global _GRANIAN_APP
+    if _GRANIAN_APP is None:
+        _GRANIAN_APP = build(os.environ["HUBSIG_RECEIVER"])
+    return _GRANIAN_APP(scope, receive, send)
+
+
+_GRANIAN_APP: Any = None
+
+
+def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
+    """Every receiver under every server available, interleaved rounds; the best of each."""
+    import hubsig
+    from benchmarks.end_to_end import _free_port, _wrk
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    servers = ["uvicorn", "uvicorn-h11"]
+    try:
+        import granian  # noqa: F401
+
+        servers.append("granian")
+    except ImportError:
+        pass
+    body = events_body(SIZE)
+    signature = hubsig.sign(body, SECRET)
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        body_file = Path(folder) / "body.json"
+        body_file.write_bytes(body)
+        for _ in range(rounds):
+            for server in servers:
+                for name in RECEIVERS:
+                    with _serving(name, server, _free_port()) as url:
+                        _wrk(url, 1, 32, body_file, signature)  # warm-up
+                        result = _wrk(url, seconds, 32, body_file, signature)
+                    key = (server, name)
+                    if key not in best or result["rps"] > best[key]["rps"]:
+                        best[key] = result
+    rows = []
+    for (server, name), result in best.items():
+        baseline = best[(server, "fastapi-hand")]["rps"]
+        rows.append(
+            {
+                "server": server,
+                "receiver": name,
+                **result,
+                "ratio_to_hand": result["rps"] / baseline,
+            }
+        )
+    return rows
+
+
+def _serving(name: str, server: str, port: int) -> Any:
+    import contextlib
+    import socket
+    import subprocess
+    import time
+
+    @contextlib.contextmanager
+    def running() -> Any:
+        command = [sys.executable, "-m", "benchmarks.receivers", "serve", name, str(port), server]
+        process = subprocess.Popen(command)  # noqa: S603 (our own module)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError(f"{name} under {server} did not start") from None
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/hook"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+    return running()
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "serve":
+        serve(argv[1], int(argv[2]), argv[3])
+        return
+    rows = run(int(argv[0]) if argv else 5)
+    from benchmarks.run import machine, markdown
+
+    print(markdown("receivers", rows))
+    out = Path(__file__).parent / "results" / "receivers.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "receivers": rows}, indent=1), "utf-8")
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
