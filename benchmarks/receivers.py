@@ -167,6 +167,11 @@ class _Forgetful:
 async def _bare(scope: Any, receive: Any, send: Any) -> None:
     import hubsig
 
+    if scope["type"] == "lifespan":  # a bare app answers the server's start-up and shut-down
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
     delivery = hubsig.delivery_of(scope)
     body = json.dumps(_answer(list(delivery.payload.entity_ids))).encode()
     headers = [(b"content-type", b"application/json")]
