@@ -168,7 +168,7 @@ async def _bare(scope: Any, receive: Any, send: Any) -> None:
     import hubsig
 
     if scope["type"] == "lifespan":  # a bare app answers the server's start-up and shut-down
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
