@@ -32,7 +32,13 @@ def _free_port() -> int:
 @contextmanager
 def _server(variant: str) -> Iterator[str]:
     port = _free_port()
-    command = [sys.executable, "-m", "benchmarks.serve_app", variant, str(port)]
+    with served([sys.executable, "-m", "benchmarks.serve_app", variant, str(port)], port) as url:
+        yield url
+
+
+@contextmanager
+def served(command: list[str], port: int) -> Iterator[str]:
+    """Run ``command`` (a server of our own) until it listens on ``port``; yield its URL."""
     process = subprocess.Popen(command)  # noqa: S603 (our own module)
     try:
         deadline = time.monotonic() + 30
@@ -42,7 +48,7 @@ def _server(variant: str) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"the {variant} server did not start") from None
+                    raise RuntimeError(f"{' '.join(command[2:])} did not start") from None
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}/hook"
     finally:

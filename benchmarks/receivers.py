@@ -46,6 +46,11 @@ RECEIVERS = (
 KEY = SECRET if isinstance(SECRET, bytes) else SECRET.encode()
 
 
+def _signed(body: bytes, header: str) -> bool:
+    """What a user writes by hand: the hex digest as a string, compared in constant time."""
+    return hmac.compare_digest("sha1=" + hmac.new(KEY, body, "sha1").hexdigest(), header)
+
+
 def _answer(ids: list[str]) -> dict[str, Any]:
     return {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": i} for i in ids]}}
 
@@ -69,9 +74,7 @@ def build(name: str) -> Any:
         @app.post("/hook")
         async def hand(request: Request) -> Response:
             body = await request.body()
-            sent = request.headers.get("x-hub-signature", "")
-            expected = "sha1=" + hmac.new(KEY, body, "sha1").hexdigest()
-            if not hmac.compare_digest(expected, sent):
+            if not _signed(body, request.headers.get("x-hub-signature", "")):
                 return JSONResponse({"status": {"code": 401, "message": "bad"}}, 401)
             document = json.loads(body)
             ids = [e["entity"]["id"] for e in document["data"]["entities"]]
@@ -98,9 +101,7 @@ def build(name: str) -> Any:
         @app.post("/hook")
         async def typed(request: Request) -> Response:
             body = await request.body()
-            sent = request.headers.get("x-hub-signature", "")
-            expected = "sha1=" + hmac.new(KEY, body, "sha1").hexdigest()
-            if not hmac.compare_digest(expected, sent):
+            if not _signed(body, request.headers.get("x-hub-signature", "")):
                 return JSONResponse({"status": {"code": 401, "message": "bad"}}, 401)
             payload = Payload.model_validate_json(body)
             events = payload.data.entities if payload.data else []
@@ -196,9 +197,9 @@ def serve(name: str, port: int, server: str) -> None:
         return
     import uvicorn
 
-    loop = {"http": "h11"} if server == "uvicorn-h11" else {"http": "httptools"}
+    http = "h11" if server == "uvicorn-h11" else "httptools"
     uvicorn.run(
-        build(name), host="127.0.0.1", port=port, log_level="error", access_log=False, **loop
+        build(name), host="127.0.0.1", port=port, log_level="error", access_log=False, http=http
     )
 
 
@@ -257,31 +258,10 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
 
 
 def _serving(name: str, server: str, port: int) -> Any:
-    import contextlib
-    import socket
-    import subprocess
-    import time
+    from benchmarks.end_to_end import served
 
-    @contextlib.contextmanager
-    def running() -> Any:
-        command = [sys.executable, "-m", "benchmarks.receivers", "serve", name, str(port), server]
-        process = subprocess.Popen(command)  # noqa: S603 (our own module)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"{name} under {server} did not start") from None
-                    time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}/hook"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-    return running()
+    command = [sys.executable, "-m", "benchmarks.receivers", "serve", name, str(port), server]
+    return served(command, port)
 
 
 def main(argv: list[str]) -> None:
