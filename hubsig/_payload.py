@@ -9,6 +9,7 @@ that fails it is walked again by ``_explain`` to say exactly what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -26,6 +27,23 @@ from hubsig.errors import MalformedPayload
 __all__ = ["parse_events", "parse_json_object"]
 
 _EnumT = TypeVar("_EnumT", bound=Enum)
+
+_FastParse = Callable[[bytes | bytearray | memoryview], "EventsPayload | None"]
+_fast: list[_FastParse | None] = []  # loaded on first use, so `import hubsig` stays light
+
+
+def _fast_parser() -> _FastParse | None:
+    """``msgspec``'s typed decoding when ``hubsig[fast]`` is installed, else ``None``."""
+    if not _fast:
+        try:
+            from hubsig._fast_payload import fast_parse
+        except ImportError:  # pragma: no cover - the standard path alone
+            _fast.append(None)
+        else:
+            _fast.append(fast_parse)
+    return _fast[0]
+
+
 _EVENT_TYPES: dict[Any, EventType] = {member.value: member for member in EventType}
 _MEDIA_TYPES: dict[Any, MediaType] = {member.value: member for member in MediaType}
 _SUBTYPES: dict[Any, InteractionSubtype] = {m.value: m for m in InteractionSubtype}
@@ -39,6 +57,11 @@ def parse_events(body: bytes | bytearray | memoryview, *, strict: bool = False) 
     ``strict=True``, unknown values, a missing operation id or entity id, and
     repeated keys are refused too. Raises ``MalformedPayload`` otherwise.
     """
+    fast_parse = _fast[0] if _fast else _fast_parser()
+    if not strict and fast_parse is not None:
+        fast = fast_parse(body)
+        if fast is not None:
+            return fast
     document = parse_json_object(body, refuse_duplicate_keys=strict)
     payload = _build(document, strict)
     if payload is None:
