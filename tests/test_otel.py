@@ -419,19 +419,9 @@ def test_the_apps_own_status_a_refused_signature_and_a_disconnect_are_recorded(
 
 
 def test_a_bad_metrics_port_is_a_usage_error(tmp_path: Any) -> None:
-    import subprocess
+    from tests.test_send_serve import run_hubsig
 
-    from tests.test_send_serve import environment, hubsig_command
-
-    done = subprocess.run(
-        hubsig_command("serve", "--port", "0", "--metrics-port", "-1"),
-        capture_output=True,
-        text=True,
-        env=environment(SECRET),
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+    done = run_hubsig("serve", "--port", "0", "--metrics-port", "-1", secret=SECRET, cwd=tmp_path)
     assert done.returncode == 2
     assert "--metrics-port must be a port number" in done.stderr
 

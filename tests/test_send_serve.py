@@ -29,6 +29,21 @@ def hubsig_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "hubsig", *arguments]
 
 
+def run_hubsig(
+    *arguments: str, secret: str = SECRET, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``hubsig ARGUMENTS`` to its end, its output captured (for usage-error tests)."""
+    return subprocess.run(
+        hubsig_command(*arguments),
+        capture_output=True,
+        text=True,
+        env=environment(secret),
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
 def environment(secret: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "HUBSIG_SECRET"}
     if secret is not None:
@@ -310,14 +325,7 @@ def test_workers_share_the_store_so_each_event_is_written_once(tmp_path: Path) -
 
 
 def test_workers_refuse_a_store_they_cannot_share(tmp_path: Path) -> None:
-    done = subprocess.run(
-        hubsig_command("serve", "--workers", "2", "--store", ":memory:", "--port", "0"),
-        capture_output=True,
-        text=True,
-        env=environment(SECRET),
-        timeout=30,
-        check=False,
-    )
+    done = run_hubsig("serve", "--workers", "2", "--store", ":memory:", "--port", "0")
     assert done.returncode == 2
     assert "--workers needs a store every worker shares" in done.stderr
 
@@ -334,13 +342,6 @@ def test_a_tampered_delivery_is_refused_only_by_an_events_response_refusal() -> 
 
 
 def test_send_refuses_a_trace_id_that_is_no_b3_id() -> None:
-    done = subprocess.run(
-        hubsig_command("send", "http://127.0.0.1:9/x", "--trace-id", "xyz"),
-        capture_output=True,
-        text=True,
-        env=environment(SECRET),
-        timeout=30,
-        check=False,
-    )
+    done = run_hubsig("send", "http://127.0.0.1:9/x", "--trace-id", "xyz")
     assert done.returncode == 2
     assert "--trace-id takes 16 or 32 hexadecimal digits" in done.stderr

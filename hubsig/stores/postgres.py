@@ -175,6 +175,21 @@ def _verdicts(rows: Sequence[tuple[Any, ...]]) -> list[Claim]:
     return found
 
 
+def _cannot_connect(error: BaseException) -> ConfigurationError:
+    return ConfigurationError(
+        f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
+    )
+
+
+def _judge(table: str, columns: Sequence[tuple[Any, ...]], allowed: Any) -> None:
+    """Whether ``check()``'s findings let the store work: hubsig's columns, and the rights."""
+    _check_columns(table, {name: kind for name, kind in columns})
+    if not allowed or not allowed[0]:
+        raise ConfigurationError(
+            f"the PostgreSQL user may not SELECT, INSERT, UPDATE and DELETE in {table}"
+        )
+
+
 def _check_columns(table: str, columns: dict[str, str]) -> None:
     if not columns:
         raise ConfigurationError(
@@ -294,9 +309,7 @@ class PostgresStore:
         try:
             connection = self._connect()
         except psycopg.Error as error:
-            raise ConfigurationError(
-                f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
-            ) from None
+            raise _cannot_connect(error) from None
         try:
             table = {"table": self._sql.table}
             if not connection.execute(self._sql.columns, table).fetchall():
@@ -304,13 +317,8 @@ class PostgresStore:
                 with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
                     connection.execute(schema(self._sql.table))
             found = connection.execute(self._sql.columns, table).fetchall()
-            _check_columns(self._sql.table, {name: kind for name, kind in found})
             allowed = connection.execute(self._sql.privileges).fetchone()
-            if not allowed or not allowed[0]:
-                raise ConfigurationError(
-                    f"the PostgreSQL user may not SELECT, INSERT, UPDATE and DELETE in "
-                    f"{self._sql.table}"
-                )
+            _judge(self._sql.table, found, allowed)
         except psycopg.Error as error:
             raise ConfigurationError(f"the PostgreSQL store cannot work: {error}") from None
         finally:
@@ -488,22 +496,15 @@ class AsyncPostgresStore:
         try:
             connection = await self._connect()
         except psycopg.Error as error:
-            raise ConfigurationError(
-                f"the PostgreSQL store cannot connect: {type(error).__name__}: {error}"
-            ) from None
+            raise _cannot_connect(error) from None
         try:
             table = {"table": self._sql.table}
             if not await (await connection.execute(self._sql.columns, table)).fetchall():
                 with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
                     await connection.execute(schema(self._sql.table))
             found = await (await connection.execute(self._sql.columns, table)).fetchall()
-            _check_columns(self._sql.table, {name: kind for name, kind in found})
             allowed = await (await connection.execute(self._sql.privileges)).fetchone()
-            if not allowed or not allowed[0]:
-                raise ConfigurationError(
-                    f"the PostgreSQL user may not SELECT, INSERT, UPDATE and DELETE in "
-                    f"{self._sql.table}"
-                )
+            _judge(self._sql.table, found, allowed)
         except psycopg.Error as error:
             raise ConfigurationError(f"the PostgreSQL store cannot work: {error}") from None
         finally:
