@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from hubsig._models import Event, EventsPayload
+from hubsig._models import EventsPayload, EventType
 from hubsig.errors import StoreUnavailable
 
 __all__ = [
@@ -169,21 +169,24 @@ AnyStore: TypeAlias = "DeliveryStore | AsyncDeliveryStore"
 def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
     """The dedupe key of each event, in order (see the module's docstring)."""
     digest: str | None = None
-    keys = []
-    for position, event in enumerate(payload.events):
-        entity_id = event.entity.id if event.entity is not None else None
+    keys: list[str] = []
+    append = keys.append
+    for position, (kind, entity) in enumerate(payload.events):
+        entity_id = entity.id if entity is not None else None
         if entity_id is not None:
-            keys.append(f"{_kind(event)}:{entity_id}")
+            append(f"{_kind(kind)}:{entity_id}")
             continue
         if digest is None:
             digest = hashlib.sha256(body).hexdigest()[:32]
-        keys.append(f"{_kind(event)}:{payload.operation_id or '-'}:{digest}:{position}")
+        append(f"{_kind(kind)}:{payload.operation_id or '-'}:{digest}:{position}")
     return keys
 
 
-def _kind(event: Event) -> str:
-    kind = event.event_type
-    return "-" if kind is None else str(getattr(kind, "value", kind))
+def _kind(kind: EventType | str | None) -> str:
+    # ``_value_`` is a plain attribute; ``.value`` and hashing a member run Python code.
+    if kind.__class__ is EventType:
+        return kind._value_
+    return "-" if kind is None else str(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +213,25 @@ def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Clai
     """
     if not payload.events:
         return Admission(payload, (), busy=False)
-    verdict = dict(zip(unique_keys(keys), claims, strict=True))
-    claimed = tuple(key for key, claim in verdict.items() if claim in _WON)
-    if any(claim is Claim.BUSY for claim in verdict.values()):
+    unique = unique_keys(keys)
+    if len(claims) != len(unique):
+        raise ValueError("one claim per unique key is needed")
+    # The common cases first, without a walk: every event new (and none repeated in the
+    # delivery), or every one done. Members are compared by identity: hashing one runs
+    # Python code.
+    if len(unique) == len(keys) and claims.count(Claim.CLAIMED) == len(claims):
+        return Admission(payload, tuple(unique), False)
+    if claims.count(Claim.DONE) == len(claims):
+        return Admission(None, (), busy=False)
+    verdict = dict(zip(unique, claims, strict=True))
+    claimed = tuple(key for key, claim in verdict.items() if _won(claim))
+    if any(claim is Claim.BUSY for claim in claims):
         return Admission(None, claimed, busy=True)
-    redelivered = Claim.RECLAIMED in verdict.values()
+    redelivered = any(claim is Claim.RECLAIMED for claim in claims)
     seen: set[str] = set()
     fresh_events = []
     for event, key in zip(payload.events, keys, strict=True):
-        if verdict[key] in _WON and key not in seen:
+        if _won(verdict[key]) and key not in seen:
             fresh_events.append(event)
         seen.add(key)
     if not fresh_events:
@@ -229,7 +242,9 @@ def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Clai
     return Admission(fresh, claimed, False, redelivered)
 
 
-_WON = frozenset({Claim.CLAIMED, Claim.RECLAIMED})
+def _won(claim: Claim) -> bool:
+    """Whether this attempt holds the claim and must process the event."""
+    return claim is Claim.CLAIMED or claim is Claim.RECLAIMED
 
 
 def unique_keys(keys: Sequence[str]) -> list[str]:

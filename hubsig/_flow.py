@@ -225,10 +225,15 @@ def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Fl
     observer = _telemetry.observer
     if observer is not None:  # hubsig.otel.instrument() was called
         flow = observer.observe(flow, request, trace)
+    if request.method == "HEAD":
+        flow = _without_body(flow)
+    return flow
+
+
+def _without_body(flow: Flow) -> Flow:
+    """A HEAD answer has no body (its length is kept)."""
     reply = yield from flow
-    if reply is not None and request.method == "HEAD":
-        return replace(reply, body=b"")  # a HEAD answer has no body (its length is kept)
-    return reply
+    return None if reply is None else replace(reply, body=b"")
 
 
 def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
@@ -376,7 +381,7 @@ def _one_claim_each(claims: object, keys: Sequence[str]) -> bool:
     return (
         isinstance(claims, list)
         and len(claims) == len(keys)
-        and all(isinstance(claim, Claim) for claim in claims)
+        and all(map(isinstance, claims, itertools.repeat(Claim)))
     )
 
 
@@ -419,9 +424,7 @@ async def drive(
         value, error = None, None
         try:
             if isinstance(effect, StoreCall):
-                # Shielded: a store call that started finishes, even if the request is
-                # cancelled meanwhile (a release cut short would hold claims for a lease).
-                value = await asyncio.shield(_store_call(effect, store_blocks))
+                value = await _store_call_to_the_end(effect, store_blocks)
             elif isinstance(effect, ReadBody):
                 value = await read_body(effect.check)
             elif isinstance(effect, Handle):
@@ -462,6 +465,17 @@ def _note_slow_handler(renewals: int) -> None:
 
 SLOW_HANDLER_RENEWALS = 9
 """Renewals (three a lease) after which, and every so many after, a slow handler is logged."""
+
+
+async def _store_call_to_the_end(effect: StoreCall, store_blocks: bool) -> Any:
+    """A store call that finishes even if the request is cancelled meanwhile (a release
+    cut short would hold claims for a lease): shielded, unless it never waits at all."""
+    if store_blocks and not effect.inline:
+        return await asyncio.shield(asyncio.to_thread(effect.method, *effect.arguments))
+    value = effect.method(*effect.arguments)  # an in-memory store answers right here
+    if inspect.isawaitable(value):
+        return await asyncio.shield(value)
+    return value
 
 
 async def _store_call(effect: StoreCall, store_blocks: bool) -> Any:

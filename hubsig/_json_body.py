@@ -49,7 +49,7 @@ def parse_json_object(
         raise MalformedPayload(f"the body's JSON has an unsupported number: {error}") from None
     if type(document) is not dict:
         raise MalformedPayload(f"the body must be a JSON object, not {json_type(document)}")
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(document):
+    if "\\" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(document):
         raise MalformedPayload("the body's JSON escapes a lone surrogate (\\ud800-\\udfff)")
     return document
 

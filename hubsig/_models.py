@@ -90,9 +90,7 @@ class EventsPayload(NamedTuple):
     def entity_ids(self) -> tuple[str, ...]:
         """The ids of every entity that has one, in order: what a receiver acknowledges."""
         return tuple(
-            event.entity.id
-            for event in self.events
-            if event.entity is not None and event.entity.id is not None
+            [entity.id for _, entity in self.events if entity is not None and entity.id is not None]
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from hubsig.errors import MalformedPayload
 
 __all__ = ["EventsResponse", "events_response", "parse_events_response"]
 
+_json_string = json.encoder.encode_basestring
+"""A string as ``json.dumps(..., ensure_ascii=False)`` writes it (the C encoder's own)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventsResponse:
@@ -36,8 +39,16 @@ class EventsResponse:
         }
 
     def to_json(self) -> bytes:
-        """Compact UTF-8 JSON for the response body."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        """Compact UTF-8 JSON for the response body (every 200 writes one, so it is
+        assembled from the ids' JSON strings rather than through ``json.dumps``)."""
+        if self.code.__class__ is not int:  # an int subclass: let json decide how it looks
+            return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        ids = '},{"id":'.join(map(_json_string, self.ids))
+        listed = '{"id":' + ids + "}" if self.ids else ""
+        message = _json_string(self.message)
+        return (
+            f'{{"status":{{"code":{self.code},"message":{message}}},"data":{{"ids":[{listed}]}}}}'
+        ).encode()
 
 
 def events_response(

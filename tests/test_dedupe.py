@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hubsig
 from hubsig import EventsPayload, WebhookConfig
-from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, event_keys
+from hubsig._dedupe import Claim, DedupePolicy, StoreUnavailable, admission, event_keys, unique_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events, signed_request
 from tests.adapters import ADAPTERS, Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
@@ -167,6 +169,47 @@ def test_event_keys_are_per_entity_and_event_type() -> None:
     assert keys[:2] == ["STARTED:x", "FINISHED:x"]
     assert keys[2].startswith("STARTED:op:")
     assert keys[2].endswith(":2")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["STARTED", "FINISHED"]), st.sampled_from("abcd")), max_size=8
+    ),
+    st.data(),
+)
+def test_admission_follows_the_plain_rule(
+    events: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """Whatever the store answers, for repeated events too, the fast paths decide as the
+    plain rule does: busy if any claim is busy; else each event whose claim this attempt
+    won, at its first occurrence, is fresh; the keys won are the ones to settle."""
+    payload = EventsPayload("op", tuple(make_event(kind, id=entity) for kind, entity in events))
+    keys = event_keys(payload, payload.to_json())
+    unique = unique_keys(keys)
+    claims = data.draw(
+        st.lists(st.sampled_from(list(Claim)), min_size=len(unique), max_size=len(unique))
+    )
+    decided = admission(payload, keys, claims)
+    verdict = dict(zip(unique, claims, strict=True))
+    won = {Claim.CLAIMED, Claim.RECLAIMED}
+    assert decided.keys == tuple(key for key in unique if verdict[key] in won)
+    if not events:
+        assert decided.fresh == payload
+        assert not decided.busy
+        return
+    assert decided.busy == (Claim.BUSY in claims)
+    if decided.busy:
+        assert decided.fresh is None
+        return
+    first = [keys.index(key) == position for position, key in enumerate(keys)]
+    fresh = tuple(
+        e
+        for e, key, f in zip(payload.events, keys, first, strict=True)
+        if f and verdict[key] in won
+    )
+    assert decided.fresh == (EventsPayload("op", fresh) if fresh else None)
+    assert decided.redelivered == (bool(fresh) and Claim.RECLAIMED in claims)
 
 
 # --- through the endpoint and the middlewares ------------------------------------------

@@ -141,3 +141,29 @@ def test_the_fast_path_is_taken_for_an_ordinary_delivery() -> None:
     fast = fast_payload.fast_parse(body)
     assert fast is not None
     assert fast == standard(body)
+
+
+@settings(max_examples=500)
+@given(
+    limit=st.integers(min_value=0, max_value=300),
+    before=st.binary(max_size=700),
+    run=st.integers(min_value=0, max_value=700),
+    digit=st.sampled_from(b"0123456789"),
+    after=st.binary(max_size=700),
+)
+def test_long_digit_runs_are_never_missed(
+    limit: int, before: bytes, run: int, digit: int, after: bytes
+) -> None:
+    """The sampled check may say "maybe" wrongly, never "no" wrongly: a body with more than
+    ``limit`` digits in a row always goes to the standard parser, which refuses it."""
+    body = before + bytes([digit]) * run + after
+    digits_only = bytes(byte if byte in b"0123456789" else 32 for byte in body)
+    exact = limit > 0 and any(len(run_) > limit for run_ in digits_only.split())
+    if exact:
+        assert fast_payload.maybe_long_digit_run(body, limit)
+
+
+def test_a_long_integer_anywhere_takes_the_standard_path() -> None:
+    body = b'{"ignored": ' + b"7" * 5000 + b', "data": {"entities": []}}'
+    assert public(body) == standard(body)
+    assert public(body)[0] == "refused"

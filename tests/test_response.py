@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hubsig import EventsResponse, MalformedPayload, events_response, parse_events_response
@@ -38,6 +38,29 @@ def test_error_body_has_the_same_shape_with_a_non_zero_code() -> None:
 )
 def test_json_round_trip(response: EventsResponse) -> None:
     assert parse_events_response(response.to_json()) == response
+
+
+@given(
+    code=st.integers(),
+    message=st.text(st.characters(exclude_categories=())),
+    ids=st.lists(st.text(st.characters(exclude_categories=()))),
+)
+@example(code=0, message="OK", ids=["\ud800", 'a"\\\n\x00é'])
+def test_to_json_writes_what_json_dumps_writes(code: int, message: str, ids: list[str]) -> None:
+    """Byte for byte, escapes, non-ASCII and lone surrogates (refused alike) included."""
+    response = EventsResponse(ids=tuple(ids), code=code, message=message)
+    expected: bytes | type[Exception]
+    try:
+        expected = json.dumps(
+            response.to_dict(), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    if expected is UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            response.to_json()
+    else:
+        assert response.to_json() == expected
 
 
 @pytest.mark.parametrize(
