@@ -99,13 +99,14 @@ class Sender:
         headers = {"X-Hub-Signature": hubsig.sign(body, self._secret)}
         headers["Content-Type"] = "application/json"
         while True:
+            connection = http.client.HTTPConnection("127.0.0.1", self._port(), timeout=30)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self._port(), timeout=30)
                 connection.request("POST", self._path, body, headers)
                 status = connection.getresponse().status
-                connection.close()
             except OSError:
                 status = 0
+            finally:
+                connection.close()  # also when the server was killed mid-request
             with self._lock:
                 self.statuses[str(status) if status else "refused"] += 1
             if status == 200:

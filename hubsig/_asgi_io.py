@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from hubsig._config import RequestView
+from hubsig._deadline import Deadline
 from hubsig._flow import ClientDisconnected, Outcome, Receiver, check_store, deliver, drive
 from hubsig._headers import Headers
 from hubsig._paths import application_path
@@ -22,6 +22,7 @@ from hubsig.errors import ConfigurationError
 
 __all__ = [
     "ASGIApp",
+    "Deadline",
     "Message",
     "Receive",
     "Scope",
@@ -96,7 +97,7 @@ async def read_body(check: DeliveryCheck, receive: Receive) -> bytes:
     """
     chunks: list[bytes] = []
     try:
-        async with within(check.deadline):
+        with within(check.deadline):
             more_body = True
             while more_body:
                 message = await receive()
@@ -111,10 +112,10 @@ async def read_body(check: DeliveryCheck, receive: Receive) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def within(deadline: float) -> asyncio.Timeout:
-    """A timeout ending at ``deadline``, a ``time.monotonic()`` instant."""
-    loop = asyncio.get_running_loop()
-    return asyncio.timeout_at(loop.time() + deadline - time.monotonic())
+def within(deadline: float) -> Deadline:
+    """A timeout ending at ``deadline``, a ``time.monotonic()`` instant: ``with`` or
+    ``async with`` it around the reads; past the deadline they raise ``TimeoutError``."""
+    return Deadline(deadline)
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
@@ -160,7 +161,10 @@ class TracedSend:
             self.started = True
             self.status = message["status"]
             headers = list(message.get("headers", ()))
-            if not any(name.lower() == _TRACE_HEADER for name, _ in headers):
+            for name, _ in headers:
+                if name.lower() == _TRACE_HEADER:
+                    break
+            else:  # the app did not set one
                 headers.append((_TRACE_HEADER, self._trace_id))
                 message = {**message, "headers": headers}
         if self._held is not None:

@@ -189,7 +189,7 @@ def _kind(kind: EventType | str | None) -> str:
     return "-" if kind is None else str(kind)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # made per delivery; nothing changes it
 class Admission:
     """What claiming a delivery's events decided.
 

@@ -21,28 +21,29 @@ HeaderSource: TypeAlias = (
 class Headers(Mapping[str, str]):
     """Header values by lower-case name; ``get_all`` keeps repeated headers."""
 
-    __slots__ = ("_first", "_values")
+    __slots__ = ("_first", "_more")
 
     def __init__(self, source: HeaderSource = ()) -> None:
         if isinstance(source, Headers):
             self._first: dict[str, str] = source._first
-            self._values: dict[str, list[str]] = source._values
+            self._more: dict[str, list[str]] = source._more
             return
         pairs: Iterable[tuple[_Text, _Text]] = (
             source.items() if isinstance(source, Mapping) else source
         )
         first: dict[str, str] = {}
-        values: dict[str, list[str]] = {}
+        more: dict[str, list[str]] = {}  # the values after the first, for repeated names only
         for name, value in pairs:
-            key = (name.decode("latin-1") if isinstance(name, bytes) else name).lower()
-            text = value.decode("latin-1") if isinstance(value, bytes) else value
-            if key in first:
-                values[key].append(text)
-            else:
+            key = (name.decode("latin-1") if name.__class__ is bytes else _text(name)).lower()
+            text = value.decode("latin-1") if value.__class__ is bytes else _text(value)
+            if key not in first:
                 first[key] = text
-                values[key] = [text]
+            elif key in more:
+                more[key].append(text)
+            else:
+                more[key] = [text]
         self._first = first
-        self._values = values
+        self._more = more
 
     def __getitem__(self, name: str) -> str:
         return self._first[name.lower()]
@@ -55,14 +56,29 @@ class Headers(Mapping[str, str]):
         return isinstance(name, str) and name.lower() in self._first
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        return iter(self._first)
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._first)
+
+    @property
+    def by_lower_name(self) -> Mapping[str, str]:
+        """The first value of each header, keyed by its lower-case name (for hot paths
+        that already spell the names in lower case; do not change it)."""
+        return self._first
 
     def get_all(self, name: str) -> list[str]:
         """Every value sent under ``name``, in order (empty if none)."""
-        return list(self._values.get(name.lower(), ()))
+        key = name.lower()
+        first = self._first.get(key)
+        if first is None:
+            return []
+        return [first, *self._more.get(key, ())]
 
     def __repr__(self) -> str:
-        return f"Headers({sorted(self._values)})"
+        return f"Headers({sorted(self._first)})"
+
+
+def _text(value: _Text) -> str:
+    """A header name or value as text: bytes (and bytes-like) as Latin-1, as HTTP/1.1 has it."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value

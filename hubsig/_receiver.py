@@ -246,10 +246,13 @@ def declared_length(headers: Headers) -> int | None:
     values = headers.get_all("content-length")
     if not values:
         return None
-    lengths = {value.strip() for value in values}
-    if len(lengths) != 1:
-        raise MalformedRequest("the request declares more than one Content-Length")
-    (text,) = lengths
+    if len(values) == 1:
+        text = values[0].strip()
+    else:
+        lengths = {value.strip() for value in values}
+        if len(lengths) != 1:
+            raise MalformedRequest("the request declares more than one Content-Length")
+        (text,) = lengths
     if not (0 < len(text) <= _MAX_LENGTH_DIGITS and text.isascii() and text.isdigit()):
         raise MalformedRequest("the Content-Length header is not a number of bytes")
     return int(text)

@@ -142,12 +142,19 @@ def _single_sampling(flag: str) -> tuple[bool, bool] | None:
 
 
 def _from_multi_headers(headers: Headers) -> TraceContext | None:
-    trace_id = (headers.get("x-b3-traceid") or "").strip().lower()
+    get = headers.by_lower_name.get
+    trace_id = get("x-b3-traceid")
+    if trace_id is None:
+        return None
+    trace_id = trace_id.strip().lower()
     if not _valid_id(trace_id, (16, 32)):
         return None
-    span_id = (headers.get("x-b3-spanid") or "").strip().lower()
-    parent: str | None = (headers.get("x-b3-parentspanid") or "").strip().lower()
     sampled, debug = _multi_sampling(headers)
+    span_id = get("x-b3-spanid")
+    if span_id is None:  # the Genesys sender's way: a trace id alone
+        return TraceContext(trace_id, _random_id(8), None, sampled, debug)
+    span_id = span_id.strip().lower()
+    parent: str | None = (get("x-b3-parentspanid") or "").strip().lower()
     if not _valid_id(span_id, (16,)):
         span_id, parent = _random_id(8), None
     elif not _valid_id(parent or "", (16,)):
@@ -157,9 +164,13 @@ def _from_multi_headers(headers: Headers) -> TraceContext | None:
 
 def _multi_sampling(headers: Headers) -> tuple[bool | None, bool]:
     """``(sampled, debug)`` from ``X-B3-Flags`` and ``X-B3-Sampled``; debug implies sampled."""
-    debug = (headers.get("x-b3-flags") or "").strip() == "1"
-    sampled = True if debug else _SAMPLED.get((headers.get("x-b3-sampled") or "").strip().lower())
-    return sampled, debug
+    get = headers.by_lower_name.get
+    flags = get("x-b3-flags")
+    sampled = get("x-b3-sampled")
+    if flags is None and sampled is None:
+        return None, False
+    debug = (flags or "").strip() == "1"
+    return (True if debug else _SAMPLED.get((sampled or "").strip().lower())), debug
 
 
 _SAMPLED = {"1": True, "true": True, "0": False, "false": False}

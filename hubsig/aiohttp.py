@@ -94,7 +94,7 @@ async def _guarded(
         response = await handler(request)
         response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
         answered.append(response)
-        return kit.Outcome(kit.succeeded(response.status), status=response.status)
+        return kit.answered(response.status)
 
     view = kit.RequestView(request.method, request.path, headers)
     try:

@@ -31,7 +31,7 @@ from hubsig._asgi_io import (
     serve,
 )
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._flow import Outcome, Receiver, succeeded
+from hubsig._flow import Outcome, Receiver, answered
 from hubsig._receiver import Delivery, failure
 from hubsig.errors import ConfigurationError
 
@@ -110,4 +110,4 @@ class HubSignatureMiddleware:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
             _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False, failure(delivery.trace))
-        return Outcome(succeeded(send.status), status=send.status)
+        return answered(send.status)

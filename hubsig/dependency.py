@@ -83,7 +83,7 @@ class VerifiedDelivery:
 async def _read(check: DeliveryCheck, request: Request) -> bytes:
     chunks: list[bytes] = []
     try:
-        async with within(check.deadline):
+        with within(check.deadline):
             async for chunk in request.stream():
                 check.feed(chunk)
                 chunks.append(chunk)

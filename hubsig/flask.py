@@ -118,7 +118,7 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
         request.__dict__.pop("stream", None)  # werkzeug caches the stream it made
         answered.append(make_response(current_app.ensure_sync(view)(*args, **kwargs)))
         status = answered[0].status_code
-        return kit.Outcome(kit.succeeded(status), status=status)
+        return kit.answered(status)
 
     view_of = kit.RequestView(request.method, request.path, headers)
     with kit.use_trace(trace):

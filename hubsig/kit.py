@@ -34,7 +34,7 @@ return a ``Response(status, headers, body)``::
             async def handle(delivery):
                 request.state[kit.ENVIRON_KEY] = delivery  # for hubsig.delivery_of
                 answered.append(await handler(request))
-                return kit.Outcome(kit.succeeded(answered[0].status))
+                return kit.answered(answered[0].status)
 
             view = kit.RequestView(request.method, request.path, headers)
             with kit.use_trace(trace):
@@ -64,6 +64,7 @@ from hubsig._flow import (
     Receiver,
     Sleep,
     StoreCall,
+    answered,
     deliver,
     drive,
     drive_sync,
@@ -98,6 +99,7 @@ __all__ = [
     "WebhookConfig",
     "WebhookError",
     "WebhookSettings",
+    "answered",
     "config_from",
     "deliver",
     "delivery_of",

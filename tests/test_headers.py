@@ -26,3 +26,33 @@ def test_any_byte_pairs_are_readable(pairs: list[tuple[bytes, bytes]]) -> None:
     headers = Headers(pairs)
     for name, value in pairs:
         assert value.decode("latin-1") in headers.get_all(name.decode("latin-1"))
+
+
+names = st.sampled_from(["x-hub-signature", "X-Hub-Signature", "content-length", "B3", "b3", "a"])
+
+
+@given(st.lists(st.tuples(names, st.text(max_size=4)), max_size=8), st.booleans())
+def test_every_value_is_kept_in_order_under_its_name(
+    pairs: list[tuple[str, str]], as_bytes: bool
+) -> None:
+    source: list[tuple[str, str]] | list[tuple[bytes, bytes]] = pairs
+    if as_bytes:
+        source = [
+            (n.encode(), v.encode("utf-8").decode("latin-1").encode("latin-1")) for n, v in pairs
+        ]
+    headers = Headers(source)
+    wanted = [(n.lower(), v if not as_bytes else v.encode().decode("latin-1")) for n, v in pairs]
+    distinct = list(dict.fromkeys(name for name, _ in wanted))
+    assert list(headers) == distinct
+    assert len(headers) == len(distinct)
+    for name in distinct:
+        values = [value for key, value in wanted if key == name]
+        assert headers.get_all(name.upper()) == values
+        assert headers[name] == values[0]
+    assert headers.get_all("never-sent") == []
+    assert Headers(headers).get_all("b3") == headers.get_all("b3")
+
+
+def test_repr_names_the_headers_but_never_shows_a_value() -> None:
+    headers = Headers([("X-Api-Key", "k-123"), ("x-api-key", "k-456"), ("B3", "0")])
+    assert repr(headers) == "Headers(['b3', 'x-api-key'])"

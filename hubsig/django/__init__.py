@@ -84,7 +84,7 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
             _hand_over(request, delivery)
             answered.append(view(request, *args, **kwargs))
             status = answered[0].status_code
-            return kit.Outcome(kit.succeeded(status), status=status)
+            return kit.answered(status)
 
         with kit.use_trace(trace):
             flow = deliver(receiver, view_of, trace)
@@ -105,7 +105,7 @@ def _async_view(
             _hand_over(request, delivery)
             answered.append(await view(request, *args, **kwargs))
             status = answered[0].status_code
-            return kit.Outcome(kit.succeeded(status), status=status)
+            return kit.answered(status)
 
         async def read(check: kit.DeliveryCheck) -> bytes:
             return _read(request, check)
