@@ -17,12 +17,16 @@ duplicate, acknowledged without the handler), ``webhook-fresh`` (the same
 with a store that remembers nothing, so every request is processed as new),
 ``asgi-middleware`` (the middleware around a bare ASGI app); servers
 ``uvicorn`` (httptools), ``uvicorn-h11`` and ``granian`` when installed.
+And under gunicorn (one sync worker), compared with each other:
+``flask-hand`` (the same hand-written check in a Flask view) and
+``flask-hubsig`` (``hubsig.flask``'s ``webhook_view``).
 """
 
 # No "from __future__ import annotations": FastAPI reads the routes' annotations at run time,
 # and they name classes imported inside build().
 
 import hmac
+import importlib.util
 import json
 import os
 import shutil
@@ -43,6 +47,7 @@ RECEIVERS = (
     "webhook-fresh",
     "asgi-middleware",
 )
+WSGI_RECEIVERS = ("flask-hand", "flask-hubsig")
 KEY = SECRET if isinstance(SECRET, bytes) else SECRET.encode()
 
 
@@ -135,6 +140,47 @@ def build(name: str) -> Any:
     return app
 
 
+def build_wsgi(name: str) -> Any:
+    """The WSGI app of Flask receiver ``name``."""
+    from flask import Flask, request
+
+    import hubsig
+
+    app = Flask(__name__)
+    if name == "flask-hand":
+
+        @app.post("/hook")
+        def hand() -> Any:
+            body = request.get_data()
+            if not _signed(body, request.headers.get("x-hub-signature", "")):
+                return {"status": {"code": 401, "message": "bad"}}, 401
+            document = json.loads(body)
+            return _answer([e["entity"]["id"] for e in document["data"]["entities"]])
+
+    elif name == "flask-hubsig":
+        from hubsig.flask import webhook_view
+
+        @app.post("/hook")
+        @webhook_view(secret=SECRET)
+        def guarded() -> Any:
+            return _answer(list(hubsig.delivery_of(request).payload.entity_ids))
+
+    else:
+        raise SystemExit(f"no receiver {name!r}")
+    return app
+
+
+def wsgi_app(environ: Any, start_response: Any) -> Any:
+    """The Flask receiver named by ``$HUBSIG_RECEIVER``, for gunicorn."""
+    global _WSGI_APP
+    if _WSGI_APP is None:
+        _WSGI_APP = build_wsgi(os.environ["HUBSIG_RECEIVER"])
+    return _WSGI_APP(environ, start_response)
+
+
+_WSGI_APP: Any = None
+
+
 def _webhook(options: dict[str, Any]) -> Any:
     import hubsig
 
@@ -182,6 +228,11 @@ async def _bare(scope: Any, receive: Any, send: Any) -> None:
 
 def serve(name: str, port: int, server: str) -> None:
     """Run receiver ``name`` on ``port`` under ``server`` (in this process)."""
+    if server == "gunicorn":
+        os.environ["HUBSIG_RECEIVER"] = name
+        command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
+        command += ["--log-level", "warning", "benchmarks.receivers:wsgi_app"]
+        os.execv(command[0], command)  # noqa: S606
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
@@ -228,6 +279,9 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
         servers.append("granian")
     except ImportError:
         pass
+    plan = [(server, name) for server in servers for name in RECEIVERS]
+    if importlib.util.find_spec("gunicorn") is not None:
+        plan += [("gunicorn", name) for name in WSGI_RECEIVERS]
     body = events_body(SIZE)
     signature = hubsig.sign(body, SECRET)
     best: dict[tuple[str, str], dict[str, Any]] = {}
@@ -235,17 +289,17 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
         body_file = Path(folder) / "body.json"
         body_file.write_bytes(body)
         for _ in range(rounds):
-            for server in servers:
-                for name in RECEIVERS:
-                    with _serving(name, server, _free_port()) as url:
-                        _wrk(url, 1, 32, body_file, signature)  # warm-up
-                        result = _wrk(url, seconds, 32, body_file, signature)
-                    key = (server, name)
-                    if key not in best or result["rps"] > best[key]["rps"]:
-                        best[key] = result
+            for server, name in plan:
+                with _serving(name, server, _free_port()) as url:
+                    _wrk(url, 1, 32, body_file, signature)  # warm-up
+                    result = _wrk(url, seconds, 32, body_file, signature)
+                key = (server, name)
+                if key not in best or result["rps"] > best[key]["rps"]:
+                    best[key] = result
     rows = []
     for (server, name), result in best.items():
-        baseline = best[(server, "fastapi-hand")]["rps"]
+        hand = "flask-hand" if server == "gunicorn" else "fastapi-hand"
+        baseline = best[(server, hand)]["rps"]
         rows.append(
             {
                 "server": server,

@@ -99,7 +99,7 @@ class HubSignatureMiddleware:
         answers gets the 500 ``EventsResponse`` (after, the server sees the exception)."""
         # A fresh state for this request: a server that shares one dict across
         # requests must not let another request find this delivery in it.
-        scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
+        state = scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
         if delivery.claims is not None:
             send.hold()  # answered once its events are recorded (see TracedSend)
         try:
@@ -110,4 +110,9 @@ class HubSignatureMiddleware:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
             _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False, failure(delivery.trace))
+        finally:
+            # A server keeps the scope until the connection's next request (uvicorn does),
+            # so an idle keep-alive connection would keep the delivery, its body included,
+            # and the collector would walk its records again and again.
+            state.pop(STATE_KEY, None)
         return answered(send.status)

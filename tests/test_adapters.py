@@ -432,3 +432,36 @@ def test_wsgi_generator_app_is_started_before_its_claims_settle() -> None:
     assert answers == [500, 200, 200]
     assert runs == ["500 Internal Server Error", "200 OK"]  # the third: a duplicate
     assert closed == [True, True]
+
+
+def test_a_scope_the_server_keeps_does_not_keep_the_delivery() -> None:
+    """uvicorn keeps a connection's last scope until its next request: the middleware must
+    not leave the delivery (and its body) there once the app has answered."""
+    import asyncio
+
+    from tests.adapters import _asgi_scope
+
+    seen: list[hubsig.Delivery] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(hubsig.delivery_of(scope))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = signed(events_body("a"))
+    scope = _asgi_scope(sent)
+    body = {"type": "http.request", "body": sent.body, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: Any) -> None:
+        return None
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    middleware = HubSignatureMiddleware(app, secret=SECRET)
+    asyncio.run(middleware(scope, receive, send))
+    assert seen[0].payload.entity_ids == ("a",)  # the app had it while it ran
+    with pytest.raises(hubsig.NotVerified):
+        hubsig.delivery_of(scope)  # and the kept scope has it no more
