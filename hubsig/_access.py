@@ -42,6 +42,13 @@ def delivery_of(request: object) -> Delivery:
     ``NotVerified`` is logged at ERROR: it means a request reached a handler
     without passing hubsig, a routing or configuration mistake to fix.
     """
+    try:  # an ASGI framework's request (Starlette, FastAPI, ...): the usual case, first
+        kept: Delivery = request.scope["state"][STATE_KEY]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError):
+        pass
+    else:
+        if kept.__class__ is Delivery:
+            return kept
     for source in _sources(request):
         found = _found_in(source)
         if found is not None:

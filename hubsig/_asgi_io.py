@@ -77,7 +77,8 @@ async def serve(
     finally:
         reset_current(token)
     if reply is None:
-        await traced.flush()  # the app's own answer, held until its events were recorded
+        if traced.holding:
+            await traced.flush()  # the app's own answer, held until its events were recorded
     else:
         traced.drop()
         await send_reply(traced, reply)
@@ -147,6 +148,11 @@ class TracedSend:
 
     def hold(self) -> None:
         self._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether the app's messages are being kept instead of sent."""
+        return self._held is not None
 
     async def flush(self) -> None:
         held, self._held = self._held or [], None
