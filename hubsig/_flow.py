@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import itertools
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -47,6 +46,7 @@ from hubsig._receiver import (
     in_progress,
     rejection,
 )
+from hubsig._tokens import attempt_token
 from hubsig._trace import TraceContext
 from hubsig.errors import ConfigurationError, WebhookError
 
@@ -289,7 +289,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     trace = delivery.trace
     keys = event_keys(delivery.payload, delivery.body)
     unique = unique_keys(keys)
-    token = secrets.token_hex(16)  # this attempt's own: fences its claims from stale workers
+    token = attempt_token()  # this attempt's own: fences its claims from stale workers
     try:
         if not receiver.checked.done:
             yield StoreCall(store.check, ())  # type: ignore[union-attr]
