@@ -12,6 +12,7 @@ Starlette (``pip install 'hubsig[fastapi]'``).
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
@@ -75,8 +76,13 @@ class VerifiedDelivery:
         reply = await drive(flow, lambda check: _read(check, request), keep, store_blocks=False)
         if reply is not None:
             raise DeliveryRejected(reply, trace)
-        # Where delivery_of(request) finds it, as after the middleware.
-        request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: verified[0]}
+        # Where delivery_of(request) finds it, as after the middleware, until the response
+        # and its background tasks are done: a server may keep the scope longer (uvicorn
+        # until the connection's next request), and with it the delivery and its body.
+        state = request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: verified[0]}
+        stack = request.scope.get("fastapi_inner_astack")  # the request's own exit stack
+        if isinstance(stack, AsyncExitStack):
+            stack.callback(state.pop, STATE_KEY, None)
         return verified[0]
 
 

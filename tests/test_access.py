@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import BackgroundTasks, Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -144,3 +144,28 @@ def test_the_fastapi_dependency_leaves_the_delivery_for_delivery_of() -> None:
     answer = TestClient(app).post("/hook", content=request.body, headers=request.headers)
     assert answer.status_code == 200
     assert len(answer.json()["data"]["ids"]) == 2
+
+
+def test_the_fastapi_dependency_keeps_the_delivery_through_background_tasks_only() -> None:
+    """delivery_of(request) works in the route and its background tasks; the scope a
+    server keeps afterwards (uvicorn: until the connection's next request) holds it no more."""
+    app = FastAPI()
+    scopes: list[dict[str, Any]] = []
+    in_background: list[hubsig.Delivery] = []
+
+    @app.post("/hook")
+    async def hook(
+        request: Request, delivery: Verified, tasks: BackgroundTasks
+    ) -> dict[str, object]:
+        scopes.append(request.scope)
+        tasks.add_task(lambda: in_background.append(hubsig.delivery_of(request)))
+        return hubsig.events_response(delivery.payload.entity_ids).to_dict()
+
+    request = signed_request(make_events(2).to_json(), SECRET)
+    answer = TestClient(app).post("/hook", content=request.body, headers=request.headers)
+    assert answer.status_code == 200
+    assert in_background[0].payload.entity_ids == tuple(
+        i["id"] for i in answer.json()["data"]["ids"]
+    )
+    with pytest.raises(hubsig.NotVerified):
+        hubsig.delivery_of(scopes[0])
