@@ -49,6 +49,13 @@ def delivery_of(request: object) -> Delivery:
     else:
         if kept.__class__ is Delivery:
             return kept
+    try:  # a WSGI framework's request (Flask, werkzeug, Django): the other usual case
+        kept = request.environ[ENVIRON_KEY]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError):
+        pass
+    else:
+        if kept.__class__ is Delivery:
+            return kept
     for source in _sources(request):
         found = _found_in(source)
         if found is not None:

@@ -550,11 +550,13 @@ def drive_sync(
                 value = read_body(effect.check)
             elif isinstance(effect, Handle):
                 keeping = effect.keep_alive
+                if keeping is None:
+                    value = handle(effect.delivery)
+                    continue
                 handled = threading.Event()
-                if keeping is not None:
-                    renewer = threading.Thread(target=_renew_sync, args=(keeping, handled))
-                    renewer.daemon = True
-                    renewer.start()
+                renewer = threading.Thread(target=_renew_sync, args=(keeping, handled))
+                renewer.daemon = True
+                renewer.start()
                 try:
                     value = handle(effect.delivery)
                 finally:

@@ -24,7 +24,7 @@ from flask import Flask, Response, current_app, make_response, request
 from hubsig import kit
 from hubsig._config import SETTING_NAMES, settings_from_mapping
 from hubsig._flow import deliver, drive_sync
-from hubsig._wsgi_io import read_body, refuse_async_store
+from hubsig._wsgi_io import environ_headers, read_body, refuse_async_store
 from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -104,8 +104,9 @@ def webhook_view(
 
 
 def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs: Any) -> Response:
-    environ = request.environ
-    headers = kit.Headers(request.headers.items())
+    current = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
+    environ = current.environ
+    headers = kit.Headers(environ_headers(environ))
     trace = kit.TraceContext.from_headers(headers)
     answered: list[Response] = []
 
@@ -115,12 +116,12 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
         fresh = delivery.fresh_body()  # only the events to process now (see Delivery)
         environ["wsgi.input"] = io.BytesIO(fresh)
         environ["CONTENT_LENGTH"] = str(len(fresh))
-        request.__dict__.pop("stream", None)  # werkzeug caches the stream it made
+        current.__dict__.pop("stream", None)  # werkzeug caches the stream it made
         answered.append(make_response(current_app.ensure_sync(view)(*args, **kwargs)))
         status = answered[0].status_code
         return kit.answered(status)
 
-    view_of = kit.RequestView(request.method, request.path, headers)
+    view_of = kit.RequestView(current.method, current.path, headers)
     with kit.use_trace(trace):
         reply = drive_sync(
             deliver(receiver, view_of, trace), lambda c: read_body(c, environ), handle
