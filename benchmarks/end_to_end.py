@@ -41,19 +41,24 @@ def served(command: list[str], port: int) -> Iterator[str]:
     """Run ``command`` (a server of our own) until it listens on ``port``; yield its URL."""
     process = subprocess.Popen(command)  # noqa: S603 (our own module)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{' '.join(command[2:])} did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/hook"
+        yield wait_until_listening(process, port)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_until_listening(process: subprocess.Popen[bytes], port: int) -> str:
+    """Wait (30 s at most) until ``process`` listens on ``port``; the URL of its hook."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return f"http://127.0.0.1:{port}/hook"
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                command = " ".join(str(part) for part in process.args[2:])  # type: ignore[index]
+                raise RuntimeError(f"{command} did not start") from None
+            time.sleep(0.05)
 
 
 def _wrk(
