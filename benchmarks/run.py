@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("verification", "streaming", "adapters", "memory", "parsing", "end_to_end")
+SECTIONS = (
+    "verification",
+    "streaming",
+    "adapters",
+    "memory",
+    "parsing",
+    "end_to_end",
+    "receivers",
+)
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -58,6 +66,12 @@ def _end_to_end(quick: bool) -> list[dict[str, Any]]:
     return end_to_end.rows(seconds=2 if quick else 5, rounds=1 if quick else 2)
 
 
+def _receivers(quick: bool) -> list[dict[str, Any]]:
+    from benchmarks import receivers
+
+    return receivers.run(seconds=2 if quick else 5, rounds=1 if quick else 2)
+
+
 RUNNERS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "verification": _verification,
     "streaming": _streaming,
@@ -65,6 +79,7 @@ RUNNERS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "memory": _memory,
     "parsing": _parsing,
     "end_to_end": _end_to_end,
+    "receivers": _receivers,
 }
 
 

@@ -1,9 +1,11 @@
 """Draw the documentation's plots from recorded benchmark figures: ``python docs/plots.py``.
 
 Reads ``docs/_data/benchmarks.json`` (written by ``python -m benchmarks.run --only
-verification end_to_end --json docs/_data/benchmarks.json``) and writes
-``docs/_static/plots/verification.png`` and ``end_to_end.png``, which are
-committed; run it again after recording new figures.
+verification end_to_end --json docs/_data/benchmarks.json``) and
+``docs/_data/receivers.json`` (``python -m benchmarks.run --only parsing receivers
+--json docs/_data/receivers.json``), and writes ``verification.png``,
+``end_to_end.png``, ``receivers.png`` and ``parsing.png`` under
+``docs/_static/plots/``, which are committed; run it again after recording new figures.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt
 
 DOCS = Path(__file__).parent
 FIGURES = DOCS / "_data" / "benchmarks.json"
+RECEIVER_FIGURES = DOCS / "_data" / "receivers.json"
 PLOTS = DOCS / "_static" / "plots"
 HUBSIG = ("hubsig sha1", "floor")
 RECEIVERS = {
@@ -71,6 +74,70 @@ def end_to_end(rows: list[dict[str, Any]], machine: str) -> Path:
     return _save(figure, "end_to_end.png")
 
 
+SERVERS = {
+    "uvicorn": "uvicorn (httptools)",
+    "uvicorn-h11": "uvicorn (h11)",
+    "granian": "granian",
+    "gunicorn": "gunicorn (Flask)",
+}
+TARGETS = {"fastapi-middleware": 1.0, "webhook": 1.3}
+
+
+def receivers(rows: list[dict[str, Any]], machine: str) -> Path:
+    """Each receiver's requests per second as a ratio to the hand-written one, per server."""
+    names = list(dict.fromkeys(row["receiver"] for row in rows))
+    servers = [server for server in SERVERS if any(row["server"] == server for row in rows)]
+    figure, axes = plt.subplots(figsize=(9, 6), dpi=120)
+    height = 0.8 / len(servers)
+    for offset, server in enumerate(servers):
+        ratios = {row["receiver"]: row["ratio_to_hand"] for row in rows if row["server"] == server}
+        places = [i + offset * height for i, name in enumerate(names) if name in ratios]
+        values = [ratios[name] for name in names if name in ratios]
+        axes.barh(places, values, height=height, label=SERVERS[server])
+    for index, name in enumerate(names):
+        target = TARGETS.get(name)
+        if target is not None:
+            top, bottom = index - height / 2, index + 0.8 - height / 2
+            axes.plot([target, target], [top, bottom], color="black", linestyle="--")
+    axes.axvline(1.0, color="grey", linewidth=1)
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names)
+    axes.invert_yaxis()
+    axes.set_xlabel("requests per second / the hand-written receiver's (higher is better)")
+    axes.set_title("Receivers doing the same job, wrk, 4 KiB deliveries (dashes: targets)")
+    axes.legend(fontsize=8, loc="lower right")
+    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
+    figure.tight_layout()
+    return _save(figure, "receivers.png")
+
+
+def parsing(rows: list[dict[str, Any]], machine: str) -> Path:
+    """``parse_events`` on each path, and its floor, as a ratio to ``json.loads``."""
+    names = [name for name in dict.fromkeys(row["name"] for row in rows) if name != "json.loads"]
+    sizes = sorted({row["size"] for row in rows})
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
+    height = 0.8 / len(sizes)
+    for offset, size in enumerate(sizes):
+        ratios = {row["name"]: row["ratio_to_json_loads"] for row in rows if row["size"] == size}
+        axes.barh(
+            [i + offset * height for i in range(len(names))],
+            [ratios[name] for name in names],
+            height=height,
+            label=f"{size // 1024} KiB",
+        )
+    axes.axvline(1.0, color="grey", linewidth=1)
+    for target, label in ((0.6, "target with msgspec"), (1.5, "target without")):
+        axes.axvline(target, color="black", linestyle="--", linewidth=1)
+        axes.text(target, -0.6, f" {label}", fontsize=7)
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names)
+    axes.invert_yaxis()
+    axes.set_xlabel("time / json.loads of the same bytes (lower is better)")
+    axes.set_title("Parsing a delivery")
+    axes.legend(fontsize=8)
+    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
+    figure.tight_layout()
+    return _save(figure, "parsing.png")
+
+
 def _save(figure: Any, name: str) -> Path:
     PLOTS.mkdir(parents=True, exist_ok=True)
     path = PLOTS / name
@@ -83,10 +150,17 @@ def main() -> int:
     figures = json.loads(FIGURES.read_text(encoding="utf-8"))
     machine = figures["machine"]
     caption = f"{machine['date'][:10]}, {machine['cpus']} cores, Python {machine['python']}"
-    for path in (
+    paths = [
         verification(figures["verification"], caption),
         end_to_end(figures["end_to_end"], caption),
-    ):
+    ]
+    if RECEIVER_FIGURES.exists():
+        recorded = json.loads(RECEIVER_FIGURES.read_text(encoding="utf-8"))
+        machine = recorded["machine"]
+        caption = f"{machine['date'][:10]}, {machine['cpus']} cores, Python {machine['python']}"
+        paths.append(receivers(recorded["receivers"], caption))
+        paths.append(parsing(recorded["parsing"], caption))
+    for path in paths:
         print(path)
     return 0
 
