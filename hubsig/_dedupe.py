@@ -174,7 +174,9 @@ def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
     for position, (kind, entity) in enumerate(payload.events):
         entity_id = entity.id if entity is not None else None
         if entity_id is not None:
-            append(f"{_kind(kind)}:{entity_id}")
+            # ``_value_`` is a plain attribute; ``.value`` and hashing a member run Python code.
+            prefix = kind._value_ if kind.__class__ is EventType else _kind(kind)
+            append(f"{prefix}:{entity_id}")
             continue
         if digest is None:
             digest = hashlib.sha256(body).hexdigest()[:32]
@@ -183,7 +185,6 @@ def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
 
 
 def _kind(kind: EventType | str | None) -> str:
-    # ``_value_`` is a plain attribute; ``.value`` and hashing a member run Python code.
     if kind.__class__ is EventType:
         return kind._value_
     return "-" if kind is None else str(kind)
@@ -206,14 +207,21 @@ class Admission:
     redelivered: bool = False
 
 
-def admission(payload: EventsPayload, keys: Sequence[str], claims: Sequence[Claim]) -> Admission:
-    """Decide from the claims of ``unique_keys(keys)`` which events are new.
+def admission(
+    payload: EventsPayload,
+    keys: Sequence[str],
+    claims: Sequence[Claim],
+    unique: Sequence[str] | None = None,
+) -> Admission:
+    """Decide from the claims of ``unique_keys(keys)`` (``unique``, if already made)
+    which events are new.
 
     A delivery with no events is new by definition: there is nothing to repeat.
     """
     if not payload.events:
         return Admission(payload, (), busy=False)
-    unique = unique_keys(keys)
+    if unique is None:
+        unique = unique_keys(keys)
     if len(claims) != len(unique):
         raise ValueError("one claim per unique key is needed")
     # The common cases first, without a walk: every event new (and none repeated in the

@@ -100,6 +100,9 @@ class _Route:
         )
 
 
+_ACKNOWLEDGED = Outcome(True, acknowledge=True)  # outcomes are immutable: one serves all
+
+
 class WebhookEndpoint:
     """A verified webhook endpoint: call it as an ASGI app, or use ``.wsgi``."""
 
@@ -214,7 +217,7 @@ class WebhookEndpoint:
         """
         answer = self._answer(returned, delivery)
         if answer is None:
-            return Outcome(True, acknowledge=True)
+            return _ACKNOWLEDGED
         if answer.code != 0:
             logger.warning(
                 "webhook handler answered code %s trace_id=%s", answer.code, delivery.trace.trace_id

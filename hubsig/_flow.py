@@ -310,7 +310,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         )
         yield from _settle(receiver, store, unique, token, succeeded=False)
         return failure(trace)
-    admitted = admission(delivery.payload, keys, claims)
+    admitted = admission(delivery.payload, keys, claims, unique)
     if admitted.busy:
         # Give back what this worker did claim, so the sender's retry can take it.
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)

@@ -23,7 +23,7 @@ from hubsig._headers import Headers
 from hubsig._keys import Secrets
 from hubsig._models import EventsPayload
 from hubsig._payload import parse_events
-from hubsig._response import EventsResponse
+from hubsig._response import EventsResponse, events_json
 from hubsig._trace import TraceContext
 from hubsig._verifier import IncrementalVerification, Verification
 from hubsig.errors import (
@@ -301,9 +301,7 @@ def in_progress(trace: TraceContext) -> Reply:
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:
     """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
     chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return json_reply(
-        200, EventsResponse(ids=tuple(chosen), message=message).to_json(), delivery.trace
-    )
+    return json_reply(200, events_json(chosen, 0, message), delivery.trace)
 
 
 def json_reply(

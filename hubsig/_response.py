@@ -15,7 +15,7 @@ from typing import Any
 from hubsig._json_body import parse_json_object
 from hubsig.errors import MalformedPayload
 
-__all__ = ["EventsResponse", "events_response", "parse_events_response"]
+__all__ = ["EventsResponse", "events_json", "events_response", "parse_events_response"]
 
 _json_string = json.encoder.encode_basestring
 """A string as ``json.dumps(..., ensure_ascii=False)`` writes it (the C encoder's own)."""
@@ -39,16 +39,22 @@ class EventsResponse:
         }
 
     def to_json(self) -> bytes:
-        """Compact UTF-8 JSON for the response body (every 200 writes one, so it is
-        assembled from the ids' JSON strings rather than through ``json.dumps``)."""
-        if self.code.__class__ is not int:  # an int subclass: let json decide how it looks
-            return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
-        ids = '},{"id":'.join(map(_json_string, self.ids))
-        listed = '{"id":' + ids + "}" if self.ids else ""
-        message = _json_string(self.message)
-        return (
-            f'{{"status":{{"code":{self.code},"message":{message}}},"data":{{"ids":[{listed}]}}}}'
-        ).encode()
+        """Compact UTF-8 JSON for the response body."""
+        return events_json(self.ids, self.code, self.message)
+
+
+def events_json(ids: tuple[str, ...], code: int = 0, message: str = "OK") -> bytes:
+    """``EventsResponse(ids=ids, code=code, message=message).to_json()`` without the object.
+
+    Every 200 writes one, so it is assembled from the ids' JSON strings rather
+    than through ``json.dumps`` (the same bytes: a property test holds it to that).
+    """
+    if code.__class__ is not int:  # an int subclass: let json decide how it looks
+        document = EventsResponse(ids=ids, code=code, message=message).to_dict()
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    listed = '{"id":' + '},{"id":'.join(map(_json_string, ids)) + "}" if ids else ""
+    text = _json_string(message)
+    return f'{{"status":{{"code":{code},"message":{text}}},"data":{{"ids":[{listed}]}}}}'.encode()
 
 
 def events_response(
