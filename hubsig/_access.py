@@ -40,7 +40,9 @@ def delivery_of(request: object) -> Delivery:
     ``request`` is a framework's request object (Starlette, FastAPI, Quart,
     Litestar, Django, Flask, werkzeug), an ASGI scope or a WSGI environ.
     ``NotVerified`` is logged at ERROR: it means a request reached a handler
-    without passing hubsig, a routing or configuration mistake to fix.
+    without passing hubsig, a routing or configuration mistake to fix. The
+    delivery is there while the app handles the request (background tasks
+    included); work that outlives the request should keep the ``Delivery``.
     """
     try:  # an ASGI framework's request (Starlette, FastAPI, ...): the usual case, first
         kept: Delivery = request.scope["state"][STATE_KEY]  # type: ignore[attr-defined]

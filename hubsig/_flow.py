@@ -74,22 +74,18 @@ __all__ = [
 logger = logging.getLogger("hubsig")
 
 
-# Effects are made for every request, so they are plain slotted records: a frozen
-# dataclass's __init__ costs three times as much, and nothing changes an effect.
-
-
 class ClientDisconnected(Exception):
     """The client went away before the whole body arrived; nothing is left to answer."""
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class Await:
     """Effect: wait for a secret resolver's answer; send back its value."""
 
     awaitable: Awaitable[Any]
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class ReadBody:
     """Effect: read the whole body, passing each chunk to ``check.feed``; send back the bytes.
 
@@ -100,7 +96,7 @@ class ReadBody:
     check: DeliveryCheck
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class StoreCall:
     """Effect: call a store method (``claim``, ``complete``, ``release``); send back its result.
 
@@ -114,7 +110,7 @@ class StoreCall:
     inline: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class Sleep:
     """Effect: wait ``seconds`` (between tries of a store call); send back nothing."""
 
@@ -125,7 +121,7 @@ COMPLETION_RETRIES = (0.05, 0.2, 0.5)
 """Pauses between tries of recording a handled delivery before acknowledging it anyway."""
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class KeepAlive:
     """Renew the delivery's claims every ``every`` seconds while its handler runs, so a
     handler slower than the lease keeps them; ``renew`` is ``store.renew`` with ``arguments``."""
@@ -135,7 +131,7 @@ class KeepAlive:
     every: float
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class Handle:
     """Effect: run the app or handler on ``delivery``; send back an ``Outcome``.
 

@@ -49,12 +49,17 @@ def events_json(ids: tuple[str, ...], code: int = 0, message: str = "OK") -> byt
     Every 200 writes one, so it is assembled from the ids' JSON strings rather
     than through ``json.dumps`` (the same bytes: a property test holds it to that).
     """
-    if code.__class__ is not int:  # an int subclass: let json decide how it looks
-        document = EventsResponse(ids=ids, code=code, message=message).to_dict()
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-    listed = '{"id":' + '},{"id":'.join(map(_json_string, ids)) + "}" if ids else ""
-    text = _json_string(message)
-    return f'{{"status":{{"code":{code},"message":{text}}},"data":{{"ids":[{listed}]}}}}'.encode()
+    if code.__class__ is int:
+        try:
+            listed = '{"id":' + '},{"id":'.join(map(_json_string, ids)) + "}" if ids else ""
+            text = _json_string(message)
+        except TypeError:  # an id or message that is no string: json decides how it looks
+            pass
+        else:
+            answer = f'{{"status":{{"code":{code},"message":{text}}},"data":{{"ids":[{listed}]}}}}'
+            return answer.encode()
+    document = EventsResponse(ids=ids, code=code, message=message).to_dict()
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def events_response(

@@ -23,6 +23,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.typedefs import Middleware
 
 from hubsig import kit
+from hubsig._asgi_io import within
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -77,7 +78,7 @@ async def _guarded(
     async def read(check: kit.DeliveryCheck) -> bytes:
         chunks: list[bytes] = []
         try:
-            async with kit.within(check.deadline):
+            with within(check.deadline):
                 async for chunk in request.content.iter_chunked(READ_SIZE):
                     check.feed(chunk)
                     chunks.append(chunk)

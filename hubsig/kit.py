@@ -49,8 +49,10 @@ return a ``Response(status, headers, body)``::
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from hubsig._access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
-from hubsig._asgi_io import within
 from hubsig._config import RequestView, WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import (
     Await,
@@ -111,3 +113,10 @@ __all__ = [
     "use_trace",
     "within",
 ]
+
+
+def within(deadline: float) -> asyncio.Timeout:
+    """``asyncio.timeout_at`` for ``deadline``, a ``time.monotonic()`` instant such as
+    ``DeliveryCheck.deadline``: ``async with`` it around the body's reads."""
+    loop = asyncio.get_running_loop()
+    return asyncio.timeout_at(loop.time() + deadline - time.monotonic())

@@ -150,7 +150,7 @@ def test_the_fastapi_dependency_keeps_the_delivery_through_background_tasks_only
     """delivery_of(request) works in the route and its background tasks; the scope a
     server keeps afterwards (uvicorn: until the connection's next request) holds it no more."""
     app = FastAPI()
-    scopes: list[dict[str, Any]] = []
+    scopes: list[Any] = []
     in_background: list[hubsig.Delivery] = []
 
     @app.post("/hook")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -126,3 +128,33 @@ def test_each_event_loop_keeps_its_own_deadlines() -> None:
 
     for _ in range(3):  # a new loop each time, as asyncio.run makes
         asyncio.run(main())
+
+
+def test_no_event_loop_is_kept_alive_by_a_deadline() -> None:
+    """Test suites and TestClient make a loop per call: none may outlive its run."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        with within(time.monotonic() + 30):
+            await asyncio.sleep(0)
+
+    for _ in range(5):
+        asyncio.run(main())
+    gc.collect()
+    assert [loop() for loop in loops] == [None] * 5
+
+
+def test_the_kit_keeps_asyncios_timeout() -> None:
+    """``kit.within`` is public: it stays an ``asyncio.Timeout`` (``when()``, ``expired()``)."""
+    from hubsig import kit
+
+    async def main() -> None:
+        deadline = time.monotonic() + 5
+        timeout = kit.within(deadline)
+        assert isinstance(timeout, asyncio.Timeout)
+        async with timeout:
+            assert not timeout.expired()
+            assert abs(timeout.when() - (asyncio.get_running_loop().time() + 5)) < 0.5  # type: ignore[operator]
+
+    asyncio.run(main())

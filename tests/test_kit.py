@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 import hubsig
 from hubsig import kit
 from hubsig.stores import MemoryStore
@@ -70,3 +72,12 @@ def test_the_kit_example_is_a_complete_adapter() -> None:
     assert len(seen) == 2
     assert tampered.status == 401
     assert wrong_method.status == 405
+
+
+def test_effects_compare_by_value_and_stay_frozen() -> None:
+    """Adapter authors compare effects in their tests, and nothing may change one."""
+    import dataclasses
+
+    assert kit.Sleep(0.05) == kit.Sleep(0.05)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        kit.Sleep(0.05).seconds = 1  # type: ignore[misc]

@@ -76,3 +76,12 @@ def test_parse_refuses_other_shapes(body: bytes) -> None:
 def test_parse_raises_only_malformed_payload(body: bytes) -> None:
     with contextlib.suppress(MalformedPayload):
         parse_events_response(body)
+
+
+def test_ids_that_are_no_strings_are_written_as_json_would() -> None:
+    """A handler's mistake (ids as numbers) must not turn into a TypeError and a 500 loop."""
+    response = EventsResponse(ids=(1, None), message=None)  # type: ignore[arg-type]
+    assert (
+        response.to_json()
+        == b'{"status":{"code":0,"message":null},"data":{"ids":[{"id":1},{"id":null}]}}'
+    )

@@ -42,3 +42,11 @@ def test_a_forked_child_does_not_repeat_its_parents_tokens() -> None:
     os.waitpid(pid, 0)
     assert len(childs) == 100
     assert not parents & childs
+
+
+def test_a_process_whose_pid_changed_draws_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork that ran no at-fork hooks (a raw libc fork) still gets tokens of its own."""
+    before = attempt_token()
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as a child would see it
+    after = attempt_token()
+    assert before[:24] != after[:24]
