@@ -453,12 +453,12 @@ async def drive(
                 value = await _store_call_to_the_end(effect, store_blocks)
             elif isinstance(effect, Handle):
                 keeping = effect.keep_alive
-                renewing = asyncio.create_task(_renew(keeping, store_blocks)) if keeping else None
+                renewal = _Renewal(keeping, store_blocks) if keeping is not None else None
                 try:
                     value = await handle(effect.delivery)
                 finally:
-                    if renewing is not None:
-                        renewing.cancel()
+                    if renewal is not None:
+                        renewal.stop()
             elif isinstance(effect, Sleep):
                 await asyncio.sleep(effect.seconds)
             else:
@@ -467,16 +467,45 @@ async def drive(
             error = raised
 
 
+class _Renewal:
+    """Renews a handler's claims every ``keep_alive.every`` seconds while it runs.
+
+    Most handlers finish long before the first renewal is due, so only a timer
+    is set for it; the renewing task starts when that timer fires (a timer
+    costs a fraction of a task, and every fresh delivery sets one).
+    """
+
+    __slots__ = ("_keep_alive", "_store_blocks", "_task", "_timer")
+
+    def __init__(self, keep_alive: KeepAlive, store_blocks: bool) -> None:
+        self._keep_alive = keep_alive
+        self._store_blocks = store_blocks
+        self._task: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(keep_alive.every, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            _renew(self._keep_alive, self._store_blocks)
+        )
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 async def _renew(keep_alive: KeepAlive, store_blocks: bool) -> None:
-    """Renew the claims until cancelled, saying so when a handler outlasts several leases."""
+    """Renew the claims now and then every ``keep_alive.every`` seconds until cancelled,
+    saying so when a handler outlasts several leases."""
     call = StoreCall(keep_alive.renew, keep_alive.arguments)
     for renewals in itertools.count(1):
-        await asyncio.sleep(keep_alive.every)
         try:
             await _store_call(call, store_blocks)
         except Exception:
             logger.warning("could not renew claims; they may expire while the handler runs")
         _note_slow_handler(renewals)
+        await asyncio.sleep(keep_alive.every)
 
 
 def _note_slow_handler(renewals: int) -> None:
