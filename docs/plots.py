@@ -4,7 +4,7 @@ Reads ``docs/_data/benchmarks.json`` (written by ``python -m benchmarks.run --on
 verification end_to_end --json docs/_data/benchmarks.json``) and
 ``docs/_data/receivers.json`` (``python -m benchmarks.run --only parsing receivers
 --json docs/_data/receivers.json``), and writes ``verification.png``,
-``end_to_end.png``, ``receivers.png`` and ``parsing.png`` under
+``receivers.png`` and ``parsing.png`` under
 ``docs/_static/plots/``, which are committed; run it again after recording new figures.
 """
 
@@ -25,10 +25,6 @@ FIGURES = DOCS / "_data" / "benchmarks.json"
 RECEIVER_FIGURES = DOCS / "_data" / "receivers.json"
 PLOTS = DOCS / "_static" / "plots"
 HUBSIG = ("hubsig sha1", "floor")
-RECEIVERS = {
-    "bare": "a bare ASGI app\n(reads the body, checks nothing)",
-    "hubsig": "the same app behind\nHubSignatureMiddleware",
-}
 
 
 def verification(rows: list[dict[str, Any]], machine: str) -> Path:
@@ -52,28 +48,6 @@ def verification(rows: list[dict[str, Any]], machine: str) -> Path:
     return _save(figure, "verification.png")
 
 
-def end_to_end(rows: list[dict[str, Any]], machine: str) -> Path:
-    """Requests per second of each receiver under the same load, with p50/p99 latency."""
-    figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
-    names = [row["name"] for row in rows]
-    rps = [row["rps"] for row in rows]
-    colours = ["#999999" if name == "bare" else "#2a6fdb" for name in names]
-    bars = axes.barh([RECEIVERS.get(name, name) for name in names], rps, color=colours)
-    for bar, row in zip(bars, rows, strict=True):
-        label = (
-            f" {row['rps']:,.0f} req/s   p50 {row['p50_ms']:.1f} ms   p99 {row['p99_ms']:.1f} ms"
-        )
-        axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center")
-    axes.set_xlim(0, max(rps) * 1.8)
-    axes.set_xlabel("requests per second (higher is better)")
-    generator = rows[0]["generator"]
-    axes.set_title(f"End to end: uvicorn on loopback, {generator}, 4 KiB deliveries")
-    axes.invert_yaxis()
-    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
-    figure.tight_layout()
-    return _save(figure, "end_to_end.png")
-
-
 SERVERS = {
     "uvicorn": "uvicorn (httptools)",
     "uvicorn-h11": "uvicorn (h11)",
@@ -81,6 +55,11 @@ SERVERS = {
     "gunicorn": "gunicorn (Flask)",
 }
 TARGETS = {"fastapi-middleware": 1.0, "webhook": 1.3}
+PARSERS = {
+    "parse_events": "parse_events\n(with msgspec)",
+    "parse_events strict": "parse_events strict",
+    "parse_events, standard": "parse_events\n(standard path)",
+}
 
 
 def receivers(rows: list[dict[str, Any]], machine: str) -> Path:
@@ -125,14 +104,14 @@ def parsing(rows: list[dict[str, Any]], machine: str) -> Path:
             label=f"{size // 1024} KiB",
         )
     axes.axvline(1.0, color="grey", linewidth=1)
-    for target, label in ((0.6, "target with msgspec"), (1.5, "target without")):
-        axes.axvline(target, color="black", linestyle="--", linewidth=1)
-        axes.text(target, -0.6, f" {label}", fontsize=7)
-    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names)
+    axes.axvline(0.6, color="black", linestyle="--", linewidth=1, label="target with msgspec")
+    axes.axvline(1.5, color="black", linestyle=":", linewidth=1, label="target without")
+    shown = [PARSERS.get(name, name) for name in names]
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], shown)
     axes.invert_yaxis()
     axes.set_xlabel("time / json.loads of the same bytes (lower is better)")
     axes.set_title("Parsing a delivery")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="lower right")
     figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
     figure.tight_layout()
     return _save(figure, "parsing.png")
@@ -152,7 +131,6 @@ def main() -> int:
     caption = f"{machine['date'][:10]}, {machine['cpus']} cores, Python {machine['python']}"
     paths = [
         verification(figures["verification"], caption),
-        end_to_end(figures["end_to_end"], caption),
     ]
     if RECEIVER_FIGURES.exists():
         recorded = json.loads(RECEIVER_FIGURES.read_text(encoding="utf-8"))
