@@ -16,7 +16,7 @@ from typing import Any
 from hubsig._receiver import Delivery
 from hubsig.errors import NotVerified
 
-__all__ = ["ENVIRON_KEY", "STATE_KEY", "delivery_of", "register_key"]
+__all__ = ["ANSWERED", "ENVIRON_KEY", "STATE_KEY", "delivery_of", "register_key"]
 
 STATE_KEY = "hubsig"
 """Where the ASGI adapters put the delivery: ``scope["state"][STATE_KEY]``."""
@@ -25,6 +25,19 @@ ENVIRON_KEY = "hubsig.delivery"
 
 logger = logging.getLogger("hubsig")
 _MAPPING_KEYS: list[object] = [ENVIRON_KEY]
+
+
+class _Answered:
+    """What the adapters leave in place of a delivery once its request is answered: small,
+    so a scope the server keeps holds no body, and telling, so ``delivery_of`` says why."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the delivery of an answered request>"
+
+
+ANSWERED = _Answered()
 
 
 def register_key(key: object) -> None:
@@ -58,10 +71,18 @@ def delivery_of(request: object) -> Delivery:
     else:
         if kept.__class__ is Delivery:
             return kept
-    for source in _sources(request):
+    sources = _sources(request)
+    for source in sources:
         found = _found_in(source)
         if found is not None:
             return found
+    if any(_answered(source) for source in sources):
+        logger.error(
+            "a delivery was asked for after its request was answered (%s): work that outlives "
+            "the request must keep the Delivery it was given",
+            type(request).__name__,
+        )
+        raise NotVerified("this request was answered; its delivery is no longer kept with it")
     logger.error(
         "a handler asked for the delivery of a request hubsig did not verify (%s): check "
         "that the middleware's paths= cover this route, or that hubsig's view decorator "
@@ -94,3 +115,8 @@ def _found_in(source: Mapping[Any, Any]) -> Delivery | None:
         if isinstance(candidate, Delivery):
             return candidate
     return None
+
+
+def _answered(source: Mapping[Any, Any]) -> bool:
+    state = source.get("state")
+    return isinstance(state, Mapping) and state.get(STATE_KEY) is ANSWERED

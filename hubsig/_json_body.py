@@ -10,6 +10,7 @@ or ``RecursionError``.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from hubsig.errors import MalformedPayload
@@ -45,8 +46,13 @@ def parse_json_object(
     except RecursionError:
         raise MalformedPayload("the body's JSON is nested too deeply") from None
     except ValueError as error:
-        # NaN/Infinity, or an integer past the interpreter's digit limit.
-        raise MalformedPayload(f"the body's JSON has an unsupported number: {error}") from None
+        # NaN/Infinity, or an integer past the interpreter's digit limit; the latter's own
+        # message advises a Python call, which means nothing to the sender.
+        reason = str(error)
+        if "integer string conversion" in reason:
+            limit = sys.get_int_max_str_digits()
+            reason = f"an integer has more than {limit} digits"
+        raise MalformedPayload(f"the body's JSON has an unsupported number: {reason}") from None
     if type(document) is not dict:
         raise MalformedPayload(f"the body must be a JSON object, not {json_type(document)}")
     if "\\" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(document):

@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from hubsig import _telemetry
-from hubsig._access import STATE_KEY
+from hubsig._access import ANSWERED, STATE_KEY
 from hubsig._asgi_io import (
     ASGIApp,
     Message,
@@ -114,5 +114,5 @@ class HubSignatureMiddleware:
             # A server keeps the scope until the connection's next request (uvicorn does),
             # so an idle keep-alive connection would keep the delivery, its body included,
             # and the collector would walk its records again and again.
-            state.pop(STATE_KEY, None)
+            state[STATE_KEY] = ANSWERED
         return answered(send.status)

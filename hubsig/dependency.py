@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from hubsig._access import STATE_KEY
+from hubsig._access import ANSWERED, STATE_KEY
 from hubsig._asgi_io import request_view, within
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver, drive
@@ -82,7 +82,7 @@ class VerifiedDelivery:
         state = request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: verified[0]}
         stack = request.scope.get("fastapi_inner_astack")  # the request's own exit stack
         if isinstance(stack, AsyncExitStack):
-            stack.callback(state.pop, STATE_KEY, None)
+            stack.callback(state.__setitem__, STATE_KEY, ANSWERED)
         return verified[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -229,3 +230,13 @@ def test_json_round_trip_of_payloads(payload: EventsPayload) -> None:
 
 def test_wire_names_stay_camel_case(seed_body: bytes) -> None:
     assert json.loads(parse_events(seed_body).to_json()) == json.loads(seed_body)
+
+
+def test_a_too_long_integer_is_refused_in_the_senders_terms() -> None:
+    """The interpreter's own message advises a Python call; the sender gets the limit."""
+    with pytest.raises(MalformedPayload) as raised:
+        parse_events(b'{"n": ' + b"9" * 5000 + b', "data": {"entities": []}}')
+    assert raised.value.message == (
+        f"the body's JSON has an unsupported number: an integer has more than "
+        f"{sys.get_int_max_str_digits()} digits"
+    )
