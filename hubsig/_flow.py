@@ -450,7 +450,7 @@ async def drive(
             if isinstance(effect, ReadBody):
                 value = await read_body(effect.check)
             elif isinstance(effect, StoreCall):
-                value = await _store_call_to_the_end(effect, store_blocks)
+                value = await _store_call(effect, store_blocks, shielded=True)
             elif isinstance(effect, Handle):
                 keeping = effect.keep_alive
                 renewal = _Renewal(keeping, store_blocks) if keeping is not None else None
@@ -520,22 +520,17 @@ SLOW_HANDLER_RENEWALS = 9
 """Renewals (three a lease) after which, and every so many after, a slow handler is logged."""
 
 
-async def _store_call_to_the_end(effect: StoreCall, store_blocks: bool) -> Any:
-    """A store call that finishes even if the request is cancelled meanwhile (a release
-    cut short would hold claims for a lease): shielded, unless it never waits at all."""
+async def _store_call(effect: StoreCall, store_blocks: bool, *, shielded: bool = False) -> Any:
+    """Carry out a store call; ``shielded``, one that started finishes even if the request is
+    cancelled meanwhile (a release cut short would hold claims for a lease). A call that never
+    waits (an in-memory store) is made right here, with no thread and no task."""
     if store_blocks and not effect.inline:
-        return await asyncio.shield(asyncio.to_thread(effect.method, *effect.arguments))
-    value = effect.method(*effect.arguments)  # an in-memory store answers right here
-    if inspect.isawaitable(value):
-        return await asyncio.shield(value)
-    return value
-
-
-async def _store_call(effect: StoreCall, store_blocks: bool) -> Any:
-    if store_blocks and not effect.inline:
-        return await asyncio.to_thread(effect.method, *effect.arguments)
+        call = asyncio.to_thread(effect.method, *effect.arguments)
+        return await (asyncio.shield(call) if shielded else call)
     value = effect.method(*effect.arguments)
-    return await value if inspect.isawaitable(value) else value
+    if not inspect.isawaitable(value):
+        return value
+    return await (asyncio.shield(value) if shielded else value)
 
 
 def _renew_sync(keep_alive: KeepAlive, stop: threading.Event) -> None:
