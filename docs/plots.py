@@ -66,55 +66,65 @@ def receivers(rows: list[dict[str, Any]], machine: str) -> Path:
     """Each receiver's requests per second as a ratio to the hand-written one, per server."""
     names = list(dict.fromkeys(row["receiver"] for row in rows))
     servers = [server for server in SERVERS if any(row["server"] == server for row in rows)]
+    groups = [
+        (
+            SERVERS[server],
+            {r["receiver"]: r["ratio_to_hand"] for r in rows if r["server"] == server},
+        )
+        for server in servers
+    ]
     figure, axes = plt.subplots(figsize=(9, 6), dpi=120)
-    height = 0.8 / len(servers)
-    for offset, server in enumerate(servers):
-        ratios = {row["receiver"]: row["ratio_to_hand"] for row in rows if row["server"] == server}
-        places = [i + offset * height for i, name in enumerate(names) if name in ratios]
-        values = [ratios[name] for name in names if name in ratios]
-        axes.barh(places, values, height=height, label=SERVERS[server])
+    height = _grouped_bars(axes, names, names, groups)
     for index, name in enumerate(names):
         target = TARGETS.get(name)
         if target is not None:
             top, bottom = index - height / 2, index + 0.8 - height / 2
             axes.plot([target, target], [top, bottom], color="black", linestyle="--")
-    axes.axvline(1.0, color="grey", linewidth=1)
-    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names)
-    axes.invert_yaxis()
     axes.set_xlabel("requests per second / the hand-written receiver's (higher is better)")
     axes.set_title("Receivers doing the same job, wrk, 4 KiB deliveries (dashes: targets)")
-    axes.legend(fontsize=8, loc="lower right")
-    figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
-    figure.tight_layout()
-    return _save(figure, "receivers.png")
+    return _finish(figure, axes, machine, "receivers.png")
 
 
 def parsing(rows: list[dict[str, Any]], machine: str) -> Path:
     """``parse_events`` on each path, and its floor, as a ratio to ``json.loads``."""
     names = [name for name in dict.fromkeys(row["name"] for row in rows) if name != "json.loads"]
-    sizes = sorted({row["size"] for row in rows})
-    figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
-    height = 0.8 / len(sizes)
-    for offset, size in enumerate(sizes):
-        ratios = {row["name"]: row["ratio_to_json_loads"] for row in rows if row["size"] == size}
-        axes.barh(
-            [i + offset * height for i in range(len(names))],
-            [ratios[name] for name in names],
-            height=height,
-            label=f"{size // 1024} KiB",
+    groups = [
+        (
+            f"{size // 1024} KiB",
+            {r["name"]: r["ratio_to_json_loads"] for r in rows if r["size"] == size},
         )
-    axes.axvline(1.0, color="grey", linewidth=1)
+        for size in sorted({row["size"] for row in rows})
+    ]
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
+    _grouped_bars(axes, names, [PARSERS.get(name, name) for name in names], groups)
     axes.axvline(0.6, color="black", linestyle="--", linewidth=1, label="target with msgspec")
     axes.axvline(1.5, color="black", linestyle=":", linewidth=1, label="target without")
-    shown = [PARSERS.get(name, name) for name in names]
-    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], shown)
-    axes.invert_yaxis()
     axes.set_xlabel("time / json.loads of the same bytes (lower is better)")
     axes.set_title("Parsing a delivery")
+    return _finish(figure, axes, machine, "parsing.png")
+
+
+def _grouped_bars(
+    axes: Any, names: list[str], shown: list[str], groups: list[tuple[str, dict[str, float]]]
+) -> float:
+    """Horizontal bars, one row per name and one bar per group in it, and the 1.0 line;
+    the height of a bar."""
+    height = 0.8 / len(groups)
+    for offset, (label, values) in enumerate(groups):
+        present = [(i, values[name]) for i, name in enumerate(names) if name in values]
+        places = [i + offset * height for i, _ in present]
+        axes.barh(places, [value for _, value in present], height=height, label=label)
+    axes.axvline(1.0, color="grey", linewidth=1)
+    axes.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], shown)
+    axes.invert_yaxis()
+    return height
+
+
+def _finish(figure: Any, axes: Any, machine: str, name: str) -> Path:
     axes.legend(fontsize=8, loc="lower right")
     figure.text(0.01, 0.01, machine, fontsize=7, alpha=0.7)
     figure.tight_layout()
-    return _save(figure, "parsing.png")
+    return _save(figure, name)
 
 
 def _save(figure: Any, name: str) -> Path:
