@@ -13,7 +13,7 @@ import hubsig
 from hubsig.aiohttp import hubsig_middleware
 from hubsig.stores import MemoryStore
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"], store=MemoryStore())
+config = hubsig.WebhookConfig.from_env(store=MemoryStore())
 
 
 async def interactions(request: web.Request) -> web.Response:

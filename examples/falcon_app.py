@@ -13,7 +13,7 @@ import hubsig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+config = hubsig.WebhookConfig.from_env()
 
 
 class Interactions:

@@ -1,4 +1,5 @@
-"""A FastAPI receiver: the middleware guards the webhook's path, the route reads its delivery.
+"""A FastAPI receiver: the middleware guards every request but the API docs, the route reads
+its delivery.
 
 Run: HUBSIG_SECRET=... uvicorn examples.fastapi_app:app
 """
@@ -11,7 +12,7 @@ import hubsig
 from hubsig.asgi import HubSignatureMiddleware
 
 # Built at import time: a missing secret or a bad setting stops the server before it serves.
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+config = hubsig.WebhookConfig.from_env(exempt=["/docs", "/openapi.json"])
 
 app = FastAPI()
 app.add_middleware(HubSignatureMiddleware, config=config)

@@ -13,7 +13,7 @@ from litestar.middleware import DefineMiddleware
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+config = hubsig.WebhookConfig.from_env()
 
 
 @post("/webhooks/interactions", status_code=200)

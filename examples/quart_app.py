@@ -10,7 +10,7 @@ from quart import Quart, request
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+config = hubsig.WebhookConfig.from_env()
 
 app = Quart(__name__)
 app.asgi_app = HubSignatureMiddleware(app.asgi_app, config=config)  # type: ignore[method-assign]

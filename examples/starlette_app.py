@@ -1,4 +1,4 @@
-"""A Starlette receiver mounted under ``/api``: ``paths=`` is relative to the mount point.
+"""A Starlette receiver mounted under ``/api``: the middleware on the sub-app guards all of it.
 
 Run: HUBSIG_SECRET=... uvicorn examples.starlette_app:app  (POST /api/webhooks/interactions)
 """
@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware
 
-config = hubsig.WebhookConfig.from_env(paths=["/webhooks/interactions"])
+config = hubsig.WebhookConfig.from_env()
 
 
 async def interactions(request: Request) -> JSONResponse:

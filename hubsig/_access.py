@@ -9,10 +9,10 @@ nothing to read, and ``NotVerified`` is raised instead.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
+from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery
 from hubsig.errors import NotVerified
 
@@ -23,7 +23,7 @@ STATE_KEY = "hubsig"
 ENVIRON_KEY = "hubsig.delivery"
 """Where the WSGI adapters put the delivery: ``environ[ENVIRON_KEY]``."""
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 _MAPPING_KEYS: list[object] = [ENVIRON_KEY]
 
 

@@ -7,7 +7,6 @@ for one request, with the ASGI ways of reading the body and answering.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -15,7 +14,8 @@ from hubsig._config import RequestView
 from hubsig._deadline import Deadline
 from hubsig._flow import ClientDisconnected, Outcome, Receiver, check_store, deliver, drive
 from hubsig._headers import Headers
-from hubsig._paths import application_path
+from hubsig._log_text import hubsig_logger
+from hubsig._paths import PathGuard, application_path, relative_path
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError
@@ -28,6 +28,7 @@ __all__ = [
     "Scope",
     "Send",
     "TracedSend",
+    "guarded",
     "read_body",
     "refuse_to_serve",
     "replay",
@@ -44,7 +45,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 """Any ASGI application; loose on purpose, so each framework's own scope types fit."""
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 _TRACE_HEADER = TRACE_HEADER.lower().encode("latin-1")
 
 
@@ -82,6 +83,15 @@ async def serve(
     else:
         traced.drop()
         await send_reply(traced, reply)
+
+
+def guarded(guard: PathGuard, scope: Scope) -> bool:
+    """Whether an ASGI request must be verified: its path as the router matches it (below
+    ``root_path``), and in full (see ``hubsig._paths``)."""
+    if guard.guards_everything:
+        return True
+    path: str = scope["path"]
+    return guard.guards(relative_path(path, scope.get("root_path") or ""), path)
 
 
 def request_view(scope: Scope, headers: Headers) -> RequestView:

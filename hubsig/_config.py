@@ -75,6 +75,7 @@ class WebhookSettings(TypedDict, total=False):
 
     secret: Secrets | SecretResolver
     paths: Sequence[str] | None
+    exempt: Sequence[str] | None
     max_body_size: int
     scheme: Scheme | None
     header_name: str | None
@@ -96,9 +97,12 @@ class WebhookConfig:
     """How a receiver checks deliveries.
 
     ``secret`` is one secret, several (rotation), a key-id mapping, or a
-    callable (sync or async) given a ``RequestView``. ``paths`` lists the
-    guarded paths, relative to where the app is mounted (all when ``None``);
-    an entry ending in ``/`` guards every path under it. ``methods`` are the
+    callable (sync or async) given a ``RequestView``. A middleware guards
+    every request unless told otherwise: ``exempt`` lists the app's other
+    routes, which pass unverified only when spelled exactly so, or
+    ``paths`` the guarded ones, anything not plainly another path being
+    guarded too (paths relative to where the app is mounted; an entry
+    ending in ``/`` covers every path under it). ``methods`` are the
     methods a guarded path accepts (others get 405). ``scheme`` says where
     and how the sender signs (``WEBSUB`` by default); ``header_name``,
     ``algorithms`` and ``encoding`` override its parts. ``body_timeout``
@@ -114,6 +118,7 @@ class WebhookConfig:
     secret: Secrets | SecretResolver = field(repr=False)
     paths: Sequence[str] | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    exempt: Sequence[str] | None = None
     scheme: Scheme | None = None
     header_name: str | None = None
     algorithms: Iterable[str] | str | None = None
@@ -150,8 +155,9 @@ class WebhookConfig:
         else:
             set_field(self, "_static", self._build_verifier(self.secret))
         set_field(self, "_verifiers", {})
-        set_field(self, "_guard", PathGuard(self.paths))
+        set_field(self, "_guard", PathGuard(self.paths, self.exempt))
         set_field(self, "paths", self._guard.paths)
+        set_field(self, "exempt", self._guard.exempt)
         set_field(self, "methods", _check_methods(self.methods))
         _check_size("max_body_size", self.max_body_size)
         _check_size("max_inflight_bytes", self.max_inflight_bytes)
@@ -184,17 +190,10 @@ class WebhookConfig:
         """The in-flight body bytes of every request this configuration is reading."""
         return self._budget
 
-    def guards(self, *paths: str) -> bool:
-        """Whether a request whose path is spelled ``paths`` must carry a valid signature."""
-        return self._guard.guards(*paths)
-
-    def guards_scope(self, scope: Mapping[str, Any]) -> bool:
-        """Whether an ASGI request must carry a valid signature (see ``hubsig._paths``)."""
-        return self._guard.guards_scope(scope)
-
-    def guards_environ(self, environ: Mapping[str, Any]) -> bool:
-        """Whether a WSGI request must carry a valid signature (see ``hubsig._paths``)."""
-        return self._guard.guards_environ(environ)
+    @property
+    def guard(self) -> PathGuard:
+        """Which requests a middleware verifies (``paths``/``exempt``; see ``hubsig._paths``)."""
+        return self._guard
 
     def check_method(self, method: str) -> None:
         """Raise ``MethodNotAllowed`` (with ``Allow``) unless a guarded path takes ``method``."""
@@ -327,7 +326,7 @@ def config_from(
         return config
     for name in settings:
         if name not in SETTING_NAMES:
-            close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
+            close = difflib.get_close_matches(name, ("config", *sorted(SETTING_NAMES)), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigurationError(f"{adapter}: unknown setting {name!r}{hint}")
     if "secret" not in settings:

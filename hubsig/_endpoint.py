@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 import re
 import sys
 import typing
@@ -36,6 +35,7 @@ from hubsig import _telemetry
 from hubsig import _wsgi_io as wsgi_io
 from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
 from hubsig._flow import Outcome, Receiver
+from hubsig._log_text import hubsig_logger
 from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._receiver import Delivery, acknowledge, failure, json_reply
 from hubsig._response import EventsResponse
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WebhookEndpoint", "webhook"]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 
 Handler = Callable[..., Any]
 """``(payload)`` or ``(payload, delivery)``, sync or async; may return the ids handled."""

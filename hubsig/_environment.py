@@ -7,17 +7,17 @@ serves anything, with a message that names the variable.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hubsig._log_text import hubsig_logger
 from hubsig._scheme import SCHEMES
 from hubsig.errors import ConfigurationError
 
 __all__ = ["ENVIRONMENT_VARIABLES", "settings_from_env"]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 PREFIX = "HUBSIG_"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -37,6 +36,7 @@ from hubsig._dedupe import (
     event_keys,
     unique_keys,
 )
+from hubsig._log_text import hubsig_logger
 from hubsig._receiver import (
     Delivery,
     DeliveryCheck,
@@ -71,7 +71,7 @@ __all__ = [
     "succeeded",
 ]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 
 
 class ClientDisconnected(Exception):

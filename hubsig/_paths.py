@@ -1,174 +1,158 @@
-"""Which request paths a receiver guards, decided so that no spelling of a path slips past.
+"""Which requests a middleware verifies, decided so that a reading it does not share
+with the app's router can only guard a request, never let one through.
 
-Routers match the *application-relative* path: the request path with the
-mount point (ASGI ``root_path``, WSGI ``SCRIPT_NAME``) removed, which is how
-Starlette's router, werkzeug and Django see it. ``paths=`` entries are
-written that way, and a request is guarded when that path, or the full
-path, matches an entry in any of its normal forms: percent-decoded,
-repeated and trailing slashes folded, case folded, and each reading of dot
-segments (resolved, or kept as names a route parameter can match),
-backslashes and ``;parameters`` a router might make. Every form can only
-add guarded requests, never remove one, so a router that is more lenient
-than expected still never reaches a handler unverified.
+A middleware sees a request before the router does, and routers read paths
+in ways no list of spellings can follow (Starlette's ``$`` also matches
+before a final newline; werkzeug and Django decode WSGI paths as UTF-8;
+Quart strips a mount point as a plain prefix, Litestar at its first
+occurrence). So hubsig never asks "is this one of the guarded paths?".
+It asks "is this request *plainly* one the app said needs no signature?",
+and guards everything else:
+
+- ``exempt=``: the app's other routes. A request passes unverified only
+  when its path relative to the mount point is, character for character,
+  an entry (or plainly below an entry ending in ``/``).
+- ``paths=``: the guarded routes. A request passes unverified only when
+  its path is *plain* (ASCII letters, digits and ``-._~!$&'()*+,=:@``,
+  single slashes, no dot segment) and none of its readings, case and a
+  trailing slash folded, is or is below an entry.
+- neither: every request is guarded.
+
+A path the router might read otherwise (a percent sign, a control
+character, a backslash, ``;``, ``..``, a doubled slash, non-ASCII under
+``paths=``, a mount point found elsewhere than at the start) is guarded,
+and refused unless signed: a good request can be refused, loudly, but a
+bad one is never admitted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-from urllib.parse import unquote, urlparse
+from collections.abc import Iterable, Sequence
 
 from hubsig.errors import ConfigurationError
 
-__all__ = ["PathGuard", "application_path", "normalize_path", "path_forms"]
+__all__ = ["PathGuard", "application_path", "relative_path"]
 
-_SLASHES = re.compile(r"/{2,}")
-_DECODE_ROUNDS = 4
+_PLAIN = re.compile(r"/|(?:/(?!\.\.?(?:/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+/?")
+"""A path every router reads the same way: no escapes, no dot segments, no doubled slash."""
 
-
-def normalize_path(path: str) -> str:
-    """The canonical form two spellings of one route share (``/A//b/./c;x/`` → ``/a/b/c``).
-
-    A target not starting with ``/`` (``http://host/a``, ``http:/a``), which
-    some servers pass on as the path, is reduced to its path, as Quart does;
-    ``;parameters`` are dropped from every segment and dot segments resolved.
-    ``path_forms`` gives every other way a router might read the same path.
-    """
-    return _form(_decoded(path), backslash_is_slash=True, resolve_dots=True, drop_params=True)
+_UNSAFE_ENTRY = re.compile(r"%|\\|;|//|/\.\.?(?:/|$)")
 
 
-def path_forms(path: str) -> frozenset[str]:
-    """Every canonical form of ``path`` a router might match: with ``\\`` read as a slash
-    or not, dot segments resolved or kept as names (``/hooks/{channel}`` matches a
-    channel named ``..``), ``;parameters`` dropped or kept. A path is guarded when
-    any of them is, so no router's reading can slip out from under a guarded prefix."""
-    decoded = _decoded(path)
-    if not any(mark in decoded for mark in ("\\", ".", ";")):
-        return frozenset((_form(decoded, True, True, True),))
-    return frozenset(
-        _form(decoded, backslash, dots, params)
-        for backslash in (True, False)
-        for dots in (True, False)
-        for params in (True, False)
-    )
+def is_plain(path: str) -> bool:
+    """Whether ``path`` is spelled so that no router can read it as another path."""
+    return _PLAIN.fullmatch(path) is not None
 
 
-def _decoded(path: str) -> str:
-    path = target_path(path)
-    for _ in range(_DECODE_ROUNDS):
-        decoded = unquote(path)
-        if decoded == path:
-            break
-        path = decoded
-    return path
-
-
-def _form(path: str, backslash_is_slash: bool, resolve_dots: bool, drop_params: bool) -> str:
-    if backslash_is_slash:
-        path = path.replace("\\", "/")
-    segments: list[str] = []
-    for segment in _SLASHES.sub("/", path).split("/"):
-        if drop_params:
-            segment = segment.partition(";")[0]
-        if resolve_dots and segment == "..":
-            if segments:
-                segments.pop()
-        elif segment and not (resolve_dots and segment == "."):
-            segments.append(segment)
-    return "/" + "/".join(segments).casefold()
-
-
-def target_path(path: str) -> str:
-    """The path of a request target, whatever form a server passed it on in."""
-    return path if path.startswith("/") else urlparse(path).path
+def _folded(path: str) -> str:
+    """A plain path with case and a trailing slash folded (``/Hooks/`` → ``/hooks``)."""
+    return "/" + path.strip("/").casefold()
 
 
 def application_path(path: str, root: str) -> str:
     """``path`` without its mount point ``root``, as Starlette's router computes it."""
-    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+    return relative_path(path, root) or path
+
+
+def relative_path(path: str, root: str) -> str | None:
+    """``path`` below the mount point ``root``, or ``None`` where routers could disagree.
+
+    Servers and frameworks either keep the mount point in the path or strip
+    it; where ``root`` stands at the start of ``path`` at a segment boundary
+    every router strips it, where it stands nowhere in ``path`` none does.
+    Anywhere else (``/apihooks`` below ``/api``, ``/x/api/hooks``) Quart and
+    Litestar read the path otherwise than Starlette: ``None``, so the
+    request is guarded.
+    """
+    root = root.rstrip("/")
+    if not root:
+        return path
+    if path == root or path.startswith(root + "/"):
         return path[len(root) :] or "/"
-    return path
+    return None if root in path else path
 
 
 class PathGuard:
-    """Decides whether a request path must carry a valid signature.
+    """Decides whether a request must carry a valid signature (see the module's rule).
 
-    ``paths`` of ``None`` guards every path; an entry ending in ``/`` guards
-    itself and everything under it. Raises ``ConfigurationError`` for an
-    empty list or an entry not starting with ``/``.
+    ``paths`` and ``exempt`` are exclusive; ``None`` for both guards every
+    request. Raises ``ConfigurationError`` for an empty list, an entry not
+    starting with ``/``, an entry holding a control character, or an
+    ``exempt`` entry spelled so that a router could read it otherwise.
     """
 
-    __slots__ = ("_exact", "_normal", "_prefixes", "paths")
+    __slots__ = ("_exempt", "_exempt_prefixes", "_guarded", "_guarded_prefixes", "exempt", "paths")
 
-    def __init__(self, paths: Sequence[str] | str | None) -> None:
-        self.paths = _check_paths(paths)
-        self._exact = frozenset(self.paths or ())
-        exact = [normalize_path(p) for p in self.paths or () if not p.endswith("/")]
-        self._normal = frozenset(exact)
-        self._prefixes = tuple(normalize_path(p) for p in self.paths or () if p.endswith("/"))
+    def __init__(
+        self, paths: Sequence[str] | str | None, exempt: Sequence[str] | str | None = None
+    ) -> None:
+        if paths is not None and exempt is not None:
+            raise ConfigurationError(
+                "give paths= (the guarded routes) or exempt= (the app's other routes), not both"
+            )
+        self.paths = _check_entries("paths", paths)
+        self.exempt = _check_entries("exempt", exempt)
+        for entry in self.exempt or ():
+            if _UNSAFE_ENTRY.search(entry):
+                raise ConfigurationError(
+                    f"exempt entry {entry!r} is not a plain path: no '%', '\\', ';', '//' "
+                    "or dot segments, since routers would read it otherwise"
+                )
+        # "/" is the root route itself; any other entry ending in "/" is a prefix.
+        self._exempt = frozenset(e for e in self.exempt or () if e == "/" or e[-1] != "/")
+        self._exempt_prefixes = tuple(e for e in self.exempt or () if e != "/" and e[-1] == "/")
+        self._guarded = frozenset(_folded(p) for p in self.paths or () if not p.endswith("/"))
+        self._guarded_prefixes = tuple(_folded(p) for p in self.paths or () if p.endswith("/"))
 
     @property
     def guards_everything(self) -> bool:
-        return self.paths is None
+        """Whether every request is guarded (neither ``paths`` nor ``exempt`` given)."""
+        return self.paths is None and self.exempt is None
 
-    def guards(self, *candidates: str) -> bool:
-        """Whether any of the spellings of one request's path is guarded."""
-        if self.paths is None:
+    def guards(self, relative: str | None, *spellings: str) -> bool:
+        """Whether a request must carry a valid signature.
+
+        ``relative`` is its path below the mount point exactly as the app's
+        router matches it (``None`` where that is unclear, which guards it);
+        ``spellings`` are other readings of the same path (the full path),
+        each of which can only add to what ``paths=`` guards.
+        """
+        if relative is None or self.guards_everything:
             return True
-        for candidate in candidates:
-            if candidate in self._exact:
+        if self.exempt is not None:
+            return not self._is_exempt(relative)
+        for path in (relative, *spellings):
+            if not is_plain(path) or self._covers(_folded(path)):
                 return True
-        for candidate in candidates:
-            for normal in path_forms(candidate):
-                if normal in self._normal:
-                    return True
-                for prefix in self._prefixes:
-                    if prefix == "/" or normal == prefix or normal.startswith(prefix + "/"):
-                        return True
         return False
 
-    def guards_scope(self, scope: Mapping[str, Any]) -> bool:
-        """ASGI: the path as every router might read it below ``root_path``, and in full."""
-        path = target_path(scope["path"])
-        root: str = scope.get("root_path") or ""
-        if not root:
-            return self.guards(path)
-        return self.guards(*_below_root(path, root))
+    def _is_exempt(self, path: str) -> bool:
+        if path in self._exempt:
+            return True
+        return is_plain(path) and any(path.startswith(p) for p in self._exempt_prefixes)
 
-    def guards_environ(self, environ: Mapping[str, Any]) -> bool:
-        """WSGI: ``PATH_INFO`` (app-relative) and ``SCRIPT_NAME + PATH_INFO``."""
-        path = target_path(environ.get("PATH_INFO") or "/")
-        root = environ.get("SCRIPT_NAME") or ""
-        return self.guards(*_below_root(path, root)) if root else self.guards(path)
-
-
-def _below_root(path: str, root: str) -> tuple[str, ...]:
-    """Every way a router strips ``root`` from ``path``, and the full path.
-
-    Starlette strips it at a segment boundary, Quart by plain prefix
-    (``/apiwebhooks`` → ``webhooks``), Litestar at its first occurrence
-    anywhere; servers either include it in the path or not.
-    """
-    candidates = [path, application_path(path, root)]
-    if path.startswith(root):
-        candidates.append(path[len(root) :])
-    else:
-        candidates.append(root + path)
-    if root in path:
-        candidates.append(path.split(root, 1)[-1])
-    return tuple(candidates)
+    def _covers(self, folded: str) -> bool:
+        if folded in self._guarded:
+            return True
+        return any(
+            prefix == "/" or folded == prefix or folded.startswith(prefix + "/")
+            for prefix in self._guarded_prefixes
+        )
 
 
-def _check_paths(paths: Iterable[str] | str | None) -> tuple[str, ...] | None:
-    if paths is None:
+def _check_entries(name: str, entries: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if entries is None:
         return None
-    if isinstance(paths, str):
-        paths = (paths,)
+    if isinstance(entries, str):
+        entries = (entries,)
     try:
-        checked = tuple(paths)
+        checked = tuple(entries)
     except TypeError:
         checked = ()
-    if not checked or not all(isinstance(path, str) and path.startswith("/") for path in checked):
-        raise ConfigurationError("paths must be a non-empty list of paths starting with '/'")
+    if not checked or not all(isinstance(e, str) and e.startswith("/") for e in checked):
+        raise ConfigurationError(f"{name} must be a non-empty list of paths starting with '/'")
+    for entry in checked:
+        if not entry.isprintable():
+            raise ConfigurationError(f"{name} entry {entry!r} holds a control character")
     return checked

@@ -21,6 +21,7 @@ from hubsig._config import RequestView, Resolved, WebhookConfig
 from hubsig._dedupe import Claims
 from hubsig._headers import Headers
 from hubsig._keys import Secrets
+from hubsig._log_text import hubsig_logger
 from hubsig._models import EventsPayload
 from hubsig._payload import parse_events
 from hubsig._response import EventsResponse, events_json
@@ -39,7 +40,7 @@ from hubsig.errors import (
 
 __all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "rejection"]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 
 TRACE_HEADER = "X-B3-TraceId"
 FREE_BYTES = 64 * 1024
@@ -150,6 +151,10 @@ class DeliveryCheck:
         self._reserved = 0
         self.observed: dict[str, Any] | None = None
         """Set by telemetry (``hubsig.otel``) to receive ``finish``'s timings and result."""
+        if not request.path.isprintable():
+            # Routers disagree on such paths (Starlette's "$" matches before a final
+            # newline); refused, never normalised into some other path.
+            raise MalformedRequest("the request path holds a control character")
         config.check_method(request.method)
         config.check_api_key(request.headers)
         declared = declared_length(request.headers)

@@ -6,7 +6,7 @@ Nothing here decides anything: ``serve`` runs the delivery flow
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypeAlias
 from hubsig._config import RequestView, WebhookConfig
 from hubsig._flow import Outcome, Receiver, deliver, drive_sync
 from hubsig._headers import Headers
+from hubsig._log_text import hubsig_logger
+from hubsig._paths import PathGuard
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired
@@ -27,15 +29,17 @@ __all__ = [
     "WSGIApp",
     "WSGIEnvironment",
     "environ_headers",
+    "guarded",
     "read_body",
     "refuse_async_store",
     "request_view",
+    "routed_path",
     "send_reply",
     "serve",
 ]
 
 READ_SIZE = 64 * 1024
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 
 WSGIEnvironment: TypeAlias = dict[str, Any]
 ExcInfo: TypeAlias = (
@@ -101,10 +105,41 @@ def serve(
         return send_reply(traced, reply, sys.exc_info())
 
 
+def routed_path(environ: WSGIEnvironment, name: str = "PATH_INFO") -> str | None:
+    """``PATH_INFO`` as werkzeug and Django route it: UTF-8, from the Latin-1 that PEP 3333
+    carries it in; ``None`` for bytes that are not UTF-8 (the frameworks would replace or
+    re-escape them, so no plain reading exists)."""
+    raw: str = environ.get(name) or ""
+    if raw.isascii():
+        return raw
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def guarded(guard: PathGuard, environ: WSGIEnvironment) -> bool:
+    """Whether a WSGI request must be verified: ``PATH_INFO`` as the router reads it, and
+    in full with ``SCRIPT_NAME`` (see ``hubsig._paths``)."""
+    if guard.guards_everything:
+        return True
+    path = routed_path(environ)
+    root = routed_path(environ, "SCRIPT_NAME")
+    if path is None or root is None:
+        return True
+    return guard.guards(path or "/", root + path) if root else guard.guards(path or "/")
+
+
 def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:
-    """What a secret resolver sees of a WSGI request: its path below ``SCRIPT_NAME``."""
+    """What a secret resolver sees of a WSGI request: its path below ``SCRIPT_NAME``,
+    decoded as the frameworks decode it (bytes that are not UTF-8 replaced)."""
     method = environ.get("REQUEST_METHOD", "GET")
-    return RequestView(method, environ.get("PATH_INFO") or "/", headers)
+    raw: str = environ.get("PATH_INFO") or "/"
+    path = raw
+    if not raw.isascii():
+        with contextlib.suppress(UnicodeEncodeError):  # a server that decoded it already
+            path = raw.encode("latin-1").decode("utf-8", "replace")
+    return RequestView(method, path, headers)
 
 
 def read_body(check: DeliveryCheck, environ: WSGIEnvironment) -> bytes:

@@ -1,8 +1,8 @@
 """aiohttp: a middleware and a handler decorator, written on ``hubsig.kit`` alone.
 
-``web.Application(middlewares=[hubsig_middleware(secret=..., paths=[...])])``
-guards the listed paths of an app: as everywhere in hubsig, relative to
-where the app is mounted (``add_subapp``), and matched in full as well.
+``web.Application(middlewares=[hubsig_middleware(secret=..., exempt=[...])])``
+guards every request of an app but its ``exempt`` routes (relative to where
+the app is mounted with ``add_subapp``), as the other middlewares do.
 ``@webhook_handler(secret=...)`` guards one handler; put it beneath the
 route decorator, which must register the guarded function. Either way the
 body is read from the stream under the size limit and deadline, the handler
@@ -15,7 +15,6 @@ Needs ``pip install 'hubsig[aiohttp]'``.
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from aiohttp.typedefs import Middleware
 
 from hubsig import kit
 from hubsig._asgi_io import within
+from hubsig._log_text import hubsig_logger
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -32,7 +32,7 @@ __all__ = ["DELIVERY", "hubsig_middleware", "webhook_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_SIZE = 64 * 1024
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
 DELIVERY = web.RequestKey("hubsig.delivery", kit.Delivery)
 """Where the verified delivery is: ``request[DELIVERY]``, which ``delivery_of`` reads."""
 kit.register_key(DELIVERY)
@@ -46,7 +46,7 @@ def hubsig_middleware(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not receiver.config.guards(*_spellings(request)):
+        if not _guarded_path(receiver.config.guard, request):
             return await handler(request)
         return await _guarded(receiver, request, handler)
 
@@ -110,18 +110,31 @@ async def _guarded(
     return _response(reply)
 
 
-def _spellings(request: web.Request) -> tuple[str, ...]:
-    """The path in full and below each sub-application's prefix (``add_subapp``)."""
-    path = request.path
-    spellings = [path]
+def _guarded_path(guard: kit.PathGuard, request: web.Request) -> bool:
+    """Whether a request must be verified: its path as aiohttp's router matches it
+    (``path_safe``, ``%2F`` kept), below the prefixes of the sub-applications down to the
+    one whose middleware runs (``add_subapp``), and in full."""
+    if guard.guards_everything:
+        return True
+    path = request.rel_url.path_safe
+    relative: str | None = path
     apps = request.match_info.apps
+    current = request.match_info.current_app
     for parent, child in itertools.pairwise(apps):
-        for resource in parent.router.resources():
-            info = resource.get_info()
-            prefix = info.get("prefix")
-            if info.get("app") is child and isinstance(prefix, str) and path.startswith(prefix):
-                spellings.append(path[len(prefix) :] or "/")
-    return tuple(spellings)
+        if relative is None or parent is current:
+            break
+        prefix = _prefix_of(parent, child)
+        relative = None if prefix is None else kit.relative_path(relative, prefix)
+    return guard.guards(relative, path)
+
+
+def _prefix_of(parent: web.Application, child: web.Application) -> str | None:
+    for resource in parent.router.resources():
+        info = resource.get_info()
+        prefix = info.get("prefix")
+        if info.get("app") is child and isinstance(prefix, str):
+            return prefix
+    return None
 
 
 def _response(reply: kit.Reply) -> web.Response:

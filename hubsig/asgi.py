@@ -10,7 +10,6 @@ verified ``Delivery`` (it is at ``scope["state"]["hubsig"]``).
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from hubsig._asgi_io import (
     TracedSend,
     built_by_a_running_server,
     checking_store_at_startup,
+    guarded,
     refuse_to_serve,
     replay,
     send_reply,
@@ -32,7 +32,9 @@ from hubsig._asgi_io import (
 )
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import Outcome, Receiver, answered
+from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure
+from hubsig._routes import check_routes, find_router
 from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,15 +42,20 @@ if TYPE_CHECKING:
 
 __all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send", "send_reply"]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
+ADAPTER = "hubsig.asgi.HubSignatureMiddleware"
 
 
 class HubSignatureMiddleware:
-    """Refuses unsigned or badly signed deliveries on the guarded paths; passes the rest.
+    """Refuses unsigned or badly signed deliveries to the app; passes what is exempt.
 
     Takes a ready ``config=WebhookConfig(...)`` or its settings as keywords
-    (``secret=``, ``paths=``, ``max_body_size=``, ...). Websocket and
-    lifespan messages, and paths not guarded, go straight to the app. With
+    (``secret=``, ``exempt=``, ``max_body_size=``, ...). Every HTTP request
+    is guarded but those ``exempt=`` (or plainly not ``paths=``) lets
+    through; websocket and lifespan messages go straight to the app. At
+    start-up (lifespan, or the first request) the app's router, where hubsig
+    recognises it, must match every exact ``exempt``/``paths`` entry, or the
+    start-up fails naming the entry. With
     ``store=``, a delivery whose events were all processed is acknowledged
     without reaching the app, and the claims are completed when the app
     answers a 2xx. If the app raises before it started its response, the
@@ -64,8 +71,9 @@ class HubSignatureMiddleware:
     ) -> None:
         self.app = app
         self._broken: ConfigurationError | None = None
+        self._routes_checked = False
         try:
-            self.config = config_from(config, settings, "hubsig.asgi.HubSignatureMiddleware")
+            self.config = config_from(config, settings, ADAPTER)
         except ConfigurationError as error:
             if not built_by_a_running_server():
                 raise
@@ -79,11 +87,13 @@ class HubSignatureMiddleware:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""
+        if not self._routes_checked and self._broken is None and scope["type"] != "websocket":
+            self._check_routes(scope)
         if self._broken is not None:
             await refuse_to_serve(self._broken, scope, receive, send)
         elif scope["type"] == "lifespan" and not self._receiver.checked.done:
             await self.app(scope, checking_store_at_startup(self._receiver, receive, send), send)
-        elif scope["type"] != "http" or not self.config.guards_scope(scope):
+        elif scope["type"] != "http" or not guarded(self.config.guard, scope):
             await self.app(scope, receive, send)
         else:
 
@@ -91,6 +101,16 @@ class HubSignatureMiddleware:
                 return await self._run_app(scope, receive, traced, delivery)
 
             await serve(self._receiver, scope, receive, send, handle)
+
+    def _check_routes(self, scope: Scope) -> None:
+        """Once, at lifespan start-up or the first request: every exact path setting names a
+        route of the app's router; if not, the start-up fails and every request is refused."""
+        self._routes_checked = True
+        try:
+            check_routes(self.config.guard, find_router(self.app, scope.get("app")), ADAPTER)
+        except ConfigurationError as error:
+            logger.error("hubsig cannot start: %s", error)
+            self._broken = error
 
     async def _run_app(
         self, scope: Scope, receive: Receive, send: TracedSend, delivery: Delivery

@@ -73,7 +73,9 @@ from hubsig._flow import (
     succeeded,
 )
 from hubsig._headers import Headers
+from hubsig._paths import PathGuard, relative_path
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, json_reply
+from hubsig._routes import check_routes, find_router
 from hubsig._trace import TraceContext, use_trace
 from hubsig.errors import WebhookError
 
@@ -91,6 +93,7 @@ __all__ = [
     "Headers",
     "KeepAlive",
     "Outcome",
+    "PathGuard",
     "ReadBody",
     "Receiver",
     "Reply",
@@ -102,13 +105,16 @@ __all__ = [
     "WebhookError",
     "WebhookSettings",
     "answered",
+    "check_routes",
     "config_from",
     "deliver",
     "delivery_of",
     "drive",
     "drive_sync",
+    "find_router",
     "json_reply",
     "register_key",
+    "relative_path",
     "succeeded",
     "use_trace",
     "within",

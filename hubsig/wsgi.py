@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -21,16 +20,21 @@ from hubsig import _telemetry
 from hubsig._access import ENVIRON_KEY
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import Outcome, Receiver, succeeded
+from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure
+from hubsig._routes import check_routes, find_router
+from hubsig._trace import TraceContext
 from hubsig._wsgi_io import (
     StartResponse,
     TracedStart,
     WSGIApp,
     WSGIEnvironment,
+    guarded,
     refuse_async_store,
     send_reply,
     serve,
 )
+from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -45,13 +49,19 @@ __all__ = [
     "send_reply",
 ]
 
-logger = logging.getLogger("hubsig")
+logger = hubsig_logger("hubsig")
+ADAPTER = "hubsig.wsgi.HubSignatureMiddleware"
 
 
 class HubSignatureMiddleware:
-    """Refuses unsigned or badly signed deliveries on the guarded paths; passes the rest.
+    """Refuses unsigned or badly signed deliveries to the app; passes what is exempt.
 
-    Takes ``config=WebhookConfig(...)`` or its settings as keywords. An async
+    Takes ``config=WebhookConfig(...)`` or its settings as keywords. Every
+    request is guarded but those ``exempt=`` (or plainly not ``paths=``)
+    lets through, its path read as werkzeug and Django read it (UTF-8). At
+    the first request the app's router, where hubsig recognises it (Flask,
+    Django), must match every exact ``exempt``/``paths`` entry; if not, the
+    error is logged and every request refused with 500. An async
     secret resolver is run to completion on a private event loop; an asyncio
     store is refused. With ``store=``, a delivery whose events were all
     processed is acknowledged without reaching the app, and the claims are
@@ -67,12 +77,19 @@ class HubSignatureMiddleware:
         **settings: Unpack[WebhookSettings],
     ) -> None:
         self.app = app
-        self.config = config_from(config, settings, "hubsig.wsgi.HubSignatureMiddleware")
-        refuse_async_store(self.config, "hubsig.wsgi.HubSignatureMiddleware")
+        self.config = config_from(config, settings, ADAPTER)
+        refuse_async_store(self.config, ADAPTER)
         self._receiver = Receiver.of(self.config)
+        self._routes_checked = self.config.guard.guards_everything
+        self._broken: ConfigurationError | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self.config.guards_environ(environ):
+        if not self._routes_checked:
+            self._check_routes()
+        if self._broken is not None:
+            logger.error("refusing a request: hubsig is misconfigured: %s", self._broken)
+            return send_reply(start_response, failure(TraceContext.from_headers(())))
+        if not guarded(self.config.guard, environ):
             return self.app(environ, start_response)
         return serve(
             self._receiver,
@@ -80,6 +97,16 @@ class HubSignatureMiddleware:
             start_response,
             lambda delivery, traced: self._run_app(environ, traced, delivery),
         )
+
+    def _check_routes(self) -> None:
+        """Once, at the first request (WSGI has no start-up event): every exact path setting
+        names a route of the app's router (Flask's, Django's URL conf)."""
+        try:
+            check_routes(self.config.guard, find_router(self.app), ADAPTER)
+        except ConfigurationError as error:
+            logger.error("hubsig cannot start: %s", error)
+            self._broken = error
+        self._routes_checked = True
 
     def _run_app(
         self, environ: WSGIEnvironment, start: TracedStart, delivery: Delivery

@@ -127,8 +127,8 @@ def _starlette_routes(recorder: Recorder) -> list[Route]:
 
 
 def starlette(recorder: Recorder) -> ASGIApp:
-    """The README's Starlette app: the middleware on the app, ``paths=`` its route."""
-    middleware = [Middleware(HubSignatureMiddleware, secret=SECRET, paths=[PATH])]
+    """The Starlette recipe: the middleware on the app, ``exempt=`` its other route."""
+    middleware = [Middleware(HubSignatureMiddleware, secret=SECRET, exempt=[UNGUARDED])]
     return Starlette(routes=_starlette_routes(recorder), middleware=middleware)
 
 
@@ -145,9 +145,9 @@ def starlette_outer(recorder: Recorder) -> ASGIApp:
 
 
 def fastapi(recorder: Recorder) -> ASGIApp:
-    """The README's FastAPI app: ``add_middleware`` with ``paths=``."""
+    """The FastAPI recipe: ``add_middleware`` with ``exempt=`` its other route."""
     app = FastAPI()
-    app.add_middleware(HubSignatureMiddleware, secret=SECRET, paths=[PATH])
+    app.add_middleware(HubSignatureMiddleware, secret=SECRET, exempt=[UNGUARDED])
 
     async def handler(request: Request) -> dict[str, Any]:
         return _guarded_call(recorder, request.headers.get(TRACE_HEADER, ""), request)
@@ -236,7 +236,7 @@ def litestar(recorder: Recorder) -> ASGIApp:
 def litestar_wrapped(recorder: Recorder) -> ASGIApp:
     """The middleware around the whole Litestar app, as around any ASGI app."""
     app = Litestar(route_handlers=_litestar_handlers(recorder), logging_config=None)
-    return HubSignatureMiddleware(app, secret=SECRET, paths=[PATH])
+    return HubSignatureMiddleware(app, secret=SECRET, exempt=[UNGUARDED])
 
 
 def quart(recorder: Recorder) -> ASGIApp:
@@ -320,13 +320,13 @@ def _flask_app(recorder: Recorder, guarded: bool) -> Flask:
     app.add_url_rule(UNGUARDED, "unguarded", handler, methods=["POST"])
     if guarded:
         app.wsgi_app = WSGIHubSignatureMiddleware(  # type: ignore[method-assign]
-            app.wsgi_app, secret=SECRET, paths=[PATH]
+            app.wsgi_app, secret=SECRET, exempt=[UNGUARDED]
         )
     return app
 
 
 def flask(recorder: Recorder) -> WSGIApp:
-    """The README's Flask app: ``app.wsgi_app`` wrapped, ``paths=`` its route."""
+    """The Flask recipe: ``app.wsgi_app`` wrapped, ``exempt=`` its other route."""
     return _flask_app(recorder, guarded=True)
 
 

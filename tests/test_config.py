@@ -24,12 +24,12 @@ def wsgi_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
 
 
 def test_guards_exact_paths_and_prefixes() -> None:
-    config = WebhookConfig(secret="s", paths=["/hook", "/channels/"])
-    assert config.guards("/hook")
-    assert not config.guards("/hook/extra")
-    assert config.guards("/channels/chat")
-    assert not config.guards("/health")
-    assert WebhookConfig(secret="s").guards("/anything")
+    guard = WebhookConfig(secret="s", paths=["/hook", "/channels/"]).guard
+    assert guard.guards("/hook")
+    assert not guard.guards("/hook/extra")
+    assert guard.guards("/channels/chat")
+    assert not guard.guards("/health")
+    assert WebhookConfig(secret="s").guard.guards("/anything")
 
 
 @pytest.mark.parametrize(

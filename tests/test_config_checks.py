@@ -19,7 +19,7 @@ from hubsig import (
     Verifier,
     WebhookConfig,
 )
-from hubsig._config import _VERIFIER_CACHE_SIZE
+from hubsig._config import _VERIFIER_CACHE_SIZE, SETTING_NAMES, config_from
 
 # --- API keys ----------------------------------------------------------------------------------
 
@@ -135,16 +135,14 @@ def test_a_method_not_configured_is_a_405_naming_the_allowed_ones() -> None:
 # --- guarded paths -----------------------------------------------------------------------------
 
 
-def test_the_config_guards_what_its_path_guard_guards() -> None:
+def test_the_config_holds_one_path_guard_built_from_its_settings() -> None:
     config = WebhookConfig(secret="s", paths=["/hook"])
-    assert config.guards("/hook")
-    assert config.guards("/health", "//HOOK/")
-    assert not config.guards("/health")
-    scope = {"type": "http", "path": "/api/hook", "root_path": "/api"}
-    assert config.guards_scope(scope)
-    assert not config.guards_scope({**scope, "path": "/api/health"})
-    assert config.guards_environ({"PATH_INFO": "/hook", "SCRIPT_NAME": "/api"})
-    assert not config.guards_environ({"PATH_INFO": "/health", "SCRIPT_NAME": "/api"})
+    assert config.guard.paths == ("/hook",)
+    assert config.guard.guards("/hook")
+    assert not config.guard.guards("/health")
+    exempt = WebhookConfig(secret="s", exempt="/health")
+    assert (exempt.exempt, exempt.guard.exempt) == (("/health",), ("/health",))
+    assert WebhookConfig(secret="s").guard.guards_everything
 
 
 # --- resolved secrets --------------------------------------------------------------------------
@@ -198,3 +196,28 @@ def test_the_verifier_cache_is_bounded() -> None:
     assert rebuilt is not first
     body = b"{}"
     assert rebuilt.verify(body, hubsig.sign(body, "secret-0")).key_index == 0
+
+
+# --- misspelt settings ---------------------------------------------------------------
+
+
+def _typos(name: str) -> set[str]:
+    """One letter dropped, swapped with the next or replaced; two adjacent letters dropped."""
+    typos = set()
+    for i in range(len(name)):
+        typos.add(name[:i] + name[i + 1 :])
+        typos.add(name[:i] + "x" + name[i + 1 :])
+        typos.add(name[:i] + name[i + 2 :])
+        if i + 1 < len(name):
+            typos.add(name[:i] + name[i + 1] + name[i] + name[i + 2 :])
+    return typos
+
+
+@pytest.mark.parametrize("name", ["config", *sorted(SETTING_NAMES)])
+def test_a_misspelt_setting_is_named_with_the_setting_meant(name: str) -> None:
+    """``confg`` once suggested ``encoding``: every small typo of every name suggests it."""
+    known = {"config", *SETTING_NAMES}
+    for typo in sorted(_typos(name) - known):
+        with pytest.raises(ConfigurationError) as raised:
+            config_from(None, {"secret": "s", typo: 1}, "adapter")
+        assert f"did you mean {name!r}?" in str(raised.value), typo

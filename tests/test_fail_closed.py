@@ -6,9 +6,13 @@ in Starlette, FastAPI, Litestar, Quart, Flask, Django, bare or mounted) as
 one way of reaching it: called in process with the scope or environ a server
 builds (with ``root_path`` / ``SCRIPT_NAME``), or through a real uvicorn,
 hypercorn or gunicorn on loopback, the request line written byte for byte.
-Every column an attack: each spelling of the guarded path (``//x``, ``/x/``,
-``%69``, ``%2F``, case, dot segments, absolute-form, ...) sent unsigned,
-forged and tampered, and every other method. The guarded handler records
+The columns are the axes that carry information: each spelling of the
+guarded path (``//x``, ``/x/``, ``%69``, ``%2F``, case, dot segments, a
+trailing ``%0a``, absolute-form, ...) sent unsigned; each attack (unsigned,
+forged, tampered) on the exact path; and every other method. (A forged or
+tampered body on another spelling adds nothing: whether hubsig verifies is
+decided by the path alone.) ``tests/test_routing_oracle.py`` generates
+the spellings instead, with each framework's router as the oracle. The guarded handler records
 each request it is entered with, so "never ran" is observed, not inferred
 from a status; and a correctly signed delivery must reach it, so a guard
 that refused everything would fail here too.
@@ -316,6 +320,10 @@ SPELLINGS = [
     Spelling("fragment", _under("/webhooks/interactions#x"), False),
     Spelling("semicolon", _under("/webhooks/interactions;x=1"), False),
     Spelling("nul", _under("/webhooks/interactions%00"), False),
+    Spelling("trailing-newline", _under("/webhooks/interactions%0a"), False),
+    Spelling("trailing-cr", _under("/webhooks/interactions%0D"), False),
+    Spelling("inner-tab", _under("/webhooks/%09interactions"), False),
+    Spelling("non-ascii", _under("/webhooks/interactions%C3%A9"), False),
     Spelling("absolute-form", lambda root, mount: f"http://127.0.0.1{root}{mount}{PATH}", False),
     Spelling(
         "absolute-form-params",
@@ -397,36 +405,56 @@ def assert_never_ran(
     assert lowest <= reply.status < 500, answer
 
 
-def _attack_params() -> list[Any]:
-    params = []
-    for case in CASES:
-        for spelling in SPELLINGS:
-            if (spelling.mutates_mount and not case.shape.prefix) or (
-                spelling.name in case.style.unsent
-            ):
-                continue
-            for attack in ATTACKS:
-                params.append(
-                    pytest.param(case, spelling, attack, id=f"{case.id}/{spelling.name}/{attack}")
-                )
-    return params
+def _spelling_params() -> list[Any]:
+    return [
+        pytest.param(case, spelling, id=f"{case.id}/{spelling.name}")
+        for case in CASES
+        for spelling in SPELLINGS
+        if not (spelling.mutates_mount and not case.shape.prefix)
+        and spelling.name not in case.style.unsent
+    ]
 
 
-@pytest.mark.parametrize(("case", "spelling", "attack"), _attack_params())
-def test_no_spelling_of_the_guarded_path_lets_a_bad_delivery_in(
-    receivers: Receivers, case: Case, spelling: Spelling, attack: str
+@pytest.mark.parametrize(("case", "spelling"), _spelling_params())
+def test_no_spelling_of_the_guarded_path_lets_an_unsigned_delivery_in(
+    receivers: Receivers, case: Case, spelling: Spelling
 ) -> None:
-    """Every spelling of the guarded path, unsigned, forged or tampered, is refused without
-    the handler running; where hubsig sees the request before any router, a spelling its
-    normalisation promises to cover gets hubsig's own 401, not a lucky 404."""
-    sent = delivery(attack)
+    """Every spelling of the guarded path, unsigned, is refused without the handler
+    running; where hubsig sees the request before any router, a spelling it promises to
+    cover gets hubsig's own 401, not a lucky 404, and a control character its 400."""
+    sent = delivery("unsigned")
     target = spelling.spell(case.style.sent_root, case.shape.prefix)
     reply = receivers.send(case, "POST", target, sent.headers, sent.body)
     assert_never_ran(receivers, case, sent, reply, f"POST {target}")
     outside_mount = case.shape.outside_mount or not spelling.mutates_mount
-    if case.servable and (
-        case.shape.every_path or (case.shape.guard_first and spelling.documented and outside_mount)
+    if spelling.name not in _CONTROL and (
+        case.servable
+        and (
+            case.shape.every_path
+            or (case.shape.guard_first and spelling.documented and outside_mount)
+        )
     ):
+        assert (reply.status, refusal_code(reply)) == (401, "missing_signature")
+    if case.shape.guard_first and case.surface.server is None and spelling.name in _CONTROL:
+        assert (reply.status, refusal_code(reply)) == (400, "malformed_request")
+
+
+_CONTROL = frozenset({"nul", "trailing-newline", "trailing-cr", "inner-tab"})
+
+
+@pytest.mark.parametrize(
+    ("case", "attack"),
+    [pytest.param(case, attack, id=f"{case.id}/{attack}") for case in CASES for attack in ATTACKS],
+)
+def test_no_bad_delivery_to_the_guarded_path_gets_in(
+    receivers: Receivers, case: Case, attack: str
+) -> None:
+    """An unsigned, forged or tampered delivery to the guarded route, spelled exactly, is
+    refused with its reason, without the handler running."""
+    sent = delivery(attack)
+    reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
+    assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
+    if case.servable:
         assert (reply.status, refusal_code(reply)) == (401, REFUSAL_CODE[attack])
 
 
