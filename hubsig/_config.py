@@ -26,6 +26,7 @@ from hubsig._paths import PathGuard
 from hubsig._scheme import Scheme, scheme_with
 from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
+from hubsig.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -111,8 +112,10 @@ class WebhookConfig:
     read (503 past it). ``acknowledge_rejections`` answers refused
     deliveries with 200 and a non-zero code (the sender stops retrying)
     instead of their 4xx status. ``api_keys``, when given, requires a
-    matching ``x-api-key`` header. Neither secrets nor API keys appear in
-    the ``repr``.
+    matching ``x-api-key`` header. ``store`` remembers processed events so
+    each is processed once: a ``MemoryStore`` of this process unless given
+    (a shared one for several processes), ``None`` to turn that off.
+    Neither secrets nor API keys appear in the ``repr``.
     """
 
     secret: Secrets | SecretResolver = field(repr=False)
@@ -126,7 +129,7 @@ class WebhookConfig:
     strict: bool = False
     api_keys: Sequence[str] | str | None = field(default=None, repr=False)
     acknowledge_rejections: bool = False
-    store: AnyStore | None = None
+    store: AnyStore | None = field(default_factory=MemoryStore)
     dedupe: DedupePolicy = field(default_factory=DedupePolicy)
     methods: Sequence[str] = ("POST",)
     body_timeout: float = DEFAULT_BODY_TIMEOUT
@@ -299,7 +302,7 @@ def settings_from_mapping(
 
     settings: dict[str, Any] = {}
     for name, value in configured.items():
-        if value is None:
+        if value is None and name != "store":  # store None: deduplication turned off
             raise ConfigurationError(f"{where(name)} is None: is its environment variable set?")
         if name == "scheme" and isinstance(value, str):
             if value not in SCHEMES:

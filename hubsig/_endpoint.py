@@ -9,7 +9,7 @@ return the ids it handled (default: every entity id), and is answered with
 the seed's ``EventsResponse``: 200, or 500 when it raises.
 
 Each event is processed once: the endpoint claims every event in its
-``DeliveryStore`` (in memory unless ``store=`` names another) before the
+``DeliveryStore`` (in memory unless ``store=`` names another, or ``None``) before the
 handlers run. A delivery whose events were all processed is acknowledged
 with the same ids without calling them; of a partly new one, only the new
 events reach them; one whose event another worker is processing gets 409,
@@ -40,7 +40,6 @@ from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, 
 from hubsig._receiver import Delivery, acknowledge, failure, json_reply
 from hubsig._response import EventsResponse
 from hubsig.errors import ConfigurationError
-from hubsig.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -111,8 +110,7 @@ class WebhookEndpoint:
         self.config = config
         self._main = _Call.of(handler, "the handler") if handler is not None else None
         self._routes: list[_Route] = []
-        store = config.store if config.store is not None else MemoryStore()
-        self._receiver = Receiver(config, store, config.dedupe)
+        self._receiver = Receiver.of(config)
         self._wsgi: wsgi_io.WSGIApp | None = None
 
     @property

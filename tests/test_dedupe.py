@@ -368,8 +368,8 @@ def test_redis_stopped_mid_run_answers_500_and_recovers(tmp_path: Path) -> None:
     assert processed == [*before.entity_ids, *during.entity_ids, *after.entity_ids]
 
 
-def test_middleware_without_a_store_does_not_dedupe() -> None:
-    config = WebhookConfig(secret=SECRET)
+def test_middleware_with_store_none_does_not_dedupe() -> None:
+    config = WebhookConfig(secret=SECRET, store=None)
     payload = make_events()
     for middleware in (asgi_middleware, wsgi_middleware):
         request = signed_request(payload, SECRET)

@@ -74,7 +74,7 @@ def test_a_mistake_is_refused_at_construction_naming_the_adapter_and_setting(
     assert named in str(raised.value)
 
 
-@pytest.mark.parametrize("setting", [{"store": MemoryStore()}, {"paths": ["/hook"]}])
+@pytest.mark.parametrize("setting", [{"paths": ["/hook"]}, {"exempt": ["/health"]}])
 def test_the_dependency_refuses_settings_it_cannot_honour(setting: dict[str, Any]) -> None:
     with pytest.raises(hubsig.ConfigurationError, match="cannot apply to one route"):
         VerifiedDelivery(secret="s", **setting)

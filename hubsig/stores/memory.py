@@ -49,7 +49,8 @@ class MemoryStore:
                 self._announced = True
                 logger.info(
                     "hubsig dedupes in memory: each event once in this process only; "
-                    "several workers or machines need a shared store (SQLiteStore, RedisStore)"
+                    "several workers or machines need a shared store (SQLiteStore, RedisStore, "
+                    "PostgresStore), and store=None turns deduplication off"
                 )
             if len(self._claims) > self._max:  # claims of workers that died, long expired
                 self._claims = {k: claim for k, claim in self._claims.items() if claim[0] > now}
