@@ -1,0 +1,243 @@
+"""The delivery flow, driven by hand: one test per branch, no server, no event loop.
+
+As httpx's tests drive its auth flow with ``next``/``send``, these step
+``hubsig._flow.deliver``: each effect it yields is checked, and the test
+sends back what the outside world would answer (a body, a store's claims,
+a handler's outcome) or throws in what it would raise. The stores' methods
+named by ``StoreCall`` effects are a real ``MemoryStore``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hubsig import Headers, RequestView, TraceContext, WebhookConfig
+from hubsig._dedupe import Claim
+from hubsig._flow import (
+    COMPLETION_RETRIES,
+    Await,
+    ClientDisconnected,
+    Flow,
+    Handle,
+    Outcome,
+    ReadBody,
+    Receiver,
+    Sleep,
+    StoreCall,
+    deliver,
+)
+from hubsig._receiver import Reply
+from hubsig.stores import MemoryStore
+from hubsig.testing import make_events, signed_request
+
+SECRET = "flow-secret"
+TRACE = TraceContext.new()
+
+
+def _flow(
+    headers: dict[str, str] | None = None,
+    *,
+    store: MemoryStore | None = None,
+    path: str = "/hook",
+    secret: Any = SECRET,
+) -> tuple[Flow, bytes, tuple[str, ...]]:
+    events = make_events(2)
+    request = signed_request(events, SECRET)
+    sent = dict(request.headers) if headers is None else headers
+    config = WebhookConfig(secret=secret, store=store)
+    view = RequestView("POST", path, Headers(sent.items()))
+    return deliver(Receiver.of(config), view, TRACE), request.body, events.entity_ids
+
+
+def _returned(step: Callable[[], Any]) -> Reply | None:
+    with pytest.raises(StopIteration) as stopped:
+        step()
+    reply: Reply | None = stopped.value.value
+    return reply
+
+
+def _ids(reply: Reply) -> list[str]:
+    return [item["id"] for item in json.loads(reply.body)["data"]["ids"]]
+
+
+def _read(flow: Flow, body: bytes) -> Any:
+    """Answer the ``ReadBody`` effect as an adapter does: feed the check, send the bytes."""
+    effect = next(flow)
+    assert isinstance(effect, ReadBody)
+    effect.check.feed(body)
+    return flow.send(body)
+
+
+# --- refused before anything is read ---------------------------------------------------
+
+
+def test_an_unsigned_request_is_refused_before_the_body_is_read() -> None:
+    flow, _, _ = _flow({"Content-Type": "application/json"})
+    reply = _returned(lambda: next(flow))
+    assert reply is not None
+    assert (reply.status, reply.reason) == (401, "missing_signature")
+
+
+def test_a_path_with_a_control_character_is_refused_with_400() -> None:
+    flow, _, _ = _flow(path="/hook\n")
+    reply = _returned(lambda: next(flow))
+    assert reply is not None
+    assert (reply.status, reply.reason) == (400, "malformed_request")
+
+
+def test_a_tampered_body_is_refused_after_it_is_read() -> None:
+    flow, body, _ = _flow()
+    reply = _returned(lambda: _read(flow, body + b" "))
+    assert reply is not None
+    assert (reply.status, reply.reason) == (401, "signature_mismatch")
+
+
+def test_an_async_resolver_is_awaited_through_an_effect() -> None:
+    async def resolve(request: RequestView) -> str:
+        return SECRET
+
+    flow, _, _ = _flow(secret=resolve)
+    effect = next(flow)
+    assert isinstance(effect, Await)
+    effect.awaitable.close()  # type: ignore[attr-defined]  # the test answers it instead
+    effect = flow.send(SECRET)
+    assert isinstance(effect, ReadBody)
+
+
+def test_a_client_that_goes_away_mid_body_ends_the_flow_without_an_answer() -> None:
+    flow, _, _ = _flow()
+    assert isinstance(next(flow), ReadBody)
+    with pytest.raises(ClientDisconnected):
+        flow.throw(ClientDisconnected())
+
+
+# --- without a store -----------------------------------------------------------------
+
+
+def test_without_a_store_the_handler_runs_and_its_own_answer_stands() -> None:
+    flow, body, ids = _flow()
+    effect = _read(flow, body)
+    assert isinstance(effect, Handle)
+    assert effect.keep_alive is None
+    assert list(effect.delivery.payload.entity_ids) == list(ids)
+    assert _returned(lambda: flow.send(Outcome(True))) is None
+
+
+def test_a_handler_that_asks_for_an_acknowledgement_gets_the_ids() -> None:
+    flow, body, ids = _flow()
+    _read(flow, body)
+    reply = _returned(lambda: flow.send(Outcome(True, acknowledge=True)))
+    assert reply is not None
+    assert (reply.status, _ids(reply)) == (200, list(ids))
+
+
+# --- with a store ----------------------------------------------------------------------
+
+
+def _claimed(flow: Flow, body: bytes) -> StoreCall:
+    effect = _read(flow, body)
+    assert isinstance(effect, StoreCall)
+    assert effect.method.__name__ == "claim"
+    return effect
+
+
+def test_fresh_events_are_claimed_handled_and_completed() -> None:
+    store = MemoryStore()
+    flow, body, _ = _flow(store=store)
+    claim = _claimed(flow, body)
+    effect = flow.send(claim.method(*claim.arguments))
+    assert isinstance(effect, Handle)
+    assert effect.keep_alive is not None  # the claims are renewed while it runs
+    complete = flow.send(Outcome(True))
+    assert isinstance(complete, StoreCall)
+    assert complete.method.__name__ == "complete"
+    complete.method(*complete.arguments)
+    assert _returned(lambda: flow.send(None)) is None
+    claims = store.claim(list(claim.arguments[0]), 60, "another-attempt")
+    assert claims == [Claim.DONE, Claim.DONE]  # recorded: a repeat is acknowledged
+
+
+def test_a_delivery_whose_events_were_all_processed_is_acknowledged_unhandled() -> None:
+    flow, body, ids = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    reply = _returned(lambda: flow.send([Claim.DONE, Claim.DONE]))
+    assert reply is not None
+    assert (reply.status, _ids(reply)) == (200, list(ids))
+
+
+def test_an_event_busy_elsewhere_gives_back_the_others_and_asks_for_a_retry() -> None:
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    release = flow.send([Claim.CLAIMED, Claim.BUSY])
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert reply.status == 409
+
+
+def test_a_handler_that_raises_releases_the_claims_and_the_error_propagates() -> None:
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    flow.send([Claim.CLAIMED, Claim.CLAIMED])
+    release = flow.throw(RuntimeError("handler broke"))
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    with pytest.raises(RuntimeError, match="handler broke"):
+        flow.send(None)
+
+
+def test_a_handler_that_failed_releases_the_claims_and_its_answer_stands() -> None:
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    flow.send([Claim.CLAIMED, Claim.RECLAIMED])
+    own = Reply(500, (), b"no")
+    release = flow.send(Outcome(False, own))
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    assert _returned(lambda: flow.send(None)) is own
+
+
+def test_a_store_that_cannot_claim_answers_500_so_the_sender_retries() -> None:
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    reply = _returned(lambda: flow.throw(ConnectionError("store down")))
+    assert reply is not None
+    assert reply.status == 500
+
+
+def test_a_store_that_answers_nonsense_gets_the_keys_back_and_500() -> None:
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    release = flow.send(["claimed"])  # not one Claim per key
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert reply.status == 500
+
+
+def test_a_completion_that_keeps_failing_is_retried_then_acknowledged_anyway() -> None:
+    """The handler did its work: a 500 now would make the sender redeliver done work."""
+    flow, body, _ = _flow(store=MemoryStore())
+    _claimed(flow, body)
+    flow.send([Claim.CLAIMED, Claim.CLAIMED])
+    effect = flow.send(Outcome(True, acknowledge=True))
+    pauses = []
+    for _ in range(len(COMPLETION_RETRIES) + 1):
+        assert isinstance(effect, StoreCall)
+        assert effect.method.__name__ == "complete"
+        try:
+            effect = flow.throw(ConnectionError("store down"))
+        except StopIteration as stopped:
+            reply = stopped.value
+            break
+        assert isinstance(effect, Sleep)
+        pauses.append(effect.seconds)
+        effect = flow.send(None)
+    assert pauses == list(COMPLETION_RETRIES)
+    assert reply.status == 200
