@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: verify every delivery on the guarded paths before the app sees it.
+"""Pure ASGI middleware: verify every request (but ``exempt=`` routes) before the app sees it.
 
 Works around any ASGI app (Starlette, FastAPI, Litestar, Quart, Falcon, a
 bare callable) and needs no framework itself. The body is hashed as it is

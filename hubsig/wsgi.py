@@ -1,4 +1,4 @@
-"""WSGI middleware: verify every delivery on the guarded paths before the app sees it.
+"""WSGI middleware: verify every request (but ``exempt=`` routes) before the app sees it.
 
 Trusts ``CONTENT_LENGTH`` only as an upper bound it checks against the
 limit; reads ``wsgi.input`` in pieces up to that length (or to its end when
