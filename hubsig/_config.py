@@ -24,6 +24,7 @@ from hubsig._headers import Headers
 from hubsig._keys import Secrets, load_secrets
 from hubsig._paths import PathGuard
 from hubsig._scheme import Scheme, scheme_with
+from hubsig._secrets_holder import HiddenValue
 from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
 from hubsig.stores.memory import MemoryStore
@@ -136,7 +137,7 @@ class WebhookConfig:
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     max_events: int = DEFAULT_MAX_EVENTS
     _static: Verifier | None = field(init=False, repr=False)
-    _api_keys: tuple[bytes, ...] = field(init=False, repr=False)
+    _api_keys: HiddenValue[tuple[bytes, ...]] | None = field(init=False, repr=False)
     _verifiers: dict[tuple[tuple[str | None, bytes], ...], Verifier] = field(init=False, repr=False)
     _guard: PathGuard = field(init=False, repr=False)
     _budget: BodyBudget = field(init=False, repr=False)
@@ -181,7 +182,8 @@ class WebhookConfig:
             or not 0 < timeout < math.inf
         ):
             raise ConfigurationError("body_timeout must be a positive number of seconds")
-        set_field(self, "_api_keys", _check_api_keys(self.api_keys))
+        keys = _check_api_keys(self.api_keys)
+        set_field(self, "_api_keys", HiddenValue(keys) if keys else None)
 
     @property
     def scheme_header(self) -> str:
@@ -248,14 +250,14 @@ class WebhookConfig:
         Both sides are compared as UTF-8 bytes in constant time: the header's
         bytes as they came over the wire, the keys as configured.
         """
-        if not self._api_keys:
+        if self._api_keys is None:
             return
         received = headers.get("x-api-key")
         if received is None:
             raise InvalidApiKey("the x-api-key header is missing")
         candidate = _wire_bytes(received.strip(" \t"))
         matched = False
-        for key in self._api_keys:
+        for key in self._api_keys.reveal():
             matched |= hmac.compare_digest(candidate, key)
         if not matched:
             raise InvalidApiKey("the x-api-key header matches no configured key")

@@ -20,6 +20,15 @@ retry, a duplicate and a replay of the same event all meet the same key
 even when the sender re-sends it under a new operation id. An event
 without an entity id is keyed by the operation id, a digest of the
 verified body, and its position.
+
+Every store must be able to hold every key, or a delivery it cannot store
+is answered 500 on every retry and the sender retries it forever
+(PostgreSQL text cannot hold NUL, and its index refuses rows of a few
+kilobytes). So a key longer than ``MAX_KEY_LENGTH`` characters, or holding
+NUL or a lone surrogate, is replaced by ``sha256:<hex>`` of its UTF-8 bytes
+before any store sees it, the same for every store; a key that already
+starts with ``sha256:`` is digested too, so a digest never meets an
+ordinary key. Ordinary keys are left exactly as they are.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ __all__ = [
     "TransactionalStore",
     "admission",
     "event_keys",
+    "holdable_key",
     "unique_keys",
 ]
 
@@ -176,12 +186,45 @@ def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
         if entity_id is not None:
             # ``_value_`` is a plain attribute; ``.value`` and hashing a member run Python code.
             prefix = kind._value_ if kind.__class__ is EventType else _kind(kind)
-            append(f"{prefix}:{entity_id}")
+            append(holdable_key(f"{prefix}:{entity_id}"))
             continue
         if digest is None:
             digest = hashlib.sha256(body).hexdigest()[:32]
-        append(f"{_kind(kind)}:{payload.operation_id or '-'}:{digest}:{position}")
+        append(holdable_key(f"{_kind(kind)}:{payload.operation_id or '-'}:{digest}:{position}"))
     return keys
+
+
+MAX_KEY_LENGTH = 256
+"""The longest key, in characters, that reaches a store as it is (at most 1 KiB of UTF-8,
+well inside PostgreSQL's limit on an index row, about 2.7 KB)."""
+
+DIGEST_PREFIX = "sha256:"
+"""What starts a digested key, and only a digested key."""
+
+
+def holdable_key(key: str) -> str:
+    """``key`` itself when every store can hold it, else ``sha256:<hex>`` of its UTF-8 bytes.
+
+    Too long, holding NUL or a lone surrogate (which no store can encode),
+    or starting with ``DIGEST_PREFIX``: digested. The checks are cheap, since
+    every key of every delivery passes here.
+    """
+    if (
+        len(key) <= MAX_KEY_LENGTH
+        and "\x00" not in key
+        and not key.startswith(DIGEST_PREFIX)
+        and (key.isascii() or _encodable(key))
+    ):
+        return key
+    return DIGEST_PREFIX + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _encodable(key: str) -> bool:
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(kind: EventType | str | None) -> str:

@@ -20,13 +20,18 @@ SKIP_REASON = (
 class RedisServer:
     """One redis-server process that a test can stop and start again on the same port."""
 
-    def __init__(self, folder: Path, options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, folder: Path, options: tuple[str, ...] = (), password: str | None = None
+    ) -> None:
         self.folder = folder
         self.options = options  # more redis-server options; later ones win
+        if password is not None:  # the default user needs it (requirepass)
+            self.options = ("--requirepass", password, *options)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{password}@" if password is not None else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

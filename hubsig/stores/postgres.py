@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
+from hubsig._secrets_holder import HiddenValue
 from hubsig.errors import ConfigurationError
 from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_connection
 
@@ -204,6 +205,31 @@ def _check_columns(table: str, columns: dict[str, str]) -> None:
         )
 
 
+_CREDENTIALS = ("password", "sslpassword")
+"""The conninfo parameters that are secrets: held apart, where ``vars`` does not show them."""
+
+
+def _split_conninfo(conninfo: str) -> tuple[str, HiddenValue[dict[str, Any]]]:
+    """``conninfo`` without its credentials, and the credentials, hidden.
+
+    Raises ``ConfigurationError`` for a conninfo libpq cannot parse, without
+    repeating it (it may hold a password).
+    """
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parameters = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        raise ConfigurationError(
+            "the PostgreSQL conninfo cannot be parsed (a URL or key=value pairs is expected)"
+        ) from None
+    hidden: dict[str, Any] = {
+        name: parameters.pop(name) for name in _CREDENTIALS if name in parameters
+    }
+    return make_conninfo("", **parameters), HiddenValue(hidden)
+
+
 def _unavailable(error: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"PostgreSQL is unavailable: {type(error).__name__}")
 
@@ -212,7 +238,8 @@ class PostgresStore:
     """Synchronous store over psycopg 3 connections to ``conninfo`` (a URL or key=value string).
 
     Keeps up to eight idle connections for reuse; ``connect_timeout`` bounds
-    how long a call waits for a new one.
+    how long a call waits for a new one. A password in ``conninfo`` is held
+    apart from it, shown by no ``repr`` or ``vars``.
     """
 
     blocking = True
@@ -225,17 +252,20 @@ class PostgresStore:
 
         self._psycopg = psycopg
         self._sql = _Statements(table)
-        self._conninfo = conninfo
+        self._conninfo, self._credentials = _split_conninfo(conninfo)
         self._timeout = connect_timeout
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"PostgresStore(table={self._sql.table!r})"  # the conninfo may hold a password
+        return f"PostgresStore(table={self._sql.table!r})"
 
     def _connect(self) -> psycopg.Connection[Any]:
         return self._psycopg.connect(
-            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(self._timeout)),
+            **self._credentials.reveal(),
         )
 
     def _borrow(self) -> psycopg.Connection[Any]:
@@ -401,7 +431,7 @@ class AsyncPostgresStore:
 
         self._psycopg = psycopg
         self._sql = _Statements(table)
-        self._conninfo = conninfo
+        self._conninfo, self._credentials = _split_conninfo(conninfo)
         self._timeout = connect_timeout
         # A connection belongs to the event loop it was opened on: idle ones are kept per loop.
         self._idle: weakref.WeakKeyDictionary[
@@ -414,7 +444,10 @@ class AsyncPostgresStore:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await self._psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(self._timeout)),
+            **self._credentials.reveal(),
         )
 
     async def _borrow(self) -> psycopg.AsyncConnection[Any]:
