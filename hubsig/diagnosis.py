@@ -2,9 +2,10 @@
 
 Each check re-signs a plausible variant of what the sender might have done
 (a trailing newline added or dropped, line endings converted, the JSON
-re-serialized, unicode escaped, whitespace around the secret) and reports
-the variants whose signature matches the received one. Only yes/no answers
-and lengths come out: never a digest, never a secret.
+re-serialized by a common ``json.dumps`` call, sorted keys undone, unicode
+escaped, whitespace around the secret) and reports the variants whose
+signature matches the received one, naming the ``json.dumps`` call. Only
+yes/no answers and lengths come out: never a digest, never a secret.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hubsig._algorithms import ALGORITHMS, DIGEST_SIZES
 from hubsig._keys import Secret, SecretWhitespaceWarning, load_secrets
@@ -138,50 +140,143 @@ def _line_endings(body: bytes, matches: Matcher) -> list[Finding]:
 
 
 def _reserialized_json(body: bytes, matches: Matcher) -> list[Finding]:
+    """The ``json.dumps`` call whose output the signature matches, either way round.
+
+    The sender may have signed a re-serialization of the body received
+    (spacing, indentation, sorted keys): that is tried directly. Or the body
+    received is the re-serialization, most often with sorted keys, which
+    lose the sender's order: the sender's usual order (the Interactions
+    Webhook's, ``_WIRE_ORDER``) is then restored and tried; when it does not
+    match either, the sorted keys are still reported, rather than no cause.
+    """
     try:
         document = json.loads(body)
     except ValueError:
         return []
-    variants = {
-        "compact": {"separators": (",", ":")},
-        "spaced (json.dumps defaults)": {},
-        "sorted keys, compact": {"separators": (",", ":"), "sort_keys": True},
-        "sorted keys, spaced": {"sort_keys": True},
-        "indented by 2": {"indent": 2},
-        "indented by 2, sorted keys": {"indent": 2, "sort_keys": True},
-        "indented by 4": {"indent": 4},
-        "indented by 4, sorted keys": {"indent": 4, "sort_keys": True},
-    }
-    findings = []
     # Bodies a whitespace check explains already are not re-serializations.
     tried = {body, body.rstrip(b" \t\r\n")}
-    for name, options in variants.items():
-        for ensure_ascii in (False, True):
-            text = json.dumps(document, ensure_ascii=ensure_ascii, **options)  # type: ignore[arg-type]
-            candidate = text.encode()
-            if candidate in tried:  # an ASCII document reads the same either way
-                continue
-            tried.add(candidate)
-            if matches(candidate):
-                escaped = (
-                    ""
-                    if text.isascii() and ensure_ascii is False
-                    else (
-                        " with \\u-escaped unicode" if ensure_ascii else " with raw UTF-8 unicode"
-                    )
-                )
-                findings.append(
-                    Finding(
-                        "reserialized_json",
-                        f"the signature matches the same JSON written {name}{escaped}: the body "
-                        "was re-serialized after signing (verify the raw bytes)",
-                    )
-                )
-    if not findings and not body.isascii():
-        escaped_body = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
-        if matches(escaped_body):
-            findings.append(Finding("unicode_escaping", "the sender signed \\u-escaped unicode"))
+    findings = [
+        Finding(
+            "reserialized_json",
+            f"the signature matches {call}: the body was re-serialized after signing "
+            "(verify the raw bytes)",
+        )
+        for call in _matching_dumps(document, matches, tried)
+    ]
+    sorted_by = _sorted_by(body, document)
+    if sorted_by is not None and not findings:
+        findings = [
+            Finding(
+                "reserialized_json",
+                f"the body was re-serialized with {sorted_by} after signing: the signature "
+                f"matches the same JSON in the sender's key order, written as {call} "
+                "(verify the raw bytes)",
+            )
+            for call in _matching_dumps(_in_wire_order(document), matches, tried)
+        ] or [
+            Finding(
+                "sorted_keys",
+                f"the body reads exactly as {sorted_by} writes it: unless the sender sorts "
+                "its keys, it was re-serialized after signing, and the sender's key order "
+                "cannot be rebuilt to check (verify the raw bytes)",
+            )
+        ]
     return findings
+
+
+_LAYOUTS: tuple[dict[str, Any], ...] = (
+    {"separators": (",", ":")},
+    {},
+    {"indent": 2},
+    {"indent": 4},
+)
+"""How ``json.dumps`` is commonly asked to lay a document out; each is tried unsorted and sorted."""
+
+_WIRE_ORDER = (
+    "operationId",
+    "data",
+    "entities",
+    "event",
+    "entity",
+    "id",
+    "mediaType",
+    "interactionSubtype",
+    "selfUri",
+)
+"""The Interactions Webhook's key order (also ``hubsig.testing``'s): what sorting keys undoes."""
+
+
+def _dumps_variants(document: Any) -> list[tuple[str, bytes]]:
+    """Each common ``json.dumps`` of ``document``: the call as a user writes it, and its bytes."""
+    unicode = not json.dumps(document, ensure_ascii=False).isascii()
+    variants = []
+    for sort_keys in (False, True):
+        for layout in _LAYOUTS:
+            options = {"sort_keys": True, **layout} if sort_keys else dict(layout)
+            for ensure_ascii in (True, False):
+                text = json.dumps(document, ensure_ascii=ensure_ascii, **options)
+                if not unicode:
+                    call = _dumps_call(options)
+                elif ensure_ascii:
+                    call = _dumps_call(options) + " (unicode \\u-escaped, json.dumps's default)"
+                else:
+                    call = _dumps_call({**options, "ensure_ascii": False})
+                variants.append((call, text.encode()))
+    return variants
+
+
+def _dumps_call(options: dict[str, Any]) -> str:
+    """``json.dumps(body, sort_keys=True, indent=2)``: the call that writes these bytes."""
+    shown = []
+    for name, value in options.items():
+        if name == "separators":
+            shown.append('separators=(",", ":")')
+        else:
+            shown.append(f"{name}={value!r}")
+    return f"json.dumps({', '.join(['body', *shown])})"
+
+
+def _matching_dumps(document: Any, matches: Matcher, tried: set[bytes]) -> list[str]:
+    """The calls whose bytes the signature matches, once per distinct output."""
+    found = []
+    for call, candidate in _dumps_variants(document):
+        if candidate in tried:  # an ASCII document reads the same either way
+            continue
+        tried.add(candidate)
+        if matches(candidate):
+            found.append(call)
+    return found
+
+
+def _sorted_by(body: bytes, document: Any) -> str | None:
+    """The sorted-keys ``json.dumps`` call that writes exactly ``body`` (a trailing newline
+    aside), if the document has keys whose order sorting could have changed; else ``None``."""
+    if not _has_key_order(document):
+        return None
+    written = {body, body[:-1] if body.endswith(b"\n") else body}
+    for call, candidate in _dumps_variants(document):
+        if "sort_keys=True" in call and candidate in written:
+            return call
+    return None
+
+
+def _has_key_order(value: Any) -> bool:
+    if isinstance(value, dict):
+        return len(value) > 1 or any(_has_key_order(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_key_order(item) for item in value)
+    return False
+
+
+def _in_wire_order(value: Any) -> Any:
+    """``value`` with each object's keys in ``_WIRE_ORDER``, keys it does not name after."""
+    if isinstance(value, list):
+        return [_in_wire_order(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    rank = {name: position for position, name in enumerate(_WIRE_ORDER)}
+    ordered = sorted(value, key=lambda name: rank.get(name, len(rank)))  # stable: rest as found
+    return {name: _in_wire_order(value[name]) for name in ordered}
 
 
 def _secret_whitespace(body: bytes, secrets: Sequence[Secret], matches: Matcher) -> list[Finding]:

@@ -47,7 +47,13 @@ class HubSig:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Build this app's configuration now; raises ``ConfigurationError`` if it is wrong."""
+        """Build this app's configuration now; raises ``ConfigurationError`` if it is wrong,
+        and ``TypeError`` if ``app`` is no Flask app (``@HubSig`` on a view, say)."""
+        if not isinstance(getattr(app, "config", None), dict):
+            raise TypeError(
+                f"HubSig takes the Flask app, not {getattr(app, '__name__', type(app).__name__)}: "
+                "webhooks = HubSig(app), then @webhooks.webhook_view() on each view"
+            )
         configured: dict[str, Any] = {}
         for key, value in app.config.items():
             if key.startswith(PREFIX):
@@ -64,8 +70,12 @@ class HubSig:
         refuse_async_store(config, "hubsig.flask.HubSig")
         app.extensions[EXTENSION] = kit.Receiver.of(config)
 
-    def webhook_view(self) -> Callable[[ViewT], ViewT]:
-        """Decorate a view: it runs only on verified deliveries, with the app's configuration."""
+    def webhook_view(self, view: None = None, /) -> Callable[[ViewT], ViewT]:
+        """Decorate a view: it runs only on verified deliveries, with the app's configuration.
+
+        Raises ``TypeError`` when used without parentheses, when the module is imported.
+        """
+        _refuse_bare(view, "@<your HubSig>.webhook_view()", "the extension's configuration")
 
         def decorate(view: ViewT) -> ViewT:
             if self._app is not None and view in self._app.view_functions.values():
@@ -87,9 +97,18 @@ class HubSig:
 
 
 def webhook_view(
-    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+    view: None = None,
+    /,
+    *,
+    config: kit.WebhookConfig | None = None,
+    **settings: Unpack[kit.WebhookSettings],
 ) -> Callable[[ViewT], ViewT]:
-    """Decorate a Flask view with its own settings: it runs only on verified deliveries."""
+    """Decorate a Flask view with its own settings: it runs only on verified deliveries.
+
+    Raises ``TypeError`` when used without parentheses and ``ConfigurationError``
+    for a bad setting, both when the module is imported.
+    """
+    _refuse_bare(view, "@hubsig.flask.webhook_view(secret=...)", "its settings")
     receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.flask.webhook_view"))
     refuse_async_store(receiver.config, "hubsig.flask.webhook_view")
 
@@ -101,6 +120,16 @@ def webhook_view(
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _refuse_bare(view: object, spelling: str, needs: str) -> None:
+    """The decorator applied without parentheses gets the view where settings belong:
+    refuse it clearly, rather than with Python's "takes 0 positional arguments"."""
+    if view is not None:
+        name = getattr(view, "__name__", type(view).__name__)
+        raise TypeError(
+            f"use {spelling} with parentheses, above {name}: the decorator needs {needs}"
+        )
 
 
 def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs: Any) -> Response:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 
 import hubsig
+from hubsig.cli import main
 from hubsig.diagnosis import Finding, explain_mismatch
 
 SECRET = "diagnosis-secret"
@@ -103,15 +107,72 @@ def test_an_ascii_body_reserialized_gets_one_finding_not_two() -> None:
     assert "unicode" not in findings[0].message
 
 
-@pytest.mark.parametrize("indent", [2, 4])
-def test_indented_and_sorted_json_is_recognised(indent: int) -> None:
+SORTED_LAYOUTS = {
+    "sort_keys=True": {},
+    'sort_keys=True, separators=(",", ":")': {"separators": (",", ":")},
+    "sort_keys=True, indent=2": {"indent": 2},
+    "sort_keys=True, indent=4": {"indent": 4},
+}
+
+
+@pytest.mark.parametrize("call", SORTED_LAYOUTS)
+def test_the_sender_signing_sorted_keys_is_named_by_its_call(call: str) -> None:
     compact = json.dumps(ASCII_DOCUMENT, separators=(",", ":")).encode()
-    signed = json.dumps(ASCII_DOCUMENT, indent=indent, sort_keys=True).encode()
+    signed = json.dumps(ASCII_DOCUMENT, sort_keys=True, **SORTED_LAYOUTS[call]).encode()  # type: ignore[arg-type]
     messages = [f.message for f in explain(compact, signed) if f.code == "reserialized_json"]
     assert messages == [
-        f"the signature matches the same JSON written indented by {indent}, sorted keys: the "
-        "body was re-serialized after signing (verify the raw bytes)"
+        f"the signature matches json.dumps(body, {call}): the body was re-serialized after "
+        "signing (verify the raw bytes)"
     ]
+
+
+@pytest.mark.parametrize("call", SORTED_LAYOUTS)
+@pytest.mark.parametrize("document", [ASCII_DOCUMENT, DOCUMENT], ids=["ascii", "unicode"])
+def test_a_body_received_with_sorted_keys_is_put_back_in_the_senders_order(
+    call: str, document: dict[str, object]
+) -> None:
+    """The new user's case: the sender signed its own key order, and the body arrived sorted
+    (``json.dumps(..., sort_keys=True)`` somewhere on the way). Once blamed the secret."""
+    signed = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    received = json.dumps(document, sort_keys=True, ensure_ascii=False, **SORTED_LAYOUTS[call])  # type: ignore[arg-type]
+    findings = explain(received.encode(), signed)
+    assert "no_known_cause" not in codes(findings)
+    messages = [f.message for f in findings if f.code == "reserialized_json"]
+    unicode = "" if document is ASCII_DOCUMENT else ", ensure_ascii=False"
+    assert messages == [
+        f"the body was re-serialized with json.dumps(body, {call}{unicode}) after signing: the "
+        "signature matches the same JSON in the sender's key order, written as "
+        f'json.dumps(body, separators=(",", ":"){unicode}) (verify the raw bytes)'
+    ]
+
+
+def test_sorted_keys_in_an_order_hubsig_cannot_rebuild_are_still_named() -> None:
+    sender = b'{"zeta":1,"operationId":"op","data":{"entities":[]}}'
+    received = json.dumps(json.loads(sender), sort_keys=True, indent=2).encode()
+    findings = explain(received, sender)
+    assert codes(findings) == ["body_length", "sorted_keys", "tried"]
+    assert findings[1].message.startswith(
+        "the body reads exactly as json.dumps(body, sort_keys=True, indent=2) writes it"
+    )
+
+
+def test_a_body_without_keys_to_sort_is_not_called_sorted() -> None:
+    signed = b'[{"event":"STARTED"}]'
+    assert codes(explain(signed, signed, secret="another-secret"))[1] == "no_known_cause"
+
+
+def test_hubsig_verify_explain_names_the_sorting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed = json.dumps(ASCII_DOCUMENT, separators=(",", ":")).encode()
+    received = tmp_path / "received.json"
+    received.write_bytes(json.dumps(ASCII_DOCUMENT, sort_keys=True, indent=2).encode())
+    signature = hubsig.sign(signed, SECRET)
+    argv = ["verify", str(received), "--signature", signature, "--secret", SECRET, "--explain"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "re-serialized with json.dumps(body, sort_keys=True, indent=2)" in out
+    assert "check the secret" not in out
 
 
 def test_a_pasted_header_line_is_recognised_and_then_checked() -> None:
@@ -146,3 +207,22 @@ def test_trailing_spaces_and_a_newline_are_named_and_not_called_reserialized() -
     assert "trailing_whitespace" in found
     assert "reserialized_json" not in found
     assert "reserialized_json" not in codes(explain(COMPACT + b"\n", COMPACT))
+
+
+def test_the_troubleshooting_page_shows_what_verify_explain_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's example, run: ``examples/delivery.json`` signed, then sorted and indented."""
+    root = Path(__file__).parent.parent
+    page = (root / "docs" / "guide" / "troubleshooting.md").read_text(encoding="utf-8")
+    command = re.search(r"```sh\nexport HUBSIG_SECRET=(\S+)\n(hubsig verify .*?)\n```", page)
+    printed = re.search(r"```text\n(.*?)```", page, re.DOTALL)
+    assert command is not None
+    assert printed is not None
+    sent = (root / "examples" / "delivery.json").read_bytes()
+    received = json.dumps(json.loads(sent), sort_keys=True, indent=2).encode()
+    (tmp_path / "received.json").write_bytes(received)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HUBSIG_SECRET", command.group(1))
+    assert main(shlex.split(command.group(2))[1:]) == 1
+    assert capsys.readouterr().out == printed.group(1)

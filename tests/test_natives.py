@@ -350,3 +350,30 @@ def test_flask_async_views_and_the_decorator_order() -> None:
         webhooks.webhook_view()(late)
     body, headers = _signed(1)
     assert app.test_client().post(PATH, data=body, headers=headers).status_code == 200
+
+
+# --- a decorator without its parentheses: hubsig's message, at import -----------------------
+
+
+def _a_view() -> str:
+    return "unguarded"
+
+
+def test_flask_webhook_view_without_parentheses_says_to_add_them() -> None:
+    from hubsig.flask import HubSig, webhook_view
+
+    with pytest.raises(TypeError, match=r"use @hubsig\.flask\.webhook_view\(secret=\.\.\.\) with"):
+        webhook_view(_a_view)  # type: ignore[arg-type]  # what a bare @webhook_view does
+    webhooks = HubSig(Flask(__name__), secret=SECRET)
+    with pytest.raises(TypeError, match=r"webhook_view\(\) with parentheses, above _a_view"):
+        webhooks.webhook_view(_a_view)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="HubSig takes the Flask app, not _a_view"):
+        HubSig(_a_view)  # type: ignore[arg-type]  # @HubSig on a view
+
+
+def test_django_webhook_view_without_parentheses_says_to_add_them() -> None:
+    django_site.configure()
+    from hubsig.django import webhook_view
+
+    with pytest.raises(TypeError, match=r"use @hubsig\.django\.webhook_view\(\) with parentheses"):
+        webhook_view(_a_view)  # type: ignore[arg-type]

@@ -51,9 +51,23 @@ def config_from_settings(**overrides: Unpack[kit.WebhookSettings]) -> kit.Webhoo
 
 
 def webhook_view(
-    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+    view: None = None,
+    /,
+    *,
+    config: kit.WebhookConfig | None = None,
+    **settings: Unpack[kit.WebhookSettings],
 ) -> Callable[[ViewT], ViewT]:
-    """Decorate a Django view (sync or async) so that it runs only on verified deliveries."""
+    """Decorate a Django view (sync or async) so that it runs only on verified deliveries.
+
+    Raises ``TypeError`` when used without parentheses and ``ConfigurationError``
+    for a bad setting, both when the module is imported.
+    """
+    if view is not None:  # @webhook_view: the view arrives where settings belong
+        name = getattr(view, "__name__", type(view).__name__)
+        raise TypeError(
+            f"use @hubsig.django.webhook_view() with parentheses, above {name}: the decorator "
+            f"reads settings.{SETTING} (or its keywords) when it is applied"
+        )
     if config is None:
         config = config_from_settings(**settings)
     elif settings:
