@@ -17,6 +17,7 @@ from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._paths import PathGuard, application_path, relative_path
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
+from hubsig._routes import ExemptRoutes
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError
 
@@ -85,13 +86,17 @@ async def serve(
         await send_reply(traced, reply)
 
 
-def guarded(guard: PathGuard, scope: Scope) -> bool:
-    """Whether an ASGI request must be verified: its path as the router matches it (below
-    ``root_path``), and in full (see ``hubsig._paths``)."""
+def guarded(guard: PathGuard, scope: Scope, exempt: ExemptRoutes | None) -> bool:
+    """Whether an ASGI request must be verified: its path below ``root_path``, and in full
+    (see ``hubsig._paths``); one that looks exempt passes only if the app's router, asked
+    with this scope, sends it to an exempt route (``exempt``, see ``hubsig._routes``)."""
     if guard.guards_everything:
         return True
     path: str = scope["path"]
-    return guard.guards(relative_path(path, scope.get("root_path") or ""), path)
+    root: str = scope.get("root_path") or ""
+    if guard.guards(relative_path(path, root), path):
+        return True
+    return guard.exempt is not None and (exempt is None or not exempt.confirm(scope, root))
 
 
 def request_view(scope: Scope, headers: Headers) -> RequestView:

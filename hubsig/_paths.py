@@ -155,4 +155,9 @@ def _check_entries(name: str, entries: Iterable[str] | str | None) -> tuple[str,
     for entry in checked:
         if not entry.isprintable():
             raise ConfigurationError(f"{name} entry {entry!r} holds a control character")
+        if any(mark in entry for mark in "{}<>"):
+            raise ConfigurationError(
+                f"{name} entry {entry!r} is a route template, not a path: hubsig matches paths "
+                "as requests spell them; give the prefix the routes share, ending in '/'"
+            )
     return checked

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
@@ -19,6 +19,7 @@ from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._paths import PathGuard
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
+from hubsig._routes import ExemptRoutes
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired
 
@@ -105,7 +106,7 @@ def serve(
         return send_reply(traced, reply, sys.exc_info())
 
 
-def routed_path(environ: WSGIEnvironment, name: str = "PATH_INFO") -> str | None:
+def routed_path(environ: Mapping[str, Any], name: str = "PATH_INFO") -> str | None:
     """``PATH_INFO`` as werkzeug and Django route it: UTF-8, from the Latin-1 that PEP 3333
     carries it in; ``None`` for bytes that are not UTF-8 (the frameworks would replace or
     re-escape them, so no plain reading exists)."""
@@ -118,16 +119,19 @@ def routed_path(environ: WSGIEnvironment, name: str = "PATH_INFO") -> str | None
         return None
 
 
-def guarded(guard: PathGuard, environ: WSGIEnvironment) -> bool:
+def guarded(guard: PathGuard, environ: WSGIEnvironment, exempt: ExemptRoutes | None) -> bool:
     """Whether a WSGI request must be verified: ``PATH_INFO`` as the router reads it, and
-    in full with ``SCRIPT_NAME`` (see ``hubsig._paths``)."""
+    in full with ``SCRIPT_NAME`` (see ``hubsig._paths``); one that looks exempt passes only
+    if the app's router sends it to an exempt route (``exempt``, see ``hubsig._routes``)."""
     if guard.guards_everything:
         return True
     path = routed_path(environ)
     root = routed_path(environ, "SCRIPT_NAME")
     if path is None or root is None:
         return True
-    return guard.guards(path or "/", root + path) if root else guard.guards(path or "/")
+    if guard.guards(path or "/", root + path) if root else guard.guards(path or "/"):
+        return True
+    return guard.exempt is not None and (exempt is None or not exempt.confirm(environ, root))
 
 
 def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:

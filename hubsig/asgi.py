@@ -34,7 +34,7 @@ from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import Outcome, Receiver, answered
 from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure
-from hubsig._routes import check_routes, find_router
+from hubsig._routes import ExemptRoutes, check_routes, find_router
 from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class HubSignatureMiddleware:
         self.app = app
         self._broken: ConfigurationError | None = None
         self._routes_checked = False
+        self._exempt: ExemptRoutes | None = None
         try:
             self.config = config_from(config, settings, ADAPTER)
         except ConfigurationError as error:
@@ -93,7 +94,7 @@ class HubSignatureMiddleware:
             await refuse_to_serve(self._broken, scope, receive, send)
         elif scope["type"] == "lifespan" and not self._receiver.checked.done:
             await self.app(scope, checking_store_at_startup(self._receiver, receive, send), send)
-        elif scope["type"] != "http" or not guarded(self.config.guard, scope):
+        elif scope["type"] != "http" or not guarded(self.config.guard, scope, self._exempt):
             await self.app(scope, receive, send)
         else:
 
@@ -106,8 +107,10 @@ class HubSignatureMiddleware:
         """Once, at lifespan start-up or the first request: every exact path setting names a
         route of the app's router; if not, the start-up fails and every request is refused."""
         self._routes_checked = True
+        router = find_router(self.app, scope.get("app"))
         try:
-            check_routes(self.config.guard, find_router(self.app, scope.get("app")), ADAPTER)
+            check_routes(self.config.guard, router, ADAPTER)
+            self._exempt = ExemptRoutes(self.config.guard, router)
         except ConfigurationError as error:
             logger.error("hubsig cannot start: %s", error)
             self._broken = error

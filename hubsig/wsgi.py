@@ -22,7 +22,7 @@ from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import Outcome, Receiver, succeeded
 from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure
-from hubsig._routes import check_routes, find_router
+from hubsig._routes import ExemptRoutes, check_routes, find_router
 from hubsig._trace import TraceContext
 from hubsig._wsgi_io import (
     StartResponse,
@@ -82,6 +82,7 @@ class HubSignatureMiddleware:
         self._receiver = Receiver.of(self.config)
         self._routes_checked = self.config.guard.guards_everything
         self._broken: ConfigurationError | None = None
+        self._exempt: ExemptRoutes | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not self._routes_checked:
@@ -89,7 +90,7 @@ class HubSignatureMiddleware:
         if self._broken is not None:
             logger.error("refusing a request: hubsig is misconfigured: %s", self._broken)
             return send_reply(start_response, failure(TraceContext.from_headers(())))
-        if not guarded(self.config.guard, environ):
+        if not guarded(self.config.guard, environ, self._exempt):
             return self.app(environ, start_response)
         return serve(
             self._receiver,
@@ -101,8 +102,10 @@ class HubSignatureMiddleware:
     def _check_routes(self) -> None:
         """Once, at the first request (WSGI has no start-up event): every exact path setting
         names a route of the app's router (Flask's, Django's URL conf)."""
+        router = find_router(self.app)
         try:
-            check_routes(self.config.guard, find_router(self.app), ADAPTER)
+            check_routes(self.config.guard, router, ADAPTER)
+            self._exempt = ExemptRoutes(self.config.guard, router)
         except ConfigurationError as error:
             logger.error("hubsig cannot start: %s", error)
             self._broken = error

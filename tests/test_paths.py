@@ -311,3 +311,172 @@ def test_an_entry_no_route_matches_refuses_every_wsgi_request(
             reply = call_wsgi(app, "POST", "/api" + OTHER, headers, body)
     assert (reply.status, entered.names) == (500, [])
     assert "'/api/health' match no route" in caplog.text
+
+
+# --- a mount point read two ways: the router confirms every exemption ------------------
+# Found by an adversarial review: where a framework strips ``root_path`` otherwise than
+# hubsig reads it (Quart makes a path outside it " ", Falcon never strips it, Litestar's
+# router rewrites the path before its middleware runs), a request that looked exempt to
+# hubsig reached a guarded route with a parameter. Now only the router's own answer exempts.
+
+
+def _tenant_quart(entered: Entered) -> Any:
+    from quart import Quart
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    app = Quart("tenant_quart")
+
+    async def tenant(tenant: str) -> str:
+        entered.note("guarded")
+        return "guarded"
+
+    async def health() -> str:
+        entered.note("other")
+        return "other"
+
+    app.add_url_rule("/<tenant>", "tenant", tenant, methods=["POST"])
+    app.add_url_rule("/health", "health", health, methods=["GET", "POST"])
+    app.add_url_rule("/", "root", health, methods=["GET", "POST"])
+    app.asgi_app = HubSignatureMiddleware(  # type: ignore[method-assign]
+        app.asgi_app, secret=SECRET, exempt=["/", "/health"]
+    )
+    return app
+
+
+def _tenant_falcon(entered: Entered) -> Any:
+    import falcon.asgi
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    class Tenant:
+        async def on_post(self, request: Any, response: Any, tenant: str) -> None:
+            entered.note("guarded")
+
+    class Root:
+        async def on_post(self, request: Any, response: Any) -> None:
+            entered.note("other")
+
+    app = falcon.asgi.App()
+    app.add_route("/{tenant}", Tenant())
+    app.add_route("/", Root())
+    return HubSignatureMiddleware(app, secret=SECRET, exempt=["/"])
+
+
+def _tenant_litestar(entered: Entered) -> Any:
+    from litestar import Litestar, Request, post, route
+    from litestar.middleware import DefineMiddleware
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    @post("/{tenant:str}/health", status_code=200, sync_to_thread=False)
+    def tenant(request: Request[Any, Any, Any]) -> str:
+        entered.note("guarded")
+        return "guarded"
+
+    @route("/health", http_method=["GET", "POST"], status_code=200, sync_to_thread=False)
+    def health() -> str:
+        entered.note("other")
+        return "other"
+
+    middleware = DefineMiddleware(HubSignatureMiddleware, secret=SECRET, exempt=["/health"])
+    return Litestar([tenant, health], middleware=[middleware], logging_config=None)
+
+
+ROOT_TRICKS = [
+    # (app, target, root_path, prefixed: the server puts root_path in front of the path)
+    pytest.param(_tenant_quart, "/health", "/api", False, id="quart/outside-root"),
+    pytest.param(_tenant_quart, "/api", "/api", False, id="quart/the-root-itself"),
+    pytest.param(_tenant_quart, "", "/api", True, id="quart/empty-target"),
+    pytest.param(_tenant_falcon, "/api", "/api", False, id="falcon/the-root-itself"),
+    pytest.param(_tenant_falcon, "", "/api", True, id="falcon/empty-target"),
+    pytest.param(_tenant_litestar, "/api/health", "/api", True, id="litestar/root-twice"),
+]
+
+
+@pytest.mark.parametrize(("build", "target", "root", "prefixed"), ROOT_TRICKS)
+def test_a_mount_point_read_otherwise_by_the_router_cannot_exempt_a_guarded_route(
+    build: Any, target: str, root: str, prefixed: bool
+) -> None:
+    bare = Entered()
+    app = build(bare)
+    headers, body = unsigned_delivery()
+    loop = _loop()
+    try:
+        reply = call_asgi(
+            app, loop, "POST", target, headers, body, root_path=root, prefixed=prefixed
+        )
+    finally:
+        loop.close()
+    assert "guarded" not in bare.names, f"HTTP {reply.status}: {reply.body[:200]!r}"
+
+
+@pytest.mark.parametrize(
+    ("build", "target"),
+    [(_tenant_quart, "/health"), (_tenant_litestar, "/health")],
+    ids=["quart", "litestar"],
+)
+def test_the_exempt_route_still_passes_under_a_mount_point(build: Any, target: str) -> None:
+    entered = Entered()
+    app = build(entered)
+    headers, body = unsigned_delivery()
+    loop = _loop()
+    try:
+        reply = call_asgi(app, loop, "POST", target, headers, body, root_path="/api")
+    finally:
+        loop.close()
+    assert (reply.status, entered.names) == (200, ["other"])
+
+
+def test_an_exempt_prefix_cannot_exempt_a_guarded_route_whose_parameter_matches_it() -> None:
+    """``exempt=["/public/"]`` and a guarded ``/{tenant}/events`` declared first."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from hubsig.asgi import HubSignatureMiddleware
+
+    entered = Entered()
+
+    async def guarded(request: Request) -> PlainTextResponse:
+        entered.note("guarded")
+        return PlainTextResponse("guarded")
+
+    async def public(request: Request) -> PlainTextResponse:
+        entered.note("other")
+        return PlainTextResponse("other")
+
+    app = Starlette(
+        routes=[
+            Route("/{tenant}/events", guarded, methods=["POST"]),
+            Route("/public/{page}", public, methods=["POST"]),
+        ],
+        middleware=[Middleware(HubSignatureMiddleware, secret=SECRET, exempt=["/public/"])],
+    )
+    headers, body = unsigned_delivery()
+    loop = _loop()
+    try:
+        refused = call_asgi(app, loop, "POST", "/public/events", headers, body)
+        passed = call_asgi(app, loop, "POST", "/public/about", headers, body)
+    finally:
+        loop.close()
+    assert (refused.status, passed.status, entered.names) == (401, 200, ["other"])
+
+
+def test_an_exempt_prefix_needs_a_router_hubsig_can_ask() -> None:
+    import falcon
+
+    from hubsig.wsgi import HubSignatureMiddleware
+
+    app = HubSignatureMiddleware(falcon.App(), secret=SECRET, exempt=["/static/"])
+    headers, body = unsigned_delivery()
+    reply = call_wsgi(app, "POST", "/static/x", headers, body)
+    assert reply.status == 500  # the misconfiguration is refused, and logged, not guessed
+
+
+@pytest.mark.parametrize("entry", ["/hooks/{channel}", "/hooks/<channel>", "/<int:x>/events"])
+def test_a_route_template_is_not_a_path(entry: str) -> None:
+    with pytest.raises(ConfigurationError, match="template"):
+        PathGuard([entry])
