@@ -112,29 +112,41 @@ async def _guarded(
 
 def _guarded_path(guard: kit.PathGuard, request: web.Request) -> bool:
     """Whether a request must be verified: its path as aiohttp's router matches it
-    (``path_safe``, ``%2F`` kept), below the prefixes of the sub-applications down to the
-    one whose middleware runs (``add_subapp``), and in full."""
+    (``path_safe``, ``%2F`` kept) below the prefix of the sub-application whose middleware
+    runs (``add_subapp``), and in full. aiohttp has routed the request already, so one that
+    looks exempt passes only if the route it chose is an exempt one (its template)."""
     if guard.guards_everything:
         return True
     path = request.rel_url.path_safe
-    relative: str | None = path
-    apps = request.match_info.apps
+    prefix = _prefix_of_current(request)
+    relative = path if not prefix else kit.relative_path(path, prefix)
+    if guard.guards(relative, path):
+        return True
+    if guard.exempt is None:
+        return False
+    resource = request.match_info.route.resource
+    if resource is None:  # no route took it: aiohttp answers 404 or 405 itself
+        return False
+    template = resource.canonical
+    if prefix:
+        template = kit.relative_path(template, prefix) or template
+    exact = {entry for entry in guard.exempt if entry == "/" or not entry.endswith("/")}
+    prefixes = [entry for entry in guard.exempt if entry != "/" and entry.endswith("/")]
+    return not (template in exact or any(template.startswith(p) for p in prefixes))
+
+
+def _prefix_of_current(request: web.Request) -> str:
+    """The full prefix of the sub-application whose middleware runs ("" for the main app);
+    aiohttp gives each sub-application's resource its whole prefix, parents included."""
     current = request.match_info.current_app
-    for parent, child in itertools.pairwise(apps):
-        if relative is None or parent is current:
-            break
-        prefix = _prefix_of(parent, child)
-        relative = None if prefix is None else kit.relative_path(relative, prefix)
-    return guard.guards(relative, path)
-
-
-def _prefix_of(parent: web.Application, child: web.Application) -> str | None:
-    for resource in parent.router.resources():
-        info = resource.get_info()
-        prefix = info.get("prefix")
-        if info.get("app") is child and isinstance(prefix, str):
-            return prefix
-    return None
+    for parent, child in itertools.pairwise(request.match_info.apps):
+        if child is current:
+            for resource in parent.router.resources():
+                info = resource.get_info()
+                prefix = info.get("prefix")
+                if info.get("app") is child and isinstance(prefix, str):
+                    return prefix
+    return ""
 
 
 def _response(reply: kit.Reply) -> web.Response:

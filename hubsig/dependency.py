@@ -13,7 +13,10 @@ claimed in the store (in memory unless ``store=`` names another, ``None``
 to turn it off) before the route runs, and settled on FastAPI's function
 exit stack, after the route has returned and before its response is sent:
 a route that returns completes them (in the store's transaction, if it
-took one), a route that raises releases them for the sender's retry. A
+took one), a route that raises (``HTTPException`` included) releases them
+for the sender's retry. The dependency cannot see a response the route
+returns, so a route that fails must raise, not return a 5xx response
+(the middleware, which sees the status, releases on any non-2xx). A
 delivery whose events were all processed is answered 200 with its ids
 (``DeliveryAcknowledged``) without running the route. Needs Starlette
 (``pip install 'hubsig[fastapi]'``), and FastAPI 0.121 or newer with a store.
@@ -35,6 +38,7 @@ from hubsig._asgi_io import request_view, within
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
 from hubsig._flow import ClientDisconnected, Flow, Outcome, Receiver, deliver, drive
 from hubsig._headers import Headers
+from hubsig._log_text import hubsig_logger
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
 from hubsig._response import parse_events_response
 from hubsig._trace import TraceContext
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryAcknowledged", "DeliveryRejected", "VerifiedDelivery", "rejected_response"]
 
 ADAPTER = "hubsig.dependency.VerifiedDelivery"
+logger = hubsig_logger("hubsig")
 
 
 class DeliveryRejected(HTTPException):
@@ -95,13 +100,20 @@ class VerifiedDelivery:
             return Outcome(True)
 
         flow = deliver(self._receiver, request_view(request.scope, headers), trace)
-        if self._receiver.store is None:
-            reply = await drive(flow, lambda check: _read(check, request), keep, store_blocks=False)
-            if reply is not None:
-                raise _answer(reply, trace)
-            delivery = verified[0]
-        else:
-            delivery = await self._claimed(flow, request, trace)
+        try:
+            if self._receiver.store is None:
+                read = lambda check: _read(check, request)  # noqa: E731
+                reply = await drive(flow, read, keep, store_blocks=False)
+                if reply is not None:
+                    raise _answer(reply, trace)
+                delivery = verified[0]
+            else:
+                delivery = await self._claimed(flow, request, trace)
+        except ClientDisconnected:
+            # Nobody is left to answer; said at INFO, as the middleware says it, rather
+            # than a traceback per client that hangs up mid-body.
+            logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+            raise HTTPException(400, "the client disconnected mid-body") from None
         # Where delivery_of(request) finds it, as after the middleware, until the response
         # and its background tasks are done: a server may keep the scope longer (uvicorn
         # until the connection's next request), and with it the delivery and its body.

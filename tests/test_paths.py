@@ -480,3 +480,35 @@ def test_an_exempt_prefix_needs_a_router_hubsig_can_ask() -> None:
 def test_a_route_template_is_not_a_path(entry: str) -> None:
     with pytest.raises(ConfigurationError, match="template"):
         PathGuard([entry])
+
+
+def test_an_aiohttp_sub_application_two_deep_is_read_below_its_whole_prefix() -> None:
+    from aiohttp import web
+
+    from hubsig.aiohttp import hubsig_middleware
+    from tests.fail_closed_wire import raw_request
+    from tests.oracle_apps import aiohttp_server
+
+    entered = Entered()
+
+    def view(name: str) -> Any:
+        async def handle(request: web.Request) -> web.Response:
+            entered.note(name)
+            return web.Response(text=name)
+
+        return handle
+
+    inner = web.Application(
+        middlewares=[hubsig_middleware(secret=SECRET, exempt=["/health", "/inner/status"])]
+    )
+    inner.router.add_post("/status", view("guarded"))
+    inner.router.add_post("/health", view("other"))
+    sub = web.Application()
+    sub.add_subapp("/inner", inner)
+    app = web.Application()
+    app.add_subapp("/sub", sub)
+    headers, body = unsigned_delivery()
+    with aiohttp_server(app) as port:
+        refused = raw_request(port, "POST", "/sub/inner/status", headers, body)
+        passed = raw_request(port, "POST", "/sub/inner/health", headers, body)
+    assert (refused.status, passed.status, entered.names) == (401, 200, ["other"])
