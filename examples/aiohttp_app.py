@@ -6,20 +6,27 @@ Run: HUBSIG_SECRET=... python -m examples.aiohttp_app --port 8000
 from __future__ import annotations
 
 import argparse
+import logging
 
 from aiohttp import web
 
 import hubsig
 from hubsig.aiohttp import hubsig_middleware
-from hubsig.stores import MemoryStore
 
-config = hubsig.WebhookConfig.from_env(store=MemoryStore())
+# hubsig's refusals (WARNING) and INFO lines ("duplicate delivery acknowledged ...") and the
+# handler's own lines, each with its time and level.
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("interactions")
+
+config = hubsig.WebhookConfig.from_env()
 
 
 async def interactions(request: web.Request) -> web.Response:
-    delivery = hubsig.delivery_of(request)
+    delivery = hubsig.delivery_of(request)  # verified, parsed, and not processed before
     assert await request.read() == delivery.body  # the body reads as usual
-    return web.json_response(hubsig.events_response(delivery.payload.entity_ids).to_dict())
+    ids = delivery.payload.entity_ids
+    log.info("handled %s trace_id=%s", ",".join(ids), delivery.trace.trace_id)
+    return web.json_response(hubsig.events_response(ids).to_dict())
 
 
 app = web.Application(middlewares=[hubsig_middleware(config=config)])

@@ -1,4 +1,5 @@
-"""A Django receiver in one file: settings, the URL, a guarded view, WSGI and ASGI applications.
+"""A Django receiver: the URL, a guarded view, and the WSGI and ASGI applications, with the
+settings in ``examples/django_settings.py``.
 
 Run: HUBSIG_SECRET=... gunicorn examples.django_app:application
  or: HUBSIG_SECRET=... uvicorn examples.django_app:asgi_application
@@ -6,45 +7,29 @@ Run: HUBSIG_SECRET=... gunicorn examples.django_app:application
 
 from __future__ import annotations
 
+import logging
 import os
 
-from django.conf import settings
+from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
 
 import hubsig
-from hubsig.stores import MemoryStore
+from hubsig.django import webhook_view
 
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="example-only-not-a-secret",  # noqa: S106 (Django's own key, unused here)
-    ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
-    ROOT_URLCONF=__name__,
-    INSTALLED_APPS=["hubsig.django"],  # checks HUBSIG when Django starts
-    MIDDLEWARE=[
-        "django.middleware.common.CommonMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-    ],
-    HUBSIG={
-        "secret": os.environ.get("HUBSIG_SECRET"),
-        "scheme": os.environ.get("HUBSIG_SCHEME", "genesys-multicloud"),
-        "store": MemoryStore(),  # one process: see the README
-    },
-)
-
-from django.core.asgi import get_asgi_application  # noqa: E402 (after settings)
-from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpRequest, JsonResponse  # noqa: E402
-from django.urls import path  # noqa: E402
-
-from hubsig.django import webhook_view  # noqa: E402
-
-application = get_wsgi_application()
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_settings")
+application = get_wsgi_application()  # sets Django up: LOGGING, then the HUBSIG check
 asgi_application = get_asgi_application()
+log = logging.getLogger("interactions")
 
 
 @webhook_view()  # POST only, CSRF-exempt, settings from HUBSIG
 def interactions(request: HttpRequest) -> JsonResponse:
-    delivery = hubsig.delivery_of(request)
-    return JsonResponse(hubsig.events_response(delivery.payload.entity_ids).to_dict())
+    delivery = hubsig.delivery_of(request)  # verified, parsed, and not processed before
+    ids = delivery.payload.entity_ids
+    log.info("handled %s trace_id=%s", ",".join(ids), delivery.trace.trace_id)
+    return JsonResponse(hubsig.events_response(ids).to_dict())
 
 
 urlpatterns = [path("webhooks/interactions", interactions)]

@@ -6,6 +6,8 @@ Run: HUBSIG_SECRET=... gunicorn examples.falcon_app:application
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 import falcon.asgi
 
@@ -13,19 +15,29 @@ import hubsig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 
+# hubsig's refusals (WARNING) and INFO lines ("duplicate delivery acknowledged ...") and the
+# handler's own lines, each with its time and level.
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("interactions")
+
 config = hubsig.WebhookConfig.from_env()
+
+
+def handle(delivery: hubsig.Delivery) -> dict[str, object]:
+    """What either app does with a verified delivery of events not processed before."""
+    ids = delivery.payload.entity_ids
+    log.info("handled %s trace_id=%s", ",".join(ids), delivery.trace.trace_id)
+    return hubsig.events_response(ids).to_dict()
 
 
 class Interactions:
     def on_post(self, request: falcon.Request, response: falcon.Response) -> None:
-        delivery = hubsig.delivery_of(request)
-        response.media = hubsig.events_response(delivery.payload.entity_ids).to_dict()
+        response.media = handle(hubsig.delivery_of(request))
 
 
 class AsyncInteractions:
     async def on_post(self, request: falcon.asgi.Request, response: falcon.asgi.Response) -> None:
-        delivery = hubsig.delivery_of(request)
-        response.media = hubsig.events_response(delivery.payload.entity_ids).to_dict()
+        response.media = handle(hubsig.delivery_of(request))
 
 
 wsgi_app = falcon.App()
