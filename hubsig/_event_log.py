@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from hubsig._receiver import Delivery
 
-__all__ = ["EventLog", "read_event_log"]
+__all__ = ["EventLog", "json_line", "read_event_log"]
 
 
 class EventLog:
@@ -33,7 +34,7 @@ class EventLog:
 
     def append(self, delivery: Delivery) -> int:
         """Write every event of ``delivery``; returns how many lines were written."""
-        lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in records(delivery)]
+        lines = [json_line(record) + "\n" for record in records(delivery)]
         data = "".join(lines).encode("utf-8")
         written = os.write(self._fd, data)
         if written != len(data):  # a full disk: say so rather than leave half a line
@@ -65,7 +66,26 @@ def records(delivery: Delivery) -> list[dict[str, Any]]:
     return [{**base, **event.to_dict()} for event in delivery.payload.events]
 
 
+_UNSAFE_IN_A_LINE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as one line of JSON, readable (non-ASCII kept) and safe to split and print.
+
+    ``json.dumps`` escapes C0 controls; DEL, C1 controls (U+0085 is a line
+    break to ``str.splitlines``, U+009B a terminal escape) and U+2028/9 are
+    escaped here too. They can only occur inside strings, where ``\\uXXXX``
+    means the same character.
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    return _UNSAFE_IN_A_LINE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def read_event_log(path: str | Path) -> list[dict[str, Any]]:
-    """Every record in an event log, in order (for tests and the demo)."""
+    """Every record in an event log, in order (for tests and the demo).
+
+    Lines end at ``\\n`` only, as JSON Lines says (``str.splitlines`` also
+    breaks at U+2028 and others, which a string in an older file may hold).
+    """
     text = Path(path).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line]
+    return [json.loads(line) for line in text.split("\n") if line]

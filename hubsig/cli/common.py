@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,17 @@ SECRET_ENV = "HUBSIG_SECRET"  # noqa: S105 (the variable's name, not a secret)
 
 class UsageError(Exception):
     """A problem with how the command was called (exit status 2)."""
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless its help already says it or it
+    has none (``None``: the option is off, or falls back as its help explains)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return action.help
+        return f"{text} (default: %(default)s)"
 
 
 def add_secret_arguments(command: argparse.ArgumentParser) -> None:
@@ -98,6 +110,17 @@ def read_body(file: str | None, stdin: BinaryIO) -> bytes:
         return Path(file).read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read {file}: {error.strerror}") from None
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero (else a usage error)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
 
 
 def need(module: str, extra: str = "cli") -> None:

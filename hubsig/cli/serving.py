@@ -6,7 +6,10 @@ seed's ``EventsResponse``. Each event's line is written in the transaction
 that marks it processed in the SQLite store (a journal table), then
 exported to the file before the 200 goes out; so ``kill -9`` at any instant
 neither loses an acknowledged line nor writes one twice, and the next start
-exports whatever a killed worker committed but had not written yet.
+exports whatever a killed worker committed but had not written yet. The store
+records what was exported, so a rotated (renamed) file is followed by a new
+one with only new lines. Connections waiting for a request head have a
+deadline (``head_deadline``).
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import resource
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 from hubsig._config import (
     DEFAULT_BODY_TIMEOUT,
@@ -29,10 +36,11 @@ from hubsig._config import (
     DEFAULT_MAX_INFLIGHT_BYTES,
     WebhookConfig,
 )
-from hubsig._dedupe import DedupePolicy
+from hubsig._dedupe import DedupePolicy, StoreUnavailable
 from hubsig._endpoint import WebhookEndpoint
 from hubsig._event_log import EventLog
 from hubsig._journal import JournalExport, JournalMismatch, journal
+from hubsig._log_text import escaped
 from hubsig._models import EventsPayload
 from hubsig._receiver import Delivery, json_reply
 from hubsig._response import EventsResponse
@@ -40,10 +48,12 @@ from hubsig._scheme import Scheme
 from hubsig._trace import TraceContext, TraceIdFilter
 from hubsig.asgi import Message, Receive, Scope, Send, send_reply
 from hubsig.cli.common import (
+    DefaultsShown,
     UsageError,
     add_scheme_arguments,
     add_secret_arguments,
     need,
+    positive_seconds,
     scheme_from,
     secrets_from,
 )
@@ -57,7 +67,9 @@ LISTENING = "hubsig: listening on "
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser("serve", help="run a receiver that verifies, logs and stores")
+    serve = commands.add_parser(
+        "serve", help="run a receiver that verifies, logs and stores", formatter_class=DefaultsShown
+    )
     add_secret_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
@@ -89,7 +101,39 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--max-connections",
         type=int,
         default=1000,
-        help="connections served at once; past it, 503 before anything is read (default 1000)",
+        help="requests served at once; past it, 503 before the body is read. Connections "
+        "waiting for a request head do not count (default 1000)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=positive_seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds from accepting a connection, or from its previous response, to a "
+        "complete request head; a connection that misses it is closed, and a head over 16 KiB "
+        "is refused (default 5)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=positive_seconds,
+        default=DEFAULT_KEEP_ALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help="an idle keep-alive connection is closed after this many seconds without a byte "
+        "(and, like any, if its next head is not complete within --header-timeout) (default 5)",
+    )
+    serve.add_argument(
+        "--max-waiting-connections",
+        type=int,
+        default=DEFAULT_MAX_WAITING,
+        metavar="N",
+        help="connections waiting for a request head at once (new, slow or idle keep-alive); "
+        "past it, the one that has waited longest is closed (default 2000)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP/1.1 parser; auto is httptools when installed (default auto)",
     )
     serve.add_argument(
         "--lease",
@@ -123,7 +167,7 @@ class Sink:
     """Where ``serve`` puts accepted events: journalled in the store file and exported to
     ``out``, or, with an in-memory store (nothing survives a crash anyway), appended."""
 
-    def __init__(self, store: SQLiteStore, out: str) -> None:
+    def __init__(self, store: SQLiteStore, out: str, retention: float | None = None) -> None:
         self.store = store
         self.stop_telemetry: Callable[[], None] = lambda: None
         self.export: JournalExport | None = None
@@ -131,7 +175,7 @@ class Sink:
         if str(store.path) == ":memory:":
             self.log = EventLog(out)
         else:
-            self.export = JournalExport(store.path, out)
+            self.export = JournalExport(store.path, out, retention)
 
     def write(self, delivery: Delivery) -> None:
         if self.log is not None:
@@ -145,7 +189,7 @@ class Sink:
             return
         try:
             await asyncio.to_thread(self.export.run)
-        except OSError as error:
+        except (OSError, sqlite3.Error, JournalMismatch) as error:
             logger.error(
                 "could not write accepted events to %s (%s); they are kept in the store and "
                 "written by the next export",
@@ -161,6 +205,19 @@ class Sink:
             self.export.close()
 
 
+def log_field(value: str | None) -> str:
+    """A string from a signed body as one field of a log line.
+
+    Control characters are escaped (``_log_text.escaped``), and a value with a
+    space, a quote or ``=``, or an empty one, is quoted: so a body forges
+    neither a line (``\\n``, ``\\r``, U+2028), nor a terminal escape, nor another field.
+    """
+    text = escaped(str(value))
+    if text and not any(char in text for char in ' "='):
+        return text
+    return '"' + text.replace('"', '\\"') + '"'
+
+
 def receiver_app(config: WebhookConfig, path: str, sink: Sink) -> WebhookEndpoint | Any:
     """The ASGI app ``serve`` runs: the endpoint at ``path``, a JSON 404 elsewhere."""
 
@@ -168,14 +225,16 @@ def receiver_app(config: WebhookConfig, path: str, sink: Sink) -> WebhookEndpoin
         sink.write(delivery)
         for event in payload.events:
             entity = event.entity
-            logger.info(
-                "accepted %s %s %s id=%s operation=%s",
+            fields = (
                 getattr(event.event_type, "value", event.event_type),
                 getattr(entity.media_type, "value", entity.media_type) if entity else None,
-                getattr(entity.interaction_subtype, "value", None) if entity else None,
+                getattr(entity.interaction_subtype, "value", entity.interaction_subtype)
+                if entity
+                else None,
                 entity.id if entity else None,
                 payload.operation_id,
             )
+            logger.info("accepted %s %s %s id=%s operation=%s", *map(log_field, fields))
 
     endpoint = WebhookEndpoint(store, config=config)
 
@@ -201,10 +260,11 @@ def receiver_app(config: WebhookConfig, path: str, sink: Sink) -> WebhookEndpoin
 
 def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     need("uvicorn")
-    import uvicorn
 
     if arguments.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if arguments.max_connections < 1 or arguments.max_waiting_connections < 1:
+        raise UsageError("--max-connections and --max-waiting-connections must be at least 1")
     if not arguments.lease > 0:
         raise UsageError("--lease must be a positive number of seconds")
     if arguments.metrics_port is not None and not 0 < arguments.metrics_port < 65536:
@@ -217,20 +277,29 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
             "(each worker would remember only its own events and process the others' again)"
         )
     options = _worker_options(arguments)
+    listener = _listen(arguments.host, arguments.port)  # before any file is created
+    try:
+        return _serve(arguments, options, listener)
+    finally:
+        listener.close()
+
+
+def _serve(arguments: argparse.Namespace, options: dict[str, Any], listener: socket.socket) -> int:
+    import uvicorn
+
     _configure_logging()
-    catch_up = _catch_up(arguments.store, arguments.out)
-    # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((arguments.host, arguments.port))
-    listener.listen(2048)
+    with _start_up_errors(arguments.store, arguments.out):
+        catch_up = _catch_up(arguments.store, arguments.out)
     host, port = listener.getsockname()[:2]
     server_options: dict[str, Any] = {
         "log_level": "warning",
         "lifespan": "on",
         "access_log": False,
-        "limit_concurrency": arguments.max_connections,
+        "http": _guarded_protocol(arguments),
+        "ws": "none",
+        "timeout_keep_alive": arguments.keep_alive_timeout,
     }
+    _make_room_for_files(arguments.max_connections + arguments.max_waiting_connections)
     if arguments.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -250,7 +319,8 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         return 0
     if catch_up is not None:
         catch_up.close()
-    app, store, sink = _receiver(options)
+    with _start_up_errors(arguments.store, arguments.out):
+        app, store, sink = _receiver(options)
     server = _quiet_server_class()(uvicorn.Config(app, **server_options))
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, server.handle_exit)
@@ -265,6 +335,15 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     logger.info("stopped; accepted events are in %s", arguments.out)
     return 0
 
+
+DEFAULT_HEADER_TIMEOUT = 5.0
+"""A genuine sender's head arrives in milliseconds; 5 s leaves room for a slow network."""
+
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0
+"""uvicorn's own default: long enough for a sender's next delivery to reuse the connection."""
+
+DEFAULT_MAX_WAITING = 2000
+"""Twice ``--max-connections``'s default; with those, about 3,000 open files (``ulimit -n``)."""
 
 SERVE_LEASE = 15.0
 """``serve``'s claims last 15 s: renewal keeps a slow handler's, and a crash's wait is short."""
@@ -292,17 +371,88 @@ def _worker_options(arguments: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket; a usage error (one line, exit 2) when it cannot be had."""
+    # IPPROTO_TCP named explicitly: asyncio disables Nagle only on sockets that say so.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except (OSError, OverflowError, ValueError) as error:  # in use, unresolvable, out of range
+        listener.close()
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise UsageError(f"cannot listen on {host} port {port}: {reason}") from None
+    return listener
+
+
+@contextlib.contextmanager
+def _start_up_errors(store: str, out: str) -> Iterator[None]:
+    """The store or the ``--out`` file failing at start-up: a usage error, not a traceback,
+    and the files this start created removed again."""
+    files = [Path(out)]
+    if store != ":memory:":
+        files += [Path(store + suffix) for suffix in ("", "-wal", "-shm")]
+    new = [path for path in files if not path.exists()]
+    try:
+        yield
+    except (StoreUnavailable, sqlite3.Error, OSError, UsageError) as error:
+        for path in new:
+            path.unlink(missing_ok=True)
+        if isinstance(error, UsageError):
+            raise
+        if isinstance(error, OSError):
+            name = error.filename if error.filename is not None else out
+            raise UsageError(f"cannot open {name}: {error.strerror or error}") from None
+        raise UsageError(f"cannot use the store {store}: {error}") from None
+
+
+def _guarded_protocol(arguments: argparse.Namespace) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with a deadline for each request head (``head_deadline``)."""
+    from hubsig.cli.head_deadline import HeadDeadlines, protocol_classes
+
+    protocol = protocol_classes().get(arguments.http)
+    if protocol is None:
+        raise UsageError("--http httptools needs httptools: pip install httptools")
+    deadlines = HeadDeadlines(
+        arguments.header_timeout, arguments.max_waiting_connections, arguments.max_connections
+    )
+    # uvicorn calls it as it calls a protocol class; a partial pickles for --workers.
+    return cast("type[asyncio.Protocol]", functools.partial(protocol, deadlines=deadlines))
+
+
+def _make_room_for_files(connections: int) -> None:
+    """Raise the soft limit on open files so ``connections`` sockets fit (as the hard limit
+    allows): past it, accepting fails and even genuine deliveries wait."""
+    needed = connections + 256  # the store, the log, the listener, uvicorn's own
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    room = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+    if room > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
+    if room < needed:
+        logger.warning(
+            "only %d open files allowed (ulimit -n): fewer connections than "
+            "--max-connections plus --max-waiting-connections fit",
+            room,
+        )
+
+
 def _catch_up(store: str, out: str) -> JournalExport | None:
     """Export what an earlier, killed run committed but had not written to ``out``."""
     if store == ":memory:":
         return None
     SQLiteStore(store).close()  # creates the file and its tables if new
-    export = JournalExport(store, out)
+    export = JournalExport(store, out, DedupePolicy().retention)
     try:
         caught_up = export.run()
     except JournalMismatch as error:
         export.close()
-        raise UsageError(f"{error}; give a new --out, or the --store it came from") from None
+        raise UsageError(
+            f"{error}. To start fresh, move {out} away (or give another --out); to go on "
+            f"writing it, give the --store it was written with"
+        ) from None
     if caught_up:
         logger.info("wrote %d accepted events a stopped run had not written yet", caught_up)
     return export
@@ -312,7 +462,7 @@ def _export_rest(export: JournalExport | None) -> None:
     if export is not None:
         try:
             export.run()
-        except (OSError, JournalMismatch) as error:
+        except (OSError, sqlite3.Error, JournalMismatch) as error:
             logger.error("could not write the last accepted events to %s: %s", export.out, error)
 
 
@@ -328,7 +478,7 @@ def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, Sink]:
         store=store,
         dedupe=DedupePolicy(lease=options["lease"]),
     )
-    sink = Sink(store, options["out"])
+    sink = Sink(store, options["out"], config.dedupe.retention)
     sink.stop_telemetry = start_telemetry(options["otel"], options["metrics_port"], options["host"])
     return receiver_app(config, options["path"], sink), store, sink
 
