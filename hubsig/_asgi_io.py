@@ -12,7 +12,8 @@ from typing import Any
 
 from hubsig._config import RequestView
 from hubsig._deadline import Deadline
-from hubsig._flow import ClientDisconnected, Outcome, Receiver, check_store, deliver, drive
+from hubsig._drive import check_store, drive
+from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._paths import PathGuard, application_path, relative_path

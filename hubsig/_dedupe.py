@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from hubsig._models import EventsPayload, EventType
-from hubsig.errors import StoreUnavailable
+from hubsig.errors import ClaimLost, StoreUnavailable
 
 __all__ = [
     "Admission",
@@ -80,11 +80,6 @@ class DedupePolicy:
 
     lease: float = 60.0
     retention: float = 7 * 24 * 3600.0
-
-
-class ClaimLost(Exception):
-    """A transaction's claims were taken by another attempt before it committed:
-    the transaction is rolled back, so only the other attempt's work counts."""
 
 
 @dataclass(eq=False, slots=True)

@@ -40,7 +40,7 @@ from hubsig._log_text import hubsig_logger
 from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._receiver import Delivery, acknowledge, failure, json_reply
 from hubsig._response import EventsResponse
-from hubsig.errors import ConfigurationError
+from hubsig.errors import ConfigurationError, HandlerAnswerError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -59,10 +59,6 @@ _KNOWN: dict[str, type[Enum]] = {
     "media_type": MediaType,
     "interaction_subtype": InteractionSubtype,
 }
-
-
-class HandlerAnswerError(TypeError):
-    """A handler returned something that is not an answer: the delivery fails, loudly."""
 
 
 class _Gets(Enum):

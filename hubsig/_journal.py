@@ -30,6 +30,7 @@ from pathlib import Path
 from hubsig._dedupe import DedupePolicy
 from hubsig._event_log import json_line, records
 from hubsig._receiver import Delivery
+from hubsig.errors import JournalMismatch
 
 __all__ = ["JOURNAL_SCHEMA", "JournalExport", "JournalMismatch", "journal"]
 
@@ -52,10 +53,6 @@ _CHUNK = 1024 * 1024
 _PRUNE_AT_LEAST = 256
 _MOST_UNMARKED = 64 * 1024 * 1024
 """More bytes past the mark than a killed export could have written: not this journal's."""
-
-
-class JournalMismatch(Exception):
-    """The JSON Lines file holds lines this journal never wrote (it came from another store)."""
 
 
 def journal(db: sqlite3.Connection, delivery: Delivery) -> int:

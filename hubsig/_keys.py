@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from hubsig.errors import ConfigurationError
+from hubsig.errors import ConfigurationError, SecretWhitespaceWarning
 
 __all__ = ["HashState", "KeyStates", "Secret", "SecretWhitespaceWarning", "Secrets", "load_secrets"]
 
@@ -30,10 +30,6 @@ Secrets: TypeAlias = Secret | Sequence[Secret] | Mapping[str, Secret]
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
-class SecretWhitespaceWarning(UserWarning):
-    """A secret starts or ends with whitespace, the usual sign of a copied newline."""
 
 
 class HashState(Protocol):

@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
 from hubsig._config import RequestView, WebhookConfig
-from hubsig._flow import Outcome, Receiver, deliver, drive_sync
+from hubsig._drive import drive_sync
+from hubsig._flow import Outcome, Receiver, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._paths import PathGuard

@@ -36,7 +36,8 @@ from starlette.responses import Response
 from hubsig._access import ANSWERED, STATE_KEY
 from hubsig._asgi_io import request_view, within
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._flow import ClientDisconnected, Flow, Outcome, Receiver, deliver, drive
+from hubsig._drive import drive
+from hubsig._flow import ClientDisconnected, Flow, Outcome, Receiver, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply

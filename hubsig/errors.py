@@ -1,9 +1,41 @@
-"""The one exception family hubsig raises for a bad delivery.
+"""Every exception hubsig defines, and the one family it raises for a bad delivery.
 
-Every error carries the HTTP status a receiver should answer and a stable
-short ``code`` for logs and response bodies. Messages are written to be safe
-to send back to the caller: they never contain a secret, an expected digest,
-or the raw value of a hostile header.
+Every ``WebhookError`` carries the HTTP status a receiver should answer and
+a stable short ``code`` for logs and response bodies. Messages are written
+to be safe to send back to the caller: they never contain a secret, an
+expected digest, or the raw value of a hostile header. The tree::
+
+    Exception
+    ├── WebhookError                 a delivery refused: answer its status
+    │   ├── MissingSignature         401  no signature header
+    │   ├── MalformedSignature       401  a header that is not <algorithm>=<digest>
+    │   ├── UnsupportedAlgorithm     401  an algorithm hubsig does not know
+    │   │   └── DisallowedAlgorithm  401  one the scheme does not allow (a downgrade)
+    │   ├── SignatureMismatch        401  no secret signs these bytes so
+    │   ├── NoSecret                 401  the resolver has no secret for this request
+    │   ├── InvalidApiKey            401  x-api-key missing or wrong
+    │   ├── NotVerified              401  delivery_of() on a request hubsig did not verify
+    │   ├── MalformedPayload         400  the verified body is not an events payload
+    │   ├── MalformedRequest         400  unreadable framing, a control character in the path
+    │   ├── MethodNotAllowed         405
+    │   ├── BodyTimeout              408
+    │   ├── LengthRequired           411
+    │   ├── BodyTooLarge             413
+    │   ├── TooManyEvents            413
+    │   ├── IncompleteBody           400  the body ended before its Content-Length
+    │   └── ReceiverBusy             503  the in-flight body budget is spent
+    ├── StoreUnavailable             the store cannot be reached: answer 500, the sender retries
+    ├── ClaimLost                    another attempt took a transaction's claims: roll back
+    ├── ClientDisconnected           the client went away mid-body: nothing to answer
+    ├── JournalMismatch              hubsig serve's --out holds lines its store never wrote
+    ├── UsageError                   the hubsig command was called wrongly (exit status 2)
+    ├── ConfigurationError (ValueError)      a setting that can never work: raised at start-up
+    ├── HandlerAnswerError (TypeError)       a handler returned something that is not an answer
+    └── SecretWhitespaceWarning (UserWarning)  a secret with the look of a copied newline
+
+One exception lives with its framework: ``hubsig.dependency.DeliveryRejected``
+(and its ``DeliveryAcknowledged``) is a Starlette ``HTTPException``, so that
+FastAPI answers it.
 """
 
 from __future__ import annotations
@@ -11,10 +43,14 @@ from __future__ import annotations
 __all__ = [
     "BodyTimeout",
     "BodyTooLarge",
+    "ClaimLost",
+    "ClientDisconnected",
     "ConfigurationError",
     "DisallowedAlgorithm",
+    "HandlerAnswerError",
     "IncompleteBody",
     "InvalidApiKey",
+    "JournalMismatch",
     "LengthRequired",
     "MalformedPayload",
     "MalformedRequest",
@@ -24,10 +60,12 @@ __all__ = [
     "NoSecret",
     "NotVerified",
     "ReceiverBusy",
+    "SecretWhitespaceWarning",
     "SignatureMismatch",
     "StoreUnavailable",
     "TooManyEvents",
     "UnsupportedAlgorithm",
+    "UsageError",
     "WebhookError",
 ]
 
@@ -155,7 +193,7 @@ class NotVerified(WebhookError):
     """A handler asked for the delivery of a request hubsig did not verify.
 
     Raised by ``delivery_of``; it means the routing let a request reach the
-    handler without passing the guard (a path not listed in ``paths=``, a
+    handler without passing the guard (a route listed in ``exempt=``, a
     mount the middleware does not cover), so the handler must not run.
     """
 
@@ -191,3 +229,28 @@ class ConfigurationError(ValueError):
     Raised when the object is built, never per request, so a misconfiguration
     stops the app at start-up instead of failing every delivery.
     """
+
+
+class ClaimLost(Exception):
+    """A transaction's claims were taken by another attempt before it committed:
+    the transaction is rolled back, so only the other attempt's work counts."""
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the whole body arrived; nothing is left to answer."""
+
+
+class JournalMismatch(Exception):
+    """The JSON Lines file holds lines this journal never wrote (it came from another store)."""
+
+
+class HandlerAnswerError(TypeError):
+    """A handler returned something that is not an answer: the delivery fails, loudly."""
+
+
+class UsageError(Exception):
+    """A problem with how the ``hubsig`` command was called (exit status 2)."""
+
+
+class SecretWhitespaceWarning(UserWarning):
+    """A secret starts or ends with whitespace, the usual sign of a copied newline."""

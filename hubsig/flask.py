@@ -23,7 +23,8 @@ from flask import Flask, Response, current_app, make_response, request
 
 from hubsig import kit
 from hubsig._config import SETTING_NAMES, settings_from_mapping
-from hubsig._flow import deliver, drive_sync
+from hubsig._drive import drive_sync
+from hubsig._flow import deliver
 from hubsig._wsgi_io import environ_headers, read_body, refuse_async_store
 from hubsig.errors import ConfigurationError
 

@@ -54,22 +54,14 @@ import time
 
 from hubsig._access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
 from hubsig._config import RequestView, WebhookConfig, WebhookSettings, config_from
+from hubsig._drive import drive, drive_sync
 from hubsig._flow import (
-    Await,
     ClientDisconnected,
-    Effect,
     Flow,
-    Handle,
-    KeepAlive,
     Outcome,
-    ReadBody,
     Receiver,
-    Sleep,
-    StoreCall,
     answered,
     deliver,
-    drive,
-    drive_sync,
     succeeded,
 )
 from hubsig._headers import Headers
@@ -83,23 +75,16 @@ __all__ = [
     "ENVIRON_KEY",
     "STATE_KEY",
     "TRACE_HEADER",
-    "Await",
     "ClientDisconnected",
     "Delivery",
     "DeliveryCheck",
-    "Effect",
     "Flow",
-    "Handle",
     "Headers",
-    "KeepAlive",
     "Outcome",
     "PathGuard",
-    "ReadBody",
     "Receiver",
     "Reply",
     "RequestView",
-    "Sleep",
-    "StoreCall",
     "TraceContext",
     "WebhookConfig",
     "WebhookError",

@@ -55,6 +55,7 @@ except ImportError as missing:  # pragma: no cover - the extra is not installed
 from hubsig import __version__, _telemetry
 from hubsig._config import RequestView
 from hubsig._dedupe import Claim
+from hubsig._drive import Finished, step
 from hubsig._flow import Await, Handle, Outcome, ReadBody, StoreCall
 from hubsig._receiver import Reply
 from hubsig._trace import TraceContext, reset_current, set_current
@@ -162,12 +163,10 @@ class _Recorder:
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                self._finished_check(span, inside, state)
-                return stop.value
+            effect = step(flow, value, error)
             self._finished_check(span, inside, state)
+            if isinstance(effect, Finished):
+                return effect.reply
             value, error = None, None
             child = self._child(effect, inside, state)
             token = hubsig_token = None

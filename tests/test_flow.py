@@ -241,3 +241,26 @@ def test_a_completion_that_keeps_failing_is_retried_then_acknowledged_anyway() -
         effect = flow.send(None)
     assert pauses == list(COMPLETION_RETRIES)
     assert reply.status == 200
+
+
+def test_the_flow_module_imports_no_driver_of_its_own() -> None:
+    """The module that decides does no I/O: no asyncio, threads or clock (``hubsig._drive``
+    carries the effects out)."""
+    import ast
+    from pathlib import Path
+
+    import hubsig._flow
+
+    tree = ast.parse(Path(hubsig._flow.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not imported & {"asyncio", "threading", "time", "concurrent", "socket"}

@@ -74,10 +74,19 @@ def test_the_kit_example_is_a_complete_adapter() -> None:
     assert wrong_method.status == 405
 
 
-def test_effects_compare_by_value_and_stay_frozen() -> None:
-    """Adapter authors compare effects in their tests, and nothing may change one."""
+def test_the_flows_effects_stay_frozen() -> None:
+    """The effects are the flow's own now (the kit does not publish them), and still immutable:
+    nothing the driver hands around may change one."""
     import dataclasses
 
-    assert kit.Sleep(0.05) == kit.Sleep(0.05)
+    from hubsig._flow import Sleep
+
+    assert Sleep(0.05) == Sleep(0.05)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        kit.Sleep(0.05).seconds = 1  # type: ignore[misc]
+        Sleep(0.05).seconds = 1  # type: ignore[misc]
+
+
+def test_the_kit_publishes_no_effect_of_the_flow() -> None:
+    """An adapter gives the driver its I/O callbacks; the effects stay the flow's business."""
+    effects = {"Await", "Effect", "Handle", "KeepAlive", "ReadBody", "Sleep", "StoreCall"}
+    assert not effects & set(kit.__all__)

@@ -433,8 +433,8 @@ def test_start_telemetry_wires_the_sdk_and_stops_cleanly() -> None:
     import socket
     import urllib.request
 
-    from hubsig.cli.common import UsageError
     from hubsig.cli.telemetry import start_telemetry
+    from hubsig.errors import UsageError
     from tests.adapters import _call_wsgi
 
     assert start_telemetry(None, None, "127.0.0.1")() is None  # nothing asked, nothing done

@@ -17,8 +17,8 @@ from typing import BinaryIO
 
 from hubsig import __version__
 from hubsig.cli import demo, sending, serving, signing
-from hubsig.cli.common import SECRET_ENV, UsageError
-from hubsig.errors import ConfigurationError
+from hubsig.cli.common import SECRET_ENV
+from hubsig.errors import ConfigurationError, UsageError
 
 __all__ = ["main", "main_entry"]
 

@@ -10,12 +10,9 @@ from typing import BinaryIO
 
 from hubsig._algorithms import ALGORITHMS
 from hubsig._scheme import SCHEMES, Scheme, scheme_with
+from hubsig.errors import UsageError
 
 SECRET_ENV = "HUBSIG_SECRET"  # noqa: S105 (the variable's name, not a secret)
-
-
-class UsageError(Exception):
-    """A problem with how the command was called (exit status 2)."""
 
 
 class DefaultsShown(argparse.HelpFormatter):

@@ -22,9 +22,10 @@ from typing import BinaryIO
 from hubsig._event_log import read_event_log
 from hubsig._payload import parse_events
 from hubsig._scheme import SCHEMES
-from hubsig.cli.common import UsageError, need
+from hubsig.cli.common import need
 from hubsig.cli.sending import Outcome, Planned, plan, post_all
 from hubsig.cli.serving import LISTENING
+from hubsig.errors import UsageError
 
 __all__ = ["add_command"]
 

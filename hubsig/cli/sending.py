@@ -26,14 +26,13 @@ from hubsig._payload import parse_events
 from hubsig._response import parse_events_response
 from hubsig._scheme import Scheme
 from hubsig.cli.common import (
-    UsageError,
     add_scheme_arguments,
     add_secret_arguments,
     need,
     scheme_from,
     secrets_from,
 )
-from hubsig.errors import MalformedPayload
+from hubsig.errors import MalformedPayload, UsageError
 from hubsig.testing import make_events, signed_request
 
 __all__ = ["Outcome", "Planned", "add_command", "plan", "post_all", "summary"]

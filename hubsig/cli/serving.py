@@ -49,7 +49,6 @@ from hubsig._trace import TraceContext, TraceIdFilter
 from hubsig.asgi import Message, Receive, Scope, Send, send_reply
 from hubsig.cli.common import (
     DefaultsShown,
-    UsageError,
     add_scheme_arguments,
     add_secret_arguments,
     need,
@@ -58,6 +57,7 @@ from hubsig.cli.common import (
     secrets_from,
 )
 from hubsig.cli.telemetry import start_telemetry
+from hubsig.errors import UsageError
 from hubsig.stores.sqlite import SQLiteStore
 
 __all__ = ["add_command", "receiver_app"]

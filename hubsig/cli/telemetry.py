@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hubsig.cli.common import UsageError
+from hubsig.errors import UsageError
 
 __all__ = ["start_telemetry"]
 

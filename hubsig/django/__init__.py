@@ -22,7 +22,8 @@ from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from hubsig import kit
 from hubsig._config import settings_from_mapping
-from hubsig._flow import deliver, drive, drive_sync
+from hubsig._drive import drive, drive_sync
+from hubsig._flow import deliver
 from hubsig.errors import BodyTooLarge, ConfigurationError, IncompleteBody
 
 if TYPE_CHECKING:
