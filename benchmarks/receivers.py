@@ -127,7 +127,7 @@ def build(name: str) -> Any:
 
         from fastapi import Depends
 
-        from hubsig.dependency import VerifiedDelivery
+        from hubsig.fastapi import VerifiedDelivery
 
         verified = VerifiedDelivery(secret=SECRET)
 

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hubsig._event_log import read_event_log
+from hubsig.cli.event_log import read_event_log
 from hubsig.cli.serving import LISTENING
 from hubsig.testing import make_events, signed_request
 

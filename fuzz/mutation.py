@@ -29,7 +29,7 @@ _IN_CLASS = "x\u01c1{}\u01c1"  # how mutmut names a method's mutants: xǁClassǁ
 
 SCOPE: dict[str, tuple[str, ...]] = {
     "hubsig/_verifier.py": ("*",),
-    "hubsig/_keys.py": ("*",),
+    "hubsig/_secrets.py": ("*",),
     "hubsig/_signature_header.py": ("*",),
     "hubsig/_paths.py": ("*",),
     "hubsig/_budget.py": ("*",),
@@ -51,7 +51,7 @@ TESTS = (
     "tests/test_verifier.py",
     "tests/test_verifier_slow_path.py",
     "tests/test_signature_header.py",
-    "tests/test_keys.py",
+    "tests/test_secrets.py",
     "tests/test_paths.py",
     "tests/test_receiver.py",
     "tests/test_budget.py",
@@ -65,8 +65,8 @@ TESTS = (
 # each survivor of the module they check. Only that module: ``mutmut apply`` can rewrite
 # the wrong method when two classes of one module share a name (``verify`` in verifier.py).
 DESELECT = {
-    "hubsig/_keys.py": (
-        "tests/test_keys.py::test_the_whitespace_warning_points_at_the_callers_line",
+    "hubsig/_secrets.py": (
+        "tests/test_secrets.py::test_the_whitespace_warning_points_at_the_callers_line",
     )
 }
 _SKIP = (".venv", ".git", "mutants", "__pycache__", "*_cache", ".hypothesis", ".coverage")

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hubsig._access import delivery_of
 from hubsig._algorithms import ALGORITHMS, Algorithm, DigestEncoding
 from hubsig._config import RequestView, WebhookConfig, WebhookSettings
 from hubsig._dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore
+from hubsig._delivery_of import delivery_of
 from hubsig._headers import Headers
-from hubsig._keys import Secret, Secrets, SecretWhitespaceWarning
 from hubsig._lazy import lazy_attributes
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._payload import parse_events
 from hubsig._receiver import Delivery
 from hubsig._response import EventsResponse, events_response, parse_events_response
 from hubsig._scheme import GENESYS_CLOUD, GENESYS_MULTICLOUD, GITHUB, WEBSUB, Scheme
+from hubsig._secrets import Secret, Secrets, SecretWhitespaceWarning
 from hubsig._signature_header import parse_signature_header
 from hubsig._trace import TraceContext, TraceIdFilter, current_trace, use_trace
 from hubsig._verifier import IncrementalVerification, Verification, Verifier, sign, verify

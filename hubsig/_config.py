@@ -21,10 +21,10 @@ from hubsig._algorithms import DigestEncoding
 from hubsig._budget import BodyBudget
 from hubsig._dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
 from hubsig._headers import Headers
-from hubsig._keys import Secrets, load_secrets
+from hubsig._hidden import HiddenValue
 from hubsig._paths import PathGuard
 from hubsig._scheme import Scheme, scheme_with
-from hubsig._secrets_holder import HiddenValue
+from hubsig._secrets import Secrets, load_secrets
 from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
 from hubsig.stores.memory import MemoryStore

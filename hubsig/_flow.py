@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from hubsig import _telemetry
+from hubsig._attempts import attempt_token
 from hubsig._config import RequestView, WebhookConfig
 from hubsig._dedupe import (
     AnyStore,
@@ -44,7 +45,6 @@ from hubsig._receiver import (
     in_progress,
     rejection,
 )
-from hubsig._tokens import attempt_token
 from hubsig._trace import TraceContext
 from hubsig.errors import ClientDisconnected, ConfigurationError, WebhookError
 

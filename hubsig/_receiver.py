@@ -20,11 +20,11 @@ from typing import Any
 from hubsig._config import RequestView, Resolved, WebhookConfig
 from hubsig._dedupe import Claims
 from hubsig._headers import Headers
-from hubsig._keys import Secrets
 from hubsig._log_text import hubsig_logger
 from hubsig._models import EventsPayload
 from hubsig._payload import parse_events
 from hubsig._response import EventsResponse, events_json
+from hubsig._secrets import Secrets
 from hubsig._trace import TraceContext
 from hubsig._verifier import IncrementalVerification, Verification
 from hubsig.errors import (

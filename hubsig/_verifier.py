@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from hmac import compare_digest
 
 from hubsig._algorithms import ALGORITHMS, DIGEST_SIZES, Algorithm, DigestEncoding, check_algorithms
-from hubsig._keys import HashState, KeyStates, Secret, Secrets, load_secrets
+from hubsig._secrets import HashState, KeyStates, Secret, Secrets, load_secrets
 from hubsig._signature_header import format_signature, parse_signature_header
 from hubsig.errors import ConfigurationError, DisallowedAlgorithm, SignatureMismatch
 

@@ -15,6 +15,7 @@ Needs ``pip install 'hubsig[aiohttp]'``.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -22,8 +23,6 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.typedefs import Middleware
 
 from hubsig import kit
-from hubsig._asgi_io import within
-from hubsig._log_text import hubsig_logger
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -32,7 +31,7 @@ __all__ = ["DELIVERY", "hubsig_middleware", "webhook_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_SIZE = 64 * 1024
-logger = hubsig_logger("hubsig")
+logger = logging.getLogger("hubsig")  # hubsig's own logger: it escapes what it quotes
 DELIVERY = web.RequestKey("hubsig.delivery", kit.Delivery)
 """Where the verified delivery is: ``request[DELIVERY]``, which ``delivery_of`` reads."""
 kit.register_key(DELIVERY)
@@ -78,7 +77,7 @@ async def _guarded(
     async def read(check: kit.DeliveryCheck) -> bytes:
         chunks: list[bytes] = []
         try:
-            with within(check.deadline):
+            async with kit.within(check.deadline):
                 async for chunk in request.content.iter_chunked(READ_SIZE):
                     check.feed(chunk)
                     chunks.append(chunk)

@@ -14,7 +14,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from hubsig import _telemetry
-from hubsig._access import ANSWERED, STATE_KEY
 from hubsig._asgi_io import (
     ASGIApp,
     Message,
@@ -31,6 +30,7 @@ from hubsig._asgi_io import (
     serve,
 )
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._delivery_of import ANSWERED, STATE_KEY
 from hubsig._flow import Outcome, Receiver, answered
 from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubsig._algorithms import ALGORITHMS, DIGEST_SIZES
-from hubsig._keys import Secret, SecretWhitespaceWarning, load_secrets
+from hubsig._secrets import Secret, SecretWhitespaceWarning, load_secrets
 from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, WebhookError
 

@@ -33,7 +33,7 @@ expected digest, or the raw value of a hostile header. The tree::
     ├── HandlerAnswerError (TypeError)       a handler returned something that is not an answer
     └── SecretWhitespaceWarning (UserWarning)  a secret with the look of a copied newline
 
-One exception lives with its framework: ``hubsig.dependency.DeliveryRejected``
+One exception lives with its framework: ``hubsig.fastapi.DeliveryRejected``
 (and its ``DeliveryAcknowledged``) is a Starlette ``HTTPException``, so that
 FastAPI answers it.
 """

@@ -52,8 +52,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hubsig._access import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
 from hubsig._config import RequestView, WebhookConfig, WebhookSettings, config_from
+from hubsig._delivery_of import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
 from hubsig._drive import drive, drive_sync
 from hubsig._flow import (
     ClientDisconnected,

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hubsig._algorithms import DigestEncoding
-from hubsig._keys import Secret
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._scheme import Scheme, scheme_with
+from hubsig._secrets import Secret
 from hubsig._trace import TraceContext
 from hubsig._verifier import sign
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from hubsig import _telemetry
-from hubsig._access import ENVIRON_KEY
 from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._delivery_of import ENVIRON_KEY
 from hubsig._flow import Outcome, Receiver, succeeded
 from hubsig._log_text import hubsig_logger
 from hubsig._receiver import Delivery, failure

@@ -39,7 +39,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 import hubsig
 from hubsig import Delivery, EventsPayload, WebhookEndpoint
 from hubsig.asgi import ASGIApp, HubSignatureMiddleware, Receive, Scope, Send
-from hubsig.dependency import DeliveryRejected, VerifiedDelivery, rejected_response
+from hubsig.fastapi import DeliveryRejected, VerifiedDelivery, rejected_response
 from hubsig.wsgi import HubSignatureMiddleware as WSGIHubSignatureMiddleware
 from hubsig.wsgi import StartResponse, WSGIApp, WSGIEnvironment
 

@@ -19,7 +19,7 @@ PUBLIC_MODULES = [
     "hubsig.errors",
     "hubsig.asgi",
     "hubsig.wsgi",
-    "hubsig.dependency",
+    "hubsig.fastapi",
     "hubsig.django",
     "hubsig.flask",
     "hubsig.aiohttp",

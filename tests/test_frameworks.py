@@ -23,7 +23,7 @@ from werkzeug.test import Client as WerkzeugClient
 import hubsig
 from hubsig import Delivery, EventsPayload, WebhookEndpoint
 from hubsig.asgi import HubSignatureMiddleware
-from hubsig.dependency import DeliveryRejected, VerifiedDelivery, rejected_response
+from hubsig.fastapi import DeliveryRejected, VerifiedDelivery, rejected_response
 from hubsig.testing import signed_request
 from hubsig.wsgi import HubSignatureMiddleware as WSGIHubSignatureMiddleware
 from tests import django_site
@@ -341,3 +341,11 @@ def test_django_under_a_real_wsgi_server(django_application: Any) -> None:
         httpx.Client(base_url=base, timeout=10) as http,
     ):
         assert ids(http.post(PATH, content=BODY, headers=headers_for(BODY))) == ["i-1"]
+
+
+def test_hubsig_dependency_is_the_fastapi_module_under_its_former_name() -> None:
+    import hubsig.dependency
+    import hubsig.fastapi
+
+    for name in hubsig.fastapi.__all__:
+        assert getattr(hubsig.dependency, name) is getattr(hubsig.fastapi, name)

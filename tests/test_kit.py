@@ -90,3 +90,19 @@ def test_the_kit_publishes_no_effect_of_the_flow() -> None:
     """An adapter gives the driver its I/O callbacks; the effects stay the flow's business."""
     effects = {"Await", "Effect", "Handle", "KeepAlive", "ReadBody", "Sleep", "StoreCall"}
     assert not effects & set(kit.__all__)
+
+
+def test_the_aiohttp_adapter_is_written_on_the_kit_alone() -> None:
+    """What its docstring promises: no private hubsig module, only the kit and public ones."""
+    import ast
+    from pathlib import Path
+
+    import hubsig.aiohttp
+
+    tree = ast.parse(Path(hubsig.aiohttp.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    }
+    private = {name for name in imported if name and name.startswith("hubsig._")}
+    assert private == set()

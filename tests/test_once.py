@@ -507,7 +507,7 @@ def test_kill_9_twice_under_load_neither_loses_nor_doubles_an_event(
 
 
 def test_an_interrupted_export_is_cut_back_and_written_whole(tmp_path: Path) -> None:
-    from hubsig._journal import JOURNAL_SCHEMA, JournalExport, JournalMismatch
+    from hubsig.cli.journal import JOURNAL_SCHEMA, JournalExport, JournalMismatch
 
     store, out = tmp_path / "events.db", tmp_path / "events.jsonl"
     db = sqlite3.connect(store)

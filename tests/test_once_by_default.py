@@ -62,7 +62,7 @@ def asgi_middleware(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]
 def fastapi_dependency(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
     from fastapi import Depends, FastAPI
 
-    from hubsig.dependency import DeliveryRejected, VerifiedDelivery, rejected_response
+    from hubsig.fastapi import DeliveryRejected, VerifiedDelivery, rejected_response
 
     app = FastAPI()
     app.add_exception_handler(DeliveryRejected, rejected_response)
@@ -276,7 +276,7 @@ def test_the_fastapi_dependency_settles_in_the_stores_transaction(
 
     from fastapi import Depends, FastAPI
 
-    from hubsig.dependency import VerifiedDelivery
+    from hubsig.fastapi import VerifiedDelivery
     from hubsig.stores.sqlite import SQLiteStore
 
     database = tmp_path / "events.db"

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import hubsig
 import hubsig.otel
 from hubsig import WebhookConfig
-from hubsig.dependency import VerifiedDelivery
+from hubsig.fastapi import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.testing import make_events, signed_request
 from tests.adapters import ADAPTERS, Adapter, Sent

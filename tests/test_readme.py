@@ -33,7 +33,7 @@ SHELL_BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
 ADAPTER_MARKERS = (
     "from hubsig.asgi",
     "from hubsig.wsgi",
-    "from hubsig.dependency",
+    "from hubsig.fastapi",
     "from hubsig.django",
     "from hubsig.flask",
     "from hubsig.aiohttp",

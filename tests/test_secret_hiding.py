@@ -19,7 +19,7 @@ import pytest
 import hubsig
 from hubsig._receiver import DeliveryCheck
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
-from hubsig.dependency import VerifiedDelivery
+from hubsig.fastapi import VerifiedDelivery
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 from tests.conftest import use_static_secrets
 

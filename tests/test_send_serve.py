@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import hubsig
-from hubsig._event_log import read_event_log
 from hubsig.asgi import HubSignatureMiddleware
+from hubsig.cli.event_log import read_event_log
 from hubsig.testing import make_events
 
 SECRET = "serve-secret"

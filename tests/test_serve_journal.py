@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsig._journal import JournalExport, JournalMismatch
+from hubsig.cli.journal import JournalExport, JournalMismatch
 from tests.test_send_serve import (
     SECRET,
     environment,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hubsig._event_log import read_event_log
+from hubsig.cli.event_log import read_event_log
 from hubsig.cli.serving import log_field
 from tests.test_send_serve import send, serving
 

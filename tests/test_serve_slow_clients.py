@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hubsig._event_log import read_event_log
-from hubsig.cli.common import positive_seconds
+from hubsig.cli.event_log import read_event_log
+from hubsig.cli.options import positive_seconds
 from hubsig.testing import make_events, signed_request
 from tests.test_send_serve import SECRET, run_hubsig, serving
 

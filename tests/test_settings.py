@@ -16,7 +16,7 @@ import pytest
 import hubsig
 from hubsig._config import WebhookSettings
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
-from hubsig.dependency import VerifiedDelivery
+from hubsig.fastapi import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 
@@ -36,7 +36,7 @@ ADAPTERS: dict[str, Callable[..., object]] = {
     "hubsig.asgi.HubSignatureMiddleware": lambda **s: ASGIMiddleware(_asgi_app, **s),
     "hubsig.wsgi.HubSignatureMiddleware": lambda **s: WSGIMiddleware(_wsgi_app, **s),
     "hubsig.webhook": lambda **s: hubsig.webhook(**s),
-    "hubsig.dependency.VerifiedDelivery": lambda **s: VerifiedDelivery(**s),
+    "hubsig.fastapi.VerifiedDelivery": lambda **s: VerifiedDelivery(**s),
 }
 
 

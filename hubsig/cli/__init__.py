@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from hubsig import __version__
 from hubsig.cli import demo, sending, serving, signing
-from hubsig.cli.common import SECRET_ENV
+from hubsig.cli.options import SECRET_ENV
 from hubsig.errors import ConfigurationError, UsageError
 
 __all__ = ["main", "main_entry"]

@@ -19,10 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from hubsig._event_log import read_event_log
 from hubsig._payload import parse_events
 from hubsig._scheme import SCHEMES
-from hubsig.cli.common import need
+from hubsig.cli.event_log import read_event_log
+from hubsig.cli.options import need
 from hubsig.cli.sending import Outcome, Planned, plan, post_all
 from hubsig.cli.serving import LISTENING
 from hubsig.errors import UsageError

@@ -25,7 +25,7 @@ from hubsig._models import EventType, InteractionSubtype, MediaType
 from hubsig._payload import parse_events
 from hubsig._response import parse_events_response
 from hubsig._scheme import Scheme
-from hubsig.cli.common import (
+from hubsig.cli.options import (
     add_scheme_arguments,
     add_secret_arguments,
     need,

@@ -38,8 +38,6 @@ from hubsig._config import (
 )
 from hubsig._dedupe import DedupePolicy, StoreUnavailable
 from hubsig._endpoint import WebhookEndpoint
-from hubsig._event_log import EventLog
-from hubsig._journal import JournalExport, JournalMismatch, journal
 from hubsig._log_text import escaped
 from hubsig._models import EventsPayload
 from hubsig._receiver import Delivery, json_reply
@@ -47,7 +45,9 @@ from hubsig._response import EventsResponse
 from hubsig._scheme import Scheme
 from hubsig._trace import TraceContext, TraceIdFilter
 from hubsig.asgi import Message, Receive, Scope, Send, send_reply
-from hubsig.cli.common import (
+from hubsig.cli.event_log import EventLog
+from hubsig.cli.journal import JournalExport, JournalMismatch, journal
+from hubsig.cli.options import (
     DefaultsShown,
     add_scheme_arguments,
     add_secret_arguments,

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from hubsig._models import EventsPayload
 from hubsig._payload import parse_events
 from hubsig._verifier import Verifier, sign
-from hubsig.cli.common import (
+from hubsig.cli.options import (
     add_scheme_arguments,
     add_secret_arguments,
     read_body,

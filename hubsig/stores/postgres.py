@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from hubsig._dedupe import Claim, ClaimLost, Claims, StoreUnavailable
-from hubsig._secrets_holder import HiddenValue
+from hubsig._hidden import HiddenValue
 from hubsig.errors import ConfigurationError
 from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_connection
 

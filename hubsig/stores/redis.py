@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hubsig._dedupe import Claim, StoreUnavailable
-from hubsig._secrets_holder import HiddenValue
+from hubsig._hidden import HiddenValue
 from hubsig.errors import ConfigurationError
 from hubsig.stores._leases import Leases
 

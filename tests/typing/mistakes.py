@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
-from hubsig.dependency import VerifiedDelivery
+from hubsig.fastapi import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 import hubsig
 from hubsig.asgi import HubSignatureMiddleware
-from hubsig.dependency import VerifiedDelivery
+from hubsig.fastapi import VerifiedDelivery
 from hubsig.testing import make_events, signed_request
 
 SECRET = "access-secret"

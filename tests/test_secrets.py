@@ -11,7 +11,7 @@ import pytest
 
 import hubsig
 from hubsig import ConfigurationError, SecretWhitespaceWarning, SignatureMismatch, Verifier
-from hubsig._keys import KeyStates, load_secrets
+from hubsig._secrets import KeyStates, load_secrets
 from tests.known_answers import load_vectors, vector_body, vector_secret
 
 LONG_KEY_CASES = load_vectors("hmac_long_keys.json")

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from hubsig._dedupe import DedupePolicy
-from hubsig._event_log import json_line, records
 from hubsig._receiver import Delivery
+from hubsig.cli.event_log import json_line, records
 from hubsig.errors import JournalMismatch
 
 __all__ = ["JOURNAL_SCHEMA", "JournalExport", "JournalMismatch", "journal"]

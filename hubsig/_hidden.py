@@ -1,6 +1,6 @@
 """Credentials a store must send to its server, held where nothing shows them.
 
-A webhook secret is turned into HMAC key states at once (``hubsig._keys``)
+A webhook secret is turned into HMAC key states at once (``hubsig._secrets``)
 and never kept; a database or Redis password must be sent as it is at
 every connection, so it has to be kept. Error trackers capture local
 variables by ``repr``, and debug toolbars show ``vars``; a ``HiddenValue``

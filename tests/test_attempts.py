@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from hubsig._tokens import attempt_token
+from hubsig._attempts import attempt_token
 
 
 def test_tokens_do_not_repeat_across_threads() -> None:

@@ -1,0 +1,193 @@
+"""A FastAPI dependency that verifies one route's deliveries, for apps that guard a single route.
+
+``delivery: Annotated[Delivery, Depends(VerifiedDelivery(secret=...))]``
+gives the route the verified delivery; the raw body is ``delivery.body``,
+and ``hubsig.delivery_of(request)`` finds it too. A refused delivery raises
+``DeliveryRejected``, an ``HTTPException`` with the refusal's status and the
+trace id header, so FastAPI answers it even with no handler installed;
+``app.add_exception_handler(DeliveryRejected, rejected_response)`` makes the
+body the seed's ``EventsResponse`` shape, as the middleware sends.
+
+Each event is processed once, as through every adapter: the events are
+claimed in the store (in memory unless ``store=`` names another, ``None``
+to turn it off) before the route runs, and settled on FastAPI's function
+exit stack, after the route has returned and before its response is sent:
+a route that returns completes them (in the store's transaction, if it
+took one), a route that raises (``HTTPException`` included) releases them
+for the sender's retry. The dependency cannot see a response the route
+returns, so a route that fails must raise, not return a 5xx response
+(the middleware, which sees the status, releases on any non-2xx). A
+delivery whose events were all processed is answered 200 with its ids
+(``DeliveryAcknowledged``) without running the route. Needs Starlette
+(``pip install 'hubsig[fastapi]'``), and FastAPI 0.121 or newer with a store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from hubsig._asgi_io import request_view, within
+from hubsig._config import WebhookConfig, WebhookSettings, config_from
+from hubsig._delivery_of import ANSWERED, STATE_KEY
+from hubsig._drive import drive
+from hubsig._flow import ClientDisconnected, Flow, Outcome, Receiver, deliver
+from hubsig._headers import Headers
+from hubsig._log_text import hubsig_logger
+from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
+from hubsig._response import parse_events_response
+from hubsig._trace import TraceContext
+from hubsig.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["DeliveryAcknowledged", "DeliveryRejected", "VerifiedDelivery", "rejected_response"]
+
+ADAPTER = "hubsig.fastapi.VerifiedDelivery"
+logger = hubsig_logger("hubsig")
+
+
+class DeliveryRejected(HTTPException):
+    """A refused delivery; ``reply`` is the full ``EventsResponse`` answer."""
+
+    def __init__(self, reply: Reply, trace: TraceContext) -> None:
+        message = parse_events_response(reply.body).message
+        super().__init__(reply.status, message, {TRACE_HEADER: trace.trace_id})
+        self.reply = reply
+
+
+class DeliveryAcknowledged(DeliveryRejected):
+    """A delivery whose events were all processed already: answered 200 with its ids,
+    without running the route (``rejected_response`` answers it too)."""
+
+
+def _answer(reply: Reply, trace: TraceContext) -> DeliveryRejected:
+    if 200 <= reply.status < 300:
+        return DeliveryAcknowledged(reply, trace)
+    return DeliveryRejected(reply, trace)
+
+
+class VerifiedDelivery:
+    """Verify the request and return its ``Delivery``, its events claimed; takes the
+    middleware's settings except ``paths`` and ``exempt`` (the router chose the route)."""
+
+    def __init__(
+        self, *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
+    ) -> None:
+        self.config = config_from(config, settings, ADAPTER)
+        for name in ("paths", "exempt"):
+            if getattr(self.config, name) is not None:
+                raise ConfigurationError(
+                    f"{ADAPTER}: {name}= cannot apply to one route's dependency: the router "
+                    "has chosen the route, and the dependency guards it whole"
+                )
+        self._receiver = Receiver.of(self.config)
+
+    async def __call__(self, request: Request, response: Response) -> Delivery:
+        headers = Headers(request.scope["headers"])
+        trace = TraceContext.from_headers(headers)
+        response.headers[TRACE_HEADER] = trace.trace_id  # FastAPI merges it into the answer
+        verified: list[Delivery] = []
+
+        async def keep(delivery: Delivery) -> Outcome:
+            verified.append(delivery)
+            return Outcome(True)
+
+        flow = deliver(self._receiver, request_view(request.scope, headers), trace)
+        try:
+            if self._receiver.store is None:
+                read = lambda check: _read(check, request)  # noqa: E731
+                reply = await drive(flow, read, keep, store_blocks=False)
+                if reply is not None:
+                    raise _answer(reply, trace)
+                delivery = verified[0]
+            else:
+                delivery = await self._claimed(flow, request, trace)
+        except ClientDisconnected:
+            # Nobody is left to answer; said at INFO, as the middleware says it, rather
+            # than a traceback per client that hangs up mid-body.
+            logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+            raise HTTPException(400, "the client disconnected mid-body") from None
+        # Where delivery_of(request) finds it, as after the middleware, until the response
+        # and its background tasks are done: a server may keep the scope longer (uvicorn
+        # until the connection's next request), and with it the delivery and its body.
+        state = request.scope["state"] = {**request.scope.get("state", {}), STATE_KEY: delivery}
+        stack = request.scope.get("fastapi_inner_astack")  # the request's own exit stack
+        if isinstance(stack, AsyncExitStack):
+            stack.callback(state.__setitem__, STATE_KEY, ANSWERED)
+        return delivery
+
+    async def _claimed(self, flow: Flow, request: Request, trace: TraceContext) -> Delivery:
+        """Run the flow up to the route in a task of its own; it waits there, with the
+        events claimed (and renewed), until the function exit stack settles them."""
+        stack = request.scope.get("fastapi_function_astack")
+        if not isinstance(stack, AsyncExitStack):
+            raise ConfigurationError(
+                f"{ADAPTER}: this FastAPI has no function exit stack to settle the events on "
+                "(FastAPI 0.121 or newer is needed with a store); or give store=None"
+            )
+        loop = asyncio.get_running_loop()
+        verified: asyncio.Future[Delivery] = loop.create_future()
+        ran: asyncio.Future[Outcome] = loop.create_future()
+
+        async def hold(delivery: Delivery) -> Outcome:
+            verified.set_result(delivery)
+            return await ran
+
+        driving = loop.create_task(
+            drive(
+                flow,
+                lambda check: _read(check, request),
+                hold,
+                store_blocks=self._receiver.store_blocks,
+            )
+        )
+        try:
+            await asyncio.wait((verified, driving), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled: the flow's task must not wait for ever
+            driving.cancel()
+            raise
+        if not verified.done():
+            reply = driving.result()  # what it raised (a disconnect) is raised here
+            assert reply is not None  # no route ran, so the flow answered
+            raise _answer(reply, trace)
+
+        async def settle(
+            kind: type[BaseException] | None, error: BaseException | None, _: TracebackType | None
+        ) -> bool:
+            ran.set_result(Outcome(error is None))
+            reply = await driving
+            if error is None and reply is not None:  # the events could not be recorded
+                raise _answer(reply, trace)
+            return False
+
+        stack.push_async_exit(settle)
+        return verified.result()
+
+
+async def _read(check: DeliveryCheck, request: Request) -> bytes:
+    chunks: list[bytes] = []
+    try:
+        with within(check.deadline):
+            async for chunk in request.stream():
+                check.feed(chunk)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise check.timed_out() from None
+    except ClientDisconnect:
+        raise ClientDisconnected from None
+    return b"".join(chunks)
+
+
+async def rejected_response(request: Request, error: Exception) -> Response:
+    """Exception handler that answers ``DeliveryRejected`` with its ``EventsResponse`` body."""
+    assert isinstance(error, DeliveryRejected)
+    reply = error.reply
+    return Response(reply.body, reply.status, headers=dict(reply.headers))
