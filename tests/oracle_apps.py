@@ -272,3 +272,54 @@ def aiohttp_server(app: Any) -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+# --- served by real servers: every app behind one dispatcher, recording to a file --------
+
+APP_HEADER = "x-oracle-app"
+LOG_ENV = "HUBSIG_ORACLE_LOG"
+
+
+class FileEntered(Entered):
+    """``Entered`` that appends ``<trace id> <handler>`` to a file, read by the test."""
+
+    def __init__(self, log: str, trace: Callable[[], str]) -> None:
+        super().__init__()
+        self._log, self._trace = log, trace
+
+    def note(self, name: str) -> None:
+        with open(self._log, "a", encoding="ascii") as log:
+            log.write(f"{self._trace()} {name}\n")
+
+
+def served_apps() -> ASGIApp:
+    """The ASGI factory uvicorn and granian serve: Starlette and FastAPI, bare and behind
+    hubsig (``exempt=`` and ``paths=``), chosen by the ``X-Oracle-App`` header."""
+    import contextvars
+    import os
+
+    trace: contextvars.ContextVar[str] = contextvars.ContextVar("trace", default="")
+    entered = FileEntered(os.environ[LOG_ENV], trace.get)
+    apps: dict[str, ASGIApp] = {}
+    for framework in ("starlette", "fastapi"):
+        build, prefixes = ASGI_APPS[framework]
+        apps[f"{framework}/bare"] = build(entered, None)
+        apps[f"{framework}/exempt"] = build(entered, exempt_settings(prefixes))
+        apps[f"{framework}/paths"] = build(entered, paths_settings(prefixes))
+
+    async def dispatch(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        headers = dict(scope["headers"])
+        trace.set(headers.get(b"x-b3-traceid", b"").decode("latin-1"))
+        app = apps.get(headers.get(APP_HEADER.encode(), b"").decode("latin-1"))
+        if app is None:
+            await send({"type": "http.response.start", "status": 421, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return dispatch

@@ -14,7 +14,9 @@ The requests are built as uvicorn and gunicorn build them
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,13 +75,14 @@ def targets(draw: st.DrawFn, prefixes: tuple[str, ...] = ("",)) -> str:
 
 
 def unsigned_delivery() -> tuple[dict[str, str], bytes]:
-    request = signed_request(make_events(1), oracle_apps.SECRET)
+    # A trace id of its own: Hypothesis seeds ``random``, which hubsig's ids come from.
+    request = signed_request(make_events(1), oracle_apps.SECRET, trace_id=uuid.uuid4().hex)
     headers = {k: v for k, v in request.headers.items() if k != "X-Hub-Signature"}
     return headers, request.body
 
 
 def signed_delivery() -> tuple[dict[str, str], bytes]:
-    request = signed_request(make_events(1), oracle_apps.SECRET)
+    request = signed_request(make_events(1), oracle_apps.SECRET, trace_id=uuid.uuid4().hex)
     return dict(request.headers), request.body
 
 
@@ -246,3 +249,82 @@ def test_the_exempt_route_spelled_exactly_passes_unverified(
     prefix = prefixes_of(request.node.callspec.id.split("/")[0])[0]
     reply, entered = pair.through_hubsig(prefix + oracle_apps.OTHER)
     assert (reply.status, entered) == (200, ["other"])
+
+
+# --- a sample of the same targets, byte for byte, through real servers -----------------
+
+SERVERS = {
+    "uvicorn-httptools": ["-m", "uvicorn", "--http", "httptools"],
+    "uvicorn-h11": ["-m", "uvicorn", "--http", "h11"],
+    "granian": ["-m", "granian", "--interface", "asgi", "--no-ws", "--log-level", "warning"],
+}
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path]]:
+    """A real server serving ``oracle_apps.served_apps``; yields its port and handler log."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.fail_closed_wire import ROOT, _free_port, _stop
+
+    log = tmp_path_factory.mktemp("oracle") / "entered.log"
+    log.touch()
+    port = _free_port()
+    kind = request.param
+    command = [sys.executable, *SERVERS[kind], "--factory", "tests.oracle_apps:served_apps"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    if kind.startswith("uvicorn"):
+        command += ["--log-level", "warning", "--no-access-log"]
+    env = {**os.environ, oracle_apps.LOG_ENV: str(log), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"{kind} exited"
+            try:
+                raw_request(port, "GET", "/", {}, b"")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port, log
+    finally:
+        _stop(process)
+
+
+def _entered(log: Path, trace_id: str) -> list[str]:
+    lines = log.read_text(encoding="ascii").splitlines()
+    return [name for trace, _, name in (line.partition(" ") for line in lines) if trace == trace_id]
+
+
+@pytest.mark.parametrize(
+    "app", ["starlette/exempt", "starlette/paths", "fastapi/exempt", "fastapi/paths"]
+)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_real_servers_never_take_a_routed_target_past_hubsig_unsigned(
+    served: tuple[int, Path], app: str, data: st.DataObject
+) -> None:
+    """The invariant again, for a fixed sample of generated targets sent byte for byte to
+    uvicorn (httptools and h11) and granian, each server making its own scope of them."""
+    port, log = served
+    framework = app.split("/")[0]
+    target = data.draw(targets(prefixes_of(framework)), label="target")
+    headers, body = unsigned_delivery()
+    bare_trace = headers["X-B3-TraceId"]
+    raw_request(
+        port, "POST", target, {**headers, oracle_apps.APP_HEADER: f"{framework}/bare"}, body
+    )
+    routed = _entered(log, bare_trace)
+    headers, body = unsigned_delivery()
+    reply = raw_request(port, "POST", target, {**headers, oracle_apps.APP_HEADER: app}, body)
+    entered = _entered(log, headers["X-B3-TraceId"])
+    if any(name != "other" for name in routed):
+        assert entered == [], f"{target!r} reached {entered} unsigned (HTTP {reply.status})"
+    assert not {"guarded", "channel"} & set(entered), f"{target!r} got in"
