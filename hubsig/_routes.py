@@ -22,8 +22,10 @@ imported only for an app of that framework.
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hubsig._paths import PathGuard
@@ -36,15 +38,20 @@ _LINKS = ("app", "wsgi_app", "__self__", "handler", "_app", "application")
 Template = Callable[[Mapping[str, Any]], "str | None"]
 
 
+Endpoints = Callable[[], "Iterable[tuple[str, Callable[..., Any]]]"]
+
+
 class Router:
     """One recognised router: ``template`` gives the path template of the route a request
-    (an ASGI scope or a WSGI environ) goes to, ``None`` for no route."""
+    (an ASGI scope or a WSGI environ) goes to, ``None`` for no route; ``endpoints`` lists
+    ``(template, handler)`` for every route, where the framework can say."""
 
-    __slots__ = ("kind", "template")
+    __slots__ = ("endpoints", "kind", "template")
 
-    def __init__(self, kind: str, template: Template) -> None:
+    def __init__(self, kind: str, template: Template, endpoints: Endpoints = tuple) -> None:
         self.kind = kind
         self.template = template
+        self.endpoints = endpoints
 
     def routes(self, path: str) -> bool:
         """Whether a request for ``path`` (no mount point) goes to a route, any method."""
@@ -98,6 +105,32 @@ def check_routes(guard: PathGuard, router: Router | None, adapter: str) -> None:
                 f"{adapter}: {name}= entr{'ies' if len(missing) > 1 else 'y'} "
                 f"{', '.join(map(repr, missing))} match no route of the app: {fix}"
             )
+    for template, handler in router.endpoints():
+        if _reads_its_delivery(handler) and not guard.guards(_sample_path(template)):
+            raise ConfigurationError(
+                f"{adapter}: the route {template!r} reads hubsig.delivery_of, but the "
+                f"middleware lets its requests through unverified ({_why(guard)}): it would "
+                "never get a delivery; guard it"
+            )
+
+
+def _why(guard: PathGuard) -> str:
+    return "it is exempt=" if guard.exempt is not None else "paths= does not cover it"
+
+
+def _reads_its_delivery(handler: Callable[..., Any]) -> bool:
+    """Whether a handler's own code names ``delivery_of`` (``hubsig.delivery_of(request)``)."""
+    handler = inspect.unwrap(handler)
+    code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+    return code is not None and "delivery_of" in code.co_names
+
+
+_PARAMETER = re.compile(r"\{[^}]*\}|<[^>]*>")
+
+
+def _sample_path(template: str) -> str:
+    """A path the route's template matches, its parameters filled with a plain segment."""
+    return _PARAMETER.sub("x", template) or "/"
 
 
 class ExemptRoutes:
@@ -160,14 +193,27 @@ def _method(request: Mapping[str, Any]) -> str:
 def _router_of(node: object) -> Router | None:
     routes = getattr(node, "routes", None)
     if isinstance(routes, list) and routes and all(hasattr(r, "matches") for r in routes):
-        return Router("starlette", lambda scope: _starlette_template(routes, dict(scope), ""))
+        return Router(
+            "starlette",
+            lambda scope: _starlette_template(routes, dict(scope), ""),
+            lambda: _starlette_endpoints(routes, ""),
+        )
     asgi_router = getattr(node, "asgi_router", None)
     if callable(getattr(asgi_router, "handle_routing", None)):
-        return Router("litestar", lambda scope: _litestar_template(asgi_router, scope))
+        return Router(
+            "litestar",
+            lambda scope: _litestar_template(asgi_router, scope),
+            lambda: _litestar_endpoints(getattr(node, "routes", ())),
+        )
     url_map = getattr(node, "url_map", None)
     if callable(getattr(url_map, "bind", None)):
         quart = type(node).__module__.startswith("quart")
-        return Router("werkzeug", lambda request: _werkzeug_template(url_map, request, quart))
+        views = getattr(node, "view_functions", {})
+        return Router(
+            "werkzeug",
+            lambda request: _werkzeug_template(url_map, request, quart),
+            lambda: _werkzeug_endpoints(url_map, views),
+        )
     if type(node).__module__.startswith("django.core.handlers") and "django.urls" in sys.modules:
         return Router("django", _django_template)
     return None
@@ -254,3 +300,27 @@ def _django_template(environ: Mapping[str, Any]) -> str | None:
     except Resolver404:
         return None
     return "/" + str(match.route)
+
+
+def _starlette_endpoints(routes: list[Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for route in routes:
+        path = prefix + str(getattr(route, "path", ""))
+        inner = getattr(route, "routes", None)
+        if isinstance(inner, list) and inner:
+            yield from _starlette_endpoints(inner, path)
+        elif callable(getattr(route, "endpoint", None)):
+            yield path, route.endpoint
+
+
+def _litestar_endpoints(routes: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    for route in routes:
+        for handler in getattr(route, "route_handlers", ()):
+            fn = getattr(handler, "fn", None)
+            if callable(fn):
+                yield str(route.path), fn
+
+
+def _werkzeug_endpoints(url_map: Any, views: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for rule in url_map.iter_rules():
+        if rule.endpoint in views:
+            yield str(rule.rule), views[rule.endpoint]

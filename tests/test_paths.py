@@ -512,3 +512,33 @@ def test_an_aiohttp_sub_application_two_deep_is_read_below_its_whole_prefix() ->
         refused = raw_request(port, "POST", "/sub/inner/status", headers, body)
         passed = raw_request(port, "POST", "/sub/inner/health", headers, body)
     assert (refused.status, passed.status, entered.names) == (401, 200, ["other"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"exempt": ["/health"]}, {"paths": ["/webhooks/interactions"]}],
+    ids=["exempt", "paths"],
+)
+def test_a_route_that_reads_its_delivery_but_is_let_through_stops_the_start_up(
+    settings: dict[str, Any],
+) -> None:
+    """A handler calling ``hubsig.delivery_of`` that the middleware would never verify."""
+    from fastapi import FastAPI, Request
+
+    import hubsig
+    from hubsig.asgi import HubSignatureMiddleware
+
+    app = FastAPI()
+    app.add_middleware(HubSignatureMiddleware, secret=SECRET, **settings)
+
+    @app.post("/webhooks/interactions")
+    async def hook(request: Request) -> str:
+        return str(hubsig.delivery_of(request).trace.trace_id)
+
+    @app.post("/health")
+    async def health(request: Request) -> str:
+        return str(hubsig.delivery_of(request).trace.trace_id)
+
+    failed = [m for m in _lifespan(app) if m["type"] == "lifespan.startup.failed"]
+    assert failed
+    assert "'/health' reads hubsig.delivery_of" in failed[0]["message"]
