@@ -22,6 +22,7 @@ imported only for an app of that framework.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 import sys
@@ -101,9 +102,13 @@ def check_routes(guard: PathGuard, router: Router | None, adapter: str) -> None:
                 else "the route it means would go unguarded; write the route's full path "
                 "below the mount point (with any router prefix), or guard the whole app"
             )
+            known = sorted({template for template, _ in router.endpoints()})
+            close = difflib.get_close_matches(missing[0], known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigurationError(
                 f"{adapter}: {name}= entr{'ies' if len(missing) > 1 else 'y'} "
-                f"{', '.join(map(repr, missing))} match no route of the app: {fix}"
+                f"{', '.join(map(repr, missing))} match{'' if len(missing) > 1 else 'es'} no "
+                f"route of the app{hint}: {fix}"
             )
     for template, handler in router.endpoints():
         if _reads_its_delivery(handler) and not guard.guards(_sample_path(template)):

@@ -272,7 +272,7 @@ def test_an_entry_no_route_matches_stops_the_asgi_start_up(
     assert failed, sent
     entry = next(iter(settings.values()))[0]
     assert repr(entry) in failed[0]["message"]
-    assert "match no route" in caplog.text
+    assert "matches no route" in caplog.text
     # and nothing is served meanwhile
     headers, body = signed_delivery()
     loop = _loop()
@@ -310,7 +310,7 @@ def test_an_entry_no_route_matches_refuses_every_wsgi_request(
         with caplog.at_level(logging.ERROR, logger="hubsig"):
             reply = call_wsgi(app, "POST", "/api" + OTHER, headers, body)
     assert (reply.status, entered.names) == (500, [])
-    assert "'/api/health' match no route" in caplog.text
+    assert "'/api/health' matches no route" in caplog.text
 
 
 # --- a mount point read two ways: the router confirms every exemption ------------------
@@ -542,3 +542,10 @@ def test_a_route_that_reads_its_delivery_but_is_let_through_stops_the_start_up(
     failed = [m for m in _lifespan(app) if m["type"] == "lifespan.startup.failed"]
     assert failed
     assert "'/health' reads hubsig.delivery_of" in failed[0]["message"]
+
+
+def test_an_entry_that_names_no_route_is_told_the_route_it_resembles() -> None:
+    build, _ = oracle_apps.ASGI_APPS["starlette"]
+    app = build(Entered(), {"secret": SECRET, "exempt": ["/helth"]})
+    failed = [m for m in _lifespan(app) if m["type"] == "lifespan.startup.failed"]
+    assert "did you mean '/health'?" in failed[0]["message"]
