@@ -181,12 +181,26 @@ def event_keys(payload: EventsPayload, body: bytes) -> list[str]:
         if entity_id is not None:
             # ``_value_`` is a plain attribute; ``.value`` and hashing a member run Python code.
             prefix = kind._value_ if kind.__class__ is EventType else _kind(kind)
-            append(holdable_key(f"{prefix}:{entity_id}"))
+            append(f"{prefix}:{entity_id}")
             continue
         if digest is None:
             digest = hashlib.sha256(body).hexdigest()[:32]
-        append(holdable_key(f"{_kind(kind)}:{payload.operation_id or '-'}:{digest}:{position}"))
-    return keys
+        append(f"{_kind(kind)}:{payload.operation_id or '-'}:{digest}:{position}")
+    return holdable_keys(keys)
+
+
+def holdable_keys(keys: list[str]) -> list[str]:
+    """``holdable_key`` of each key; ``keys`` itself, checked in a few C calls, in the
+    common case of short ASCII keys with no NUL and no digest prefix anywhere."""
+    joined = "".join(keys)
+    if (
+        joined.isascii()
+        and "\x00" not in joined
+        and DIGEST_PREFIX not in joined
+        and (not keys or max(map(len, keys)) <= MAX_KEY_LENGTH)
+    ):
+        return keys
+    return [holdable_key(key) for key in keys]
 
 
 MAX_KEY_LENGTH = 256

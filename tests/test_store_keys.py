@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import hubsig
 from hubsig import EventsPayload
-from hubsig._dedupe import DIGEST_PREFIX, MAX_KEY_LENGTH, event_keys, holdable_key
+from hubsig._dedupe import DIGEST_PREFIX, MAX_KEY_LENGTH, event_keys, holdable_key, holdable_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events
 from tests.adapters import Sent, _call_asgi, _call_wsgi
@@ -151,3 +151,8 @@ def test_a_key_that_looks_like_a_digest_is_digested_too() -> None:
     digested = holdable_key("STARTED:" + "x" * 1000)
     assert holdable_key(digested) != digested
     assert holdable_key(digested).startswith(DIGEST_PREFIX)
+
+
+@given(st.lists(st.text(max_size=300) | st.sampled_from(["sha256:x", "a\x00b", "STARTED:id"])))
+def test_the_fast_check_of_many_keys_agrees_with_the_rule_for_each(keys: list[str]) -> None:
+    assert holdable_keys(list(keys)) == [holdable_key(key) for key in keys]
