@@ -53,9 +53,22 @@ def hubsig_middleware(
 
 
 def webhook_handler(
-    *, config: kit.WebhookConfig | None = None, **settings: Unpack[kit.WebhookSettings]
+    handler: None = None,
+    /,
+    *,
+    config: kit.WebhookConfig | None = None,
+    **settings: Unpack[kit.WebhookSettings],
 ) -> Callable[[Handler], Handler]:
-    """Decorate one aiohttp handler: it runs only on verified deliveries."""
+    """Decorate one aiohttp handler: it runs only on verified deliveries.
+
+    Raises ``TypeError`` when used without parentheses (``@webhook_handler``), and
+    ``ConfigurationError`` for a bad setting, both when the module is imported.
+    """
+    if handler is not None:  # @webhook_handler: the handler arrives where settings belong
+        name = getattr(handler, "__name__", type(handler).__name__)
+        raise TypeError(
+            f"use @hubsig.aiohttp.webhook_handler(secret=...) with parentheses, above {name}"
+        )
     receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.aiohttp.webhook_handler"))
 
     def decorate(handler: Handler) -> Handler:

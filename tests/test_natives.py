@@ -377,3 +377,13 @@ def test_django_webhook_view_without_parentheses_says_to_add_them() -> None:
 
     with pytest.raises(TypeError, match=r"use @hubsig\.django\.webhook_view\(\) with parentheses"):
         webhook_view(_a_view)  # type: ignore[arg-type]
+
+
+def test_a_bare_aiohttp_handler_decorator_says_to_add_the_parentheses() -> None:
+    from hubsig.aiohttp import webhook_handler
+
+    async def interactions(request: object) -> None:
+        return None
+
+    with pytest.raises(TypeError, match=r"webhook_handler\(secret=...\) with parentheses"):
+        webhook_handler(interactions)  # type: ignore[arg-type]
