@@ -1,0 +1,86 @@
+"""Instructions per delivery through an adapter, counted by callgrind: repeatable on a noisy VM.
+
+``python -m benchmarks.instructions`` runs each case under ``valgrind --tool=callgrind`` twice
+(50 and 250 deliveries of the same 4 KiB body) and prints the difference divided by 200, so
+imports and set-up cancel out. Run it in another checkout (``--root``) to compare two commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+CASES = ("asgi", "asgi-none", "wsgi", "wsgi-none", "webhook")
+
+
+def run_case(case: str, count: int) -> None:
+    """The measured work: ``count`` deliveries through the adapter ``case`` names."""
+    import hubsig
+    from benchmarks.adapters import (
+        SECRET,
+        asgi_request,
+        bare_asgi,
+        bare_wsgi,
+        events_body,
+        handler,
+        wsgi_request,
+    )
+    from hubsig.asgi import HubSignatureMiddleware
+    from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
+
+    body = events_body(4096)
+    extra = {"store": None} if case.endswith("-none") else {}
+    if case.startswith("wsgi"):
+        call = wsgi_request(body)
+        app = WSGIMiddleware(bare_wsgi, secret=SECRET, **extra)
+        for _ in range(count):
+            call(app)
+        return
+    acall = asgi_request(body)
+    if case.startswith("asgi"):
+        asgi_app = HubSignatureMiddleware(bare_asgi, secret=SECRET, **extra)
+    else:
+        asgi_app = hubsig.webhook(secret=SECRET)(handler)
+
+    async def deliveries() -> None:
+        for _ in range(count):
+            await acall(asgi_app)
+
+    asyncio.run(deliveries())
+
+
+def instructions(root: Path, case: str, count: int) -> int:
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, "-m", "benchmarks.instructions", "--run", case, str(count),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(done.stderr[-2000:])
+    return int(found.group(1))
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout to measure")
+    options.add_argument("--run", nargs=2, metavar=("CASE", "COUNT"), help=argparse.SUPPRESS)
+    arguments = options.parse_args()
+    if arguments.run:
+        sys.path.insert(0, os.getcwd())
+        run_case(arguments.run[0], int(arguments.run[1]))
+        return
+    print("| case | instructions per delivery |\n|---|---|")
+    for case in CASES:
+        few = instructions(arguments.root, case, 50)
+        many = instructions(arguments.root, case, 250)
+        print(f"| {case} | {(many - few) // 200:,} |")
+
+
+if __name__ == "__main__":
+    main()
