@@ -14,6 +14,7 @@ The requests are built as uvicorn and gunicorn build them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -164,28 +165,22 @@ def pair(
         ):
             yield Pair(_raw_send(bare), _raw_send(guarded), bare_entered, entered)
     else:
+        urlconf: Any = contextlib.nullcontext()
         if framework == "django":
             # One URLconf serves both apps, so both note into one record (cleared per call).
             entered = bare_entered
             django_site.configure()
             from django.test.utils import override_settings
 
-            with override_settings(ROOT_URLCONF="tests.oracle_apps"):
-                build_wsgi = oracle_apps.WSGI_APPS[framework]
-                yield Pair(
-                    _wsgi_send(build_wsgi(bare_entered, None)),
-                    _wsgi_send(build_wsgi(entered, settings_)),
-                    bare_entered,
-                    entered,
-                )
-            return
-        build_wsgi = oracle_apps.WSGI_APPS[framework]
-        yield Pair(
-            _wsgi_send(build_wsgi(bare_entered, None)),
-            _wsgi_send(build_wsgi(entered, settings_)),
-            bare_entered,
-            entered,
-        )
+            urlconf = override_settings(ROOT_URLCONF="tests.oracle_apps")
+        with urlconf:
+            build_wsgi = oracle_apps.WSGI_APPS[framework]
+            yield Pair(
+                _wsgi_send(build_wsgi(bare_entered, None)),
+                _wsgi_send(build_wsgi(entered, settings_)),
+                bare_entered,
+                entered,
+            )
 
 
 PAIRS = [
