@@ -141,6 +141,13 @@ def litestar_app(entered: Entered, settings: Settings | None) -> ASGIApp:
     return HubSignatureMiddleware(app, **settings) if settings else app
 
 
+def _werkzeug_routes(app: Any, handler: Callable[[str], Callable[..., Any]]) -> None:
+    """The three routes, as Flask and Quart (werkzeug rules) declare them."""
+    app.add_url_rule(GUARDED, "guarded", handler("guarded"), methods=["POST"])
+    app.add_url_rule(CHANNELS + "<channel>", "channel", handler("channel"), methods=["POST"])
+    app.add_url_rule(OTHER, "other", handler("other"), methods=["GET", "POST"])
+
+
 def quart_app(entered: Entered, settings: Settings | None) -> ASGIApp:
     from quart import Quart
 
@@ -154,9 +161,7 @@ def quart_app(entered: Entered, settings: Settings | None) -> ASGIApp:
         view.__name__ = name
         return view
 
-    app.add_url_rule(GUARDED, "guarded", handler("guarded"), methods=["POST"])
-    app.add_url_rule(CHANNELS + "<channel>", "channel", handler("channel"), methods=["POST"])
-    app.add_url_rule(OTHER, "other", handler("other"), methods=["GET", "POST"])
+    _werkzeug_routes(app, handler)
     if settings:
         app.asgi_app = HubSignatureMiddleware(app.asgi_app, **settings)  # type: ignore[method-assign]
     return app
@@ -187,9 +192,7 @@ def flask_app(entered: Entered, settings: Settings | None) -> WSGIApp:
         view.__name__ = name
         return view
 
-    app.add_url_rule(GUARDED, "guarded", handler("guarded"), methods=["POST"])
-    app.add_url_rule(CHANNELS + "<channel>", "channel", handler("channel"), methods=["POST"])
-    app.add_url_rule(OTHER, "other", handler("other"), methods=["GET", "POST"])
+    _werkzeug_routes(app, handler)
     if settings:
         app.wsgi_app = WSGIHubSignatureMiddleware(app.wsgi_app, **settings)  # type: ignore[method-assign]
     return app

@@ -153,9 +153,8 @@ class _Guarded:
             self.transport.write(_TOO_LARGE)
             self.transport.close()
 
-
-class H11WithDeadline(_Guarded, H11Protocol):
-    """uvicorn's h11 protocol under ``HeadDeadlines``."""
+    # uvicorn's protocol methods, each extended the same way for both parsers (the protocol
+    # class comes after this one in each subclass's MRO, hence ``super()``).
 
     def __init__(
         self,
@@ -166,20 +165,28 @@ class H11WithDeadline(_Guarded, H11Protocol):
         *,
         deadlines: HeadDeadlines,
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
         self._guard(deadlines)
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self._wait_for_head()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        super().data_received(data)  # type: ignore[misc]
         self._count_head(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.deadlines.arrived(self.transport)
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._wait_when_idle()
+
+
+class H11WithDeadline(_Guarded, H11Protocol):
+    """uvicorn's h11 protocol under ``HeadDeadlines``."""
 
     def handle_events(self) -> None:
         before = self.cycle
@@ -187,47 +194,15 @@ class H11WithDeadline(_Guarded, H11Protocol):
         if self.cycle is not before:  # h11 parsed a request head
             self.deadlines.arrived(self.transport)
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._wait_when_idle()
-
 
 if HttpToolsProtocol is not None:
 
     class HttpToolsWithDeadline(_Guarded, HttpToolsProtocol):
         """uvicorn's httptools protocol under ``HeadDeadlines``."""
 
-        def __init__(
-            self,
-            config: Config,
-            server_state: ServerState,
-            app_state: dict[str, Any],
-            _loop: asyncio.AbstractEventLoop | None = None,
-            *,
-            deadlines: HeadDeadlines,
-        ) -> None:
-            super().__init__(config, server_state, app_state, _loop)
-            self._guard(deadlines)
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._wait_for_head()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            self._count_head(data)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.deadlines.arrived(self.transport)
-            super().connection_lost(exc)
-
         def on_headers_complete(self) -> None:
             self.deadlines.arrived(self.transport)
             super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._wait_when_idle()
 
 
 def protocol_classes() -> dict[str, Callable[..., asyncio.Protocol]]:
