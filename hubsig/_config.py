@@ -25,6 +25,7 @@ from hubsig._hidden import HiddenValue
 from hubsig._paths import PathGuard
 from hubsig._scheme import Scheme, scheme_with
 from hubsig._secrets import Secrets, load_secrets
+from hubsig._sink import Sink
 from hubsig._verifier import Verifier
 from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
 from hubsig.stores.memory import MemoryStore
@@ -87,6 +88,7 @@ class WebhookSettings(TypedDict, total=False):
     api_keys: Sequence[str] | str | None
     acknowledge_rejections: bool
     store: AnyStore | None
+    sink: Sink | None
     dedupe: DedupePolicy
     methods: Sequence[str]
     body_timeout: float
@@ -116,6 +118,9 @@ class WebhookConfig:
     matching ``x-api-key`` header. ``store`` remembers processed events so
     each is processed once: a ``MemoryStore`` of this process unless given
     (a shared one for several processes), ``None`` to turn that off.
+    ``sink`` (``hubsig.sinks``) takes each delivery's fresh events instead
+    of the handler or app: hubsig answers 200 once the sink has made them
+    durable, 503 with ``Retry-After`` when it could not.
     Neither secrets nor API keys appear in the ``repr``.
     """
 
@@ -131,6 +136,7 @@ class WebhookConfig:
     api_keys: Sequence[str] | str | None = field(default=None, repr=False)
     acknowledge_rejections: bool = False
     store: AnyStore | None = field(default_factory=MemoryStore)
+    sink: Sink | None = None
     dedupe: DedupePolicy = field(default_factory=DedupePolicy)
     methods: Sequence[str] = ("POST",)
     body_timeout: float = DEFAULT_BODY_TIMEOUT
@@ -147,6 +153,7 @@ class WebhookConfig:
         _check_flag("strict", self.strict)
         _check_flag("acknowledge_rejections", self.acknowledge_rejections)
         _check_store(self.store)
+        _check_sink(self.sink)
         if not isinstance(self.dedupe, DedupePolicy):
             raise ConfigurationError("dedupe must be a DedupePolicy, e.g. DedupePolicy(lease=60)")
         scheme = scheme_with(self.scheme, self.header_name, self.algorithms, self.encoding)
@@ -358,6 +365,20 @@ def _check_store(store: object) -> None:
         raise ConfigurationError(
             "store must have claim, complete and release methods and say whether they block "
             f"(a blocking attribute); {type(store).__name__} has not"
+        )
+
+
+def _check_sink(sink: object) -> None:
+    if sink is None:
+        return
+    if isinstance(sink, type):
+        raise ConfigurationError(
+            f"sink must be a sink instance, not the class: write {sink.__name__}(...)"
+        )
+    if not isinstance(sink, Sink) or not isinstance(getattr(sink, "blocking", None), bool):
+        raise ConfigurationError(
+            "sink must have check and publish methods and say whether they block "
+            f"(a blocking attribute, True or False); {type(sink).__name__} has not"
         )
 
 

@@ -56,10 +56,12 @@ def step(flow: Flow, value: Any, error: BaseException | None) -> Effect | Finish
 
 
 async def check_store(receiver: Receiver) -> None:
-    """Run an async store's ``check()`` once (raising ``ConfigurationError`` if it fails)."""
-    if receiver.checked.done or receiver.store is None:
+    """Run an async store's or sink's ``check()`` once (raising ``ConfigurationError``
+    if it fails)."""
+    if receiver.checked.done:
         return
-    await receiver.store.check()  # type: ignore[union-attr]
+    for call in receiver.checks():
+        await _store_call(call, receiver.store_blocks)
     receiver.checked.done = True
 
 
@@ -155,7 +157,8 @@ async def _store_call(effect: StoreCall, store_blocks: bool, *, shielded: bool =
     """Carry out a store call; ``shielded``, one that started finishes even if the request is
     cancelled meanwhile (a release cut short would hold claims for a lease). A call that never
     waits (an in-memory store) is made right here, with no thread and no task."""
-    if store_blocks and not effect.inline:
+    blocks = store_blocks if effect.blocks is None else effect.blocks
+    if blocks and not effect.inline:
         call = asyncio.to_thread(effect.method, *effect.arguments)
         return await (asyncio.shield(call) if shielded else call)
     value = effect.method(*effect.arguments)

@@ -44,7 +44,9 @@ from hubsig._receiver import (
     failure,
     in_progress,
     rejection,
+    unavailable,
 )
+from hubsig._sink import Sink
 from hubsig._trace import TraceContext
 from hubsig.errors import ClientDisconnected, ConfigurationError, WebhookError
 
@@ -99,6 +101,8 @@ class StoreCall:
     method: Callable[..., Any]
     arguments: tuple[Any, ...]
     inline: bool = False
+    blocks: bool | None = None
+    """Whether this call waits on I/O; ``None``: as the receiver's store does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,7 @@ def answered(status: int) -> Outcome:
 
 
 _ANSWERED: dict[int, Outcome] = {}
+_PUBLISHED = Outcome(True, acknowledge=True)
 
 
 def succeeded(status: int) -> bool:
@@ -180,28 +185,43 @@ Flow: TypeAlias = Generator[Effect, Any, "Reply | None"]
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Receiver:
-    """What a flow needs that outlives one request: the configuration, and the store
-    with its policy when events are claimed (``store`` is ``None`` to verify only)."""
+    """What a flow needs that outlives one request: the configuration, the store with
+    its policy when events are claimed (``store`` is ``None`` to verify only), and the
+    sink that takes the events instead of the handler, if any."""
 
     config: WebhookConfig
     store: AnyStore | None = None
     policy: DedupePolicy = field(default_factory=DedupePolicy)
     checked: StoreCheck = field(default_factory=lambda: StoreCheck(), repr=False)
+    sink: Sink | None = None
 
     def __post_init__(self) -> None:
-        """Check a synchronous store now, so a store that can never work stops start-up."""
-        check = getattr(self.store, "check", None)
-        if check is None:
-            self.checked.done = True
-        elif not inspect.iscoroutinefunction(check):
-            check()
-            self.checked.done = True
+        """Check a synchronous store and sink now, so one that can never work stops
+        start-up; an async one is checked at start-up (lifespan) or before first use."""
+        waiting = False
+        for part in (self.store, self.sink):
+            check = getattr(part, "check", None)
+            if check is None:
+                continue
+            if inspect.iscoroutinefunction(check) or not getattr(part, "blocking", True):
+                waiting = True
+            else:
+                check()
+        self.checked.done = not waiting
 
     @classmethod
     def of(cls, config: WebhookConfig, *, dedupe: bool = True) -> Receiver:
         """The receiver for ``config``: with its store, if it names one and ``dedupe``."""
         store = config.store if dedupe else None
-        return cls(config, store, config.dedupe)
+        return cls(config, store, config.dedupe, sink=config.sink)
+
+    def checks(self) -> list[StoreCall]:
+        """The calls that check the store and the sink (each maybe awaitable)."""
+        return [
+            StoreCall(part.check, (), blocks=getattr(part, "blocking", None))
+            for part in (self.store, self.sink)
+            if part is not None and hasattr(part, "check")
+        ]
 
     @property
     def store_blocks(self) -> bool:
@@ -258,9 +278,36 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> F
         if check is not None:
             check.release()
     if receiver.store is None:
-        outcome: Outcome = yield Handle(delivery)
+        if receiver.sink is None:
+            outcome: Outcome = yield Handle(delivery)
+        else:
+            outcome = yield from _publish(receiver, receiver.sink, delivery)
         return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
     return (yield from _once(receiver, receiver.store, delivery))
+
+
+def _checked(receiver: Receiver) -> Generator[Effect, Any, None]:
+    """Check the store and sink before their first use, unless start-up did."""
+    if receiver.checked.done:
+        return
+    for call in receiver.checks():  # noqa: UP028 (each check's result is sent back; a list cannot take it)
+        yield call
+    receiver.checked.done = True
+
+
+def _publish(receiver: Receiver, sink: Sink, delivery: Delivery) -> Generator[Effect, Any, Outcome]:
+    """Hand the events to the sink in place of a handler: acknowledged once it has made
+    them durable, 503 (claims given back, the sender retries) when it could not."""
+    try:
+        yield from _checked(receiver)
+        yield StoreCall(sink.publish, (delivery,), blocks=sink.blocking)
+    except Exception:
+        logger.exception(
+            "the sink did not make the events durable; asking the sender to retry trace_id=%s",
+            delivery.trace.trace_id,
+        )
+        return Outcome(False, unavailable(delivery.trace))
+    return _PUBLISHED
 
 
 def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
@@ -270,9 +317,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     unique = unique_keys(keys)
     token = attempt_token()  # this attempt's own: fences its claims from stale workers
     try:
-        if not receiver.checked.done:
-            yield StoreCall(store.check, ())  # type: ignore[union-attr]
-            receiver.checked.done = True
+        yield from _checked(receiver)
         claims = yield StoreCall(store.claim, (unique, receiver.policy.lease, token))
     except ConfigurationError as error:
         logger.error("the delivery store can never work: %s trace_id=%s", error, trace.trace_id)
@@ -309,7 +354,10 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         arrived=delivery.payload,
     )
     try:
-        outcome: Outcome = yield Handle(fresh, keep_alive)
+        if receiver.sink is None:
+            outcome: Outcome = yield Handle(fresh, keep_alive)
+        else:
+            outcome = yield from _publish(receiver, receiver.sink, fresh)
     except BaseException:
         yield from _abort(store, held)
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)

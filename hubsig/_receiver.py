@@ -38,7 +38,15 @@ from hubsig.errors import (
     WebhookError,
 )
 
-__all__ = ["Delivery", "DeliveryCheck", "Reply", "acknowledge", "in_progress", "rejection"]
+__all__ = [
+    "Delivery",
+    "DeliveryCheck",
+    "Reply",
+    "acknowledge",
+    "in_progress",
+    "rejection",
+    "unavailable",
+]
 
 logger = hubsig_logger("hubsig")
 
@@ -301,6 +309,15 @@ def in_progress(trace: TraceContext) -> Reply:
     message = "delivery_in_progress: an event of this delivery is being processed; retry later"
     body = EventsResponse(code=409, message=message).to_json()
     return replace(json_reply(409, body, trace), reason="delivery_in_progress")
+
+
+def unavailable(trace: TraceContext) -> Reply:
+    """503 with ``Retry-After`` for events the sink could not make durable; the sender
+    retries (the cause is in the log, never in the answer)."""
+    message = "sink_unavailable: the events could not be made durable; retry later"
+    body = EventsResponse(code=503, message=message).to_json()
+    reply = json_reply(503, body, trace, (("retry-after", "5"),))
+    return replace(reply, reason="sink_unavailable")
 
 
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:

@@ -23,7 +23,8 @@ expected digest, or the raw value of a hostile header. The tree::
     │   ├── BodyTooLarge             413
     │   ├── TooManyEvents            413
     │   ├── IncompleteBody           400  the body ended before its Content-Length
-    │   └── ReceiverBusy             503  the in-flight body budget is spent
+    │   ├── ReceiverBusy             503  the in-flight body budget is spent
+    │   └── SinkUnavailable          503  the sink could not make the events durable
     ├── StoreUnavailable             the store cannot be reached: answer 500, the sender retries
     ├── ClaimLost                    another attempt took a transaction's claims: roll back
     ├── ClientDisconnected           the client went away mid-body: nothing to answer
@@ -62,6 +63,7 @@ __all__ = [
     "ReceiverBusy",
     "SecretWhitespaceWarning",
     "SignatureMismatch",
+    "SinkUnavailable",
     "StoreUnavailable",
     "TooManyEvents",
     "UnsupportedAlgorithm",
@@ -187,6 +189,14 @@ class ReceiverBusy(WebhookError):
     status = 503
     code = "receiver_busy"
     close_connection = True
+
+
+class SinkUnavailable(WebhookError):
+    """The sink did not confirm the events durable (its engine is down or slow); the
+    claims were given back, and the sender is asked to retry."""
+
+    status = 503
+    code = "sink_unavailable"
 
 
 class NotVerified(WebhookError):

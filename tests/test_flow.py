@@ -243,6 +243,90 @@ def test_a_completion_that_keeps_failing_is_retried_then_acknowledged_anyway() -
     assert reply.status == 200
 
 
+# --- a sink in place of the handler -----------------------------------------------------
+
+
+class _ListSink:
+    """A sink that keeps what it is given in a list: the flow's side of the contract only
+    (the engines' own tests run against real servers, in tests/sinks/)."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        self.published: list[Any] = []
+
+    def check(self) -> None:
+        pass
+
+    def publish(self, delivery: Any) -> None:
+        self.published.append(delivery)
+
+
+def _sunk(store: MemoryStore | None) -> tuple[Flow, bytes, tuple[str, ...], _ListSink]:
+    sink = _ListSink()
+    events = make_events(2)
+    request = signed_request(events, SECRET)
+    config = WebhookConfig(secret=SECRET, store=store, sink=sink)
+    view = RequestView("POST", "/hook", Headers(request.headers.items()))
+    return deliver(Receiver.of(config), view, TRACE), request.body, events.entity_ids, sink
+
+
+def test_with_a_sink_the_fresh_events_are_published_instead_of_handled_then_completed() -> None:
+    store = MemoryStore()
+    flow, body, ids, sink = _sunk(store)
+    claim = _claimed(flow, body)
+    publish = flow.send(claim.method(*claim.arguments))
+    assert isinstance(publish, StoreCall)  # never a Handle: the handler is not called
+    assert publish.method == sink.publish
+    assert publish.blocks is True
+    publish.method(*publish.arguments)
+    complete = flow.send(None)
+    assert isinstance(complete, StoreCall)
+    assert complete.method.__name__ == "complete"
+    complete.method(*complete.arguments)
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert (reply.status, _ids(reply)) == (200, list(ids))
+    assert sink.published[0].claims is not None  # the fresh delivery, with its claims
+
+
+def test_a_sink_that_fails_releases_the_claims_and_asks_for_a_retry_with_503() -> None:
+    store = MemoryStore()
+    flow, body, _, _ = _sunk(store)
+    claim = _claimed(flow, body)
+    flow.send(claim.method(*claim.arguments))
+    release = flow.throw(ConnectionError("engine down"))
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    release.method(*release.arguments)
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert reply.status == 503
+    assert ("retry-after", "5") in reply.headers
+    assert b"engine down" not in reply.body  # the cause is logged, not answered
+    again = store.claim(list(claim.arguments[0]), 60, "the-retry")
+    assert again == [Claim.CLAIMED, Claim.CLAIMED]  # the sender's retry can publish them
+
+
+def test_a_sink_class_or_a_thing_that_is_no_sink_stops_the_configuration() -> None:
+    from hubsig.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not the class"):
+        WebhookConfig(secret=SECRET, sink=_ListSink)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="check and publish"):
+        WebhookConfig(secret=SECRET, sink=object())  # type: ignore[arg-type]
+
+
+def test_with_a_sink_and_no_store_every_event_is_published() -> None:
+    flow, body, ids, sink = _sunk(None)
+    publish = _read(flow, body)
+    assert isinstance(publish, StoreCall)
+    assert publish.method == sink.publish
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert (reply.status, _ids(reply)) == (200, list(ids))
+
+
 def test_the_flow_module_imports_no_driver_of_its_own() -> None:
     """The module that decides does no I/O: no asyncio, threads or clock (``hubsig._drive``
     carries the effects out)."""
