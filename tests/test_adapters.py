@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 import hubsig
 from hubsig import RequestView, WebhookConfig
 from hubsig.testing import signed_request
-from tests.adapters import ADAPTERS, Adapter, Answer, Sent, _call_wsgi
+from tests.adapters import ADAPTERS, Adapter, Answer
+from tests.harness import Sent, call_wsgi
 
 SECRET = "It's a Secret to Everybody"
 OLD_SECRET = "last-years-secret"
@@ -300,7 +301,7 @@ def test_client_disconnect_mid_body_never_reaches_the_app(adapter_name: str) -> 
     answer = ADAPTERS[adapter_name](WebhookConfig(secret=SECRET), sent)
     assert not answer.reached_app
     # ASGI sees the disconnect and answers nothing; WSGI sees a short read.
-    assert answer.status in (None, 400)
+    assert answer.status in (0, 400)  # 0: no answer started
     if answer.status == 400:
         assert answer.json["status"]["message"].startswith("incomplete_body:")
 
@@ -428,7 +429,7 @@ def test_wsgi_generator_app_is_started_before_its_claims_settle() -> None:
     middleware = HubSignatureMiddleware(app, secret="s", store=MemoryStore())
     request = signed_request(make_events(1), "s")
     sent = Sent([request.body], dict(request.headers))
-    answers = [_call_wsgi(middleware, sent)[0] for _ in range(3)]
+    answers = [call_wsgi(middleware, sent)[0] for _ in range(3)]
     assert answers == [500, 200, 200]
     assert runs == ["500 Internal Server Error", "200 OK"]  # the third: a duplicate
     assert closed == [True, True]
@@ -439,7 +440,7 @@ def test_a_scope_the_server_keeps_does_not_keep_the_delivery() -> None:
     not leave the delivery (and its body) there once the app has answered."""
     import asyncio
 
-    from tests.adapters import _asgi_scope
+    from tests.harness import asgi_scope
 
     seen: list[hubsig.Delivery] = []
 
@@ -449,7 +450,7 @@ def test_a_scope_the_server_keeps_does_not_keep_the_delivery() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     sent = signed(events_body("a"))
-    scope = _asgi_scope(sent)
+    scope = asgi_scope(sent)
     body = {"type": "http.request", "body": sent.body, "more_body": False}
 
     async def receive() -> dict[str, Any]:

@@ -21,7 +21,8 @@ from hubsig import WebhookConfig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.testing import make_events, signed_request
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
-from tests.adapters import ADAPTERS, Answer, Sent
+from tests.adapters import ADAPTERS, Answer
+from tests.harness import Reply, Sent, call_asgi, call_wsgi, wsgi_environ
 
 SECRET = "bounds-secret"
 
@@ -132,30 +133,6 @@ def test_escaped_surrogate_pairs_are_ordinary_text(adapter: str) -> None:
     assert json.loads(answer.body)["data"]["ids"] == [{"id": "\U0001f600"}]
 
 
-def _wsgi_environ(body: bytes, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/hook",
-        "SCRIPT_NAME": "",
-        "wsgi.input": io.BytesIO(body),
-        **extra,
-    }
-    for name, value in headers.items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    return environ
-
-
-def _call_wsgi(app: Any, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        started.update(status=status, headers={k.lower(): v for k, v in headers})
-        return lambda data: None
-
-    body = b"".join(app(environ, start_response))
-    return started["status"], started["headers"], body
-
-
 def test_wsgi_chunked_body_under_a_server_that_cannot_read_it_is_411() -> None:
     reached: list[bool] = []
 
@@ -167,13 +144,15 @@ def test_wsgi_chunked_body_under_a_server_that_cannot_read_it_is_411() -> None:
     body = make_events().to_json()
     headers = {**signed_request(body, SECRET).headers, "Transfer-Encoding": "chunked"}
     middleware = WSGIMiddleware(app, secret=SECRET)
-    status, _, answer = _call_wsgi(middleware, _wsgi_environ(body, headers))
-    assert status.startswith("411")
+    sent = Sent([body], dict(headers), declare_length=False)
+    unterminated = wsgi_environ(sent)
+    del unterminated["wsgi.input_terminated"]
+    status, _, answer = call_wsgi(middleware, sent, environ=unterminated)
+    assert status == 411
     assert json.loads(answer)["status"]["message"].startswith("length_required:")
     assert not reached
     # The same body where the server de-chunks it (gunicorn, werkzeug) is read and accepted.
-    terminated = _wsgi_environ(body, headers, **{"wsgi.input_terminated": True})
-    assert _call_wsgi(middleware, terminated)[0].startswith("200")
+    assert call_wsgi(middleware, sent).status == 200
 
 
 class _SlowInput:
@@ -191,47 +170,22 @@ class _SlowInput:
 def test_wsgi_body_slower_than_body_timeout_is_408() -> None:
     body = make_events().to_json()
     headers = dict(signed_request(body, SECRET).headers)
-    environ = _wsgi_environ(body, headers, CONTENT_LENGTH=str(len(body)))
-    environ["wsgi.input"] = _SlowInput(body, 0.01)
+    environ = wsgi_environ(Sent([body], headers), **{"wsgi.input": _SlowInput(body, 0.01)})
     middleware = WSGIMiddleware(lambda e, s: [b""], secret=SECRET, body_timeout=0.05)
-    status, response_headers, answer = _call_wsgi(middleware, environ)
-    assert status.startswith("408")
+    status, response_headers, answer = call_wsgi(middleware, Sent([], {}), environ=environ)
+    assert status == 408
     assert json.loads(answer)["status"]["message"].startswith("body_timeout:")
     assert "connection" not in response_headers  # hop-by-hop: not a WSGI app's to send
     assert middleware.config.budget.used == 0
 
 
-async def _asgi_call(
-    app: Any, headers: list[tuple[bytes, bytes]], receive: Any
-) -> tuple[int, dict[str, str], bytes]:
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/hook",
-        "root_path": "",
-        "headers": headers,
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = sent[0]
-    return (
-        start["status"],
-        {k.decode(): v.decode() for k, v in start["headers"]},
-        b"".join(m.get("body", b"") for m in sent[1:]),
-    )
-
-
-def _asgi_headers(body: bytes, declared: int | None) -> list[tuple[bytes, bytes]]:
-    pairs = [
-        (k.lower().encode(), v.encode()) for k, v in signed_request(body, SECRET).headers.items()
-    ]
+def _asgi_sent(body: bytes, declared: int | None) -> Sent:
+    """Signed headers for ``body``, with ``Content-Length: declared`` (None: undeclared); the
+    test's own ``receive`` sends the body, or stalls."""
+    headers = dict(signed_request(body, SECRET).headers)
     if declared is not None:
-        pairs.append((b"content-length", str(declared).encode()))
-    return pairs
+        headers["Content-Length"] = str(declared)
+    return Sent([], headers, declare_length=False)
 
 
 def test_asgi_stalled_body_is_408_with_connection_close() -> None:
@@ -248,7 +202,7 @@ def test_asgi_stalled_body_is_408_with_connection_close() -> None:
     middleware = ASGIMiddleware(app, secret=SECRET, body_timeout=0.05)
     started = time.monotonic()
     status, headers, answer = asyncio.run(
-        _asgi_call(middleware, _asgi_headers(body, len(body)), stalled)
+        call_asgi(middleware, _asgi_sent(body, len(body)), receive=stalled)
     )
     assert time.monotonic() - started < 5
     assert (status, headers["connection"]) == (408, "close")
@@ -265,7 +219,7 @@ def test_asgi_body_timeout_covers_a_slow_drip_too() -> None:
         return {"type": "http.request", "body": b"x", "more_body": True}
 
     middleware = ASGIMiddleware(lambda s, r, se: None, secret=SECRET, body_timeout=0.2)  # type: ignore[arg-type,return-value]
-    status, _, _ = asyncio.run(_asgi_call(middleware, _asgi_headers(body, None), drip))
+    status, _, _ = asyncio.run(call_asgi(middleware, _asgi_sent(body, None), receive=drip))
     assert status == 408
 
 
@@ -284,7 +238,7 @@ def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_release
 
         return receive
 
-    async def scenario() -> list[tuple[int, dict[str, str], bytes]]:
+    async def scenario() -> list[Reply]:
         middleware = ASGIMiddleware(
             lambda s, r, se: None,  # type: ignore[arg-type,return-value]
             secret=SECRET,
@@ -293,7 +247,7 @@ def test_asgi_bodies_past_the_inflight_budget_get_503_then_the_budget_is_release
             body_timeout=0.3,
         )
         calls = [
-            asyncio.create_task(_asgi_call(middleware, _asgi_headers(b"", size), stalls(n)))
+            asyncio.create_task(call_asgi(middleware, _asgi_sent(b"", size), receive=stalls(n)))
             for n in range(3)
         ]
         answers = await asyncio.gather(*calls)
@@ -328,7 +282,7 @@ def test_small_deliveries_pass_while_large_bodies_fill_the_budget() -> None:
             app, secret=SECRET, max_body_size=512 * 1024, max_inflight_bytes=1024 * 1024
         )
         idle = [
-            asyncio.create_task(_asgi_call(middleware, _asgi_headers(b"", 500 * 1024), never))
+            asyncio.create_task(call_asgi(middleware, _asgi_sent(b"", 500 * 1024), receive=never))
             for _ in range(4)
         ]
         await asyncio.sleep(0.05)
@@ -339,7 +293,7 @@ def test_small_deliveries_pass_while_large_bodies_fill_the_budget() -> None:
         async def receive() -> dict[str, Any]:
             return messages.pop(0)
 
-        status, _, _ = await _asgi_call(middleware, _asgi_headers(body, len(body)), receive)
+        status, _, _ = await call_asgi(middleware, _asgi_sent(body, len(body)), receive=receive)
         for task in idle:
             task.cancel()
         await asyncio.gather(*idle, return_exceptions=True)
@@ -371,7 +325,7 @@ def test_undeclared_chunks_count_against_the_budget_as_they_arrive() -> None:
         )
         held = 256 * 1024 - 100_000  # other requests hold all but 100,000 bytes
         assert middleware.config.budget.reserve(held)
-        answer = await _asgi_call(middleware, _asgi_headers(b"", None), await receive_factory())
+        answer = await call_asgi(middleware, _asgi_sent(b"", None), receive=await receive_factory())
         assert middleware.config.budget.used == held  # 200,000 - 64 KiB would not fit
         return answer
 
@@ -386,7 +340,7 @@ def test_413_asks_the_server_to_close_the_connection() -> None:
         return {"type": "http.request", "body": body, "more_body": True}
 
     middleware = ASGIMiddleware(lambda s, r, se: None, secret=SECRET, max_body_size=1024)  # type: ignore[arg-type,return-value]
-    status, headers, _ = asyncio.run(_asgi_call(middleware, _asgi_headers(b"", None), receive))
+    status, headers, _ = asyncio.run(call_asgi(middleware, _asgi_sent(b"", None), receive=receive))
     assert (status, headers["connection"]) == (413, "close")
 
 

@@ -96,6 +96,7 @@ def test_argparse_usage_errors_exit_2() -> None:
     assert raised.value.code == 2
 
 
+@pytest.mark.slow
 def test_console_script_runs_the_readme_main_job() -> None:
     """The README's first command, as a user runs it: the installed ``hubsig`` script."""
     script = Path(sys.executable).with_name("hubsig")

@@ -19,6 +19,7 @@ import hubsig
 from hubsig.asgi import HubSignatureMiddleware
 from hubsig.fastapi import VerifiedDelivery
 from hubsig.testing import make_events, signed_request
+from tests.harness import Sent, asgi_scope, call_asgi
 
 SECRET = "access-secret"
 Verified = Annotated[hubsig.Delivery, Depends(VerifiedDelivery(secret=SECRET))]
@@ -113,25 +114,14 @@ def test_state_is_per_request_even_if_a_server_shares_one_dict() -> None:
 
     middleware = HubSignatureMiddleware(app, secret=SECRET, paths=["/hook"])
     body = make_events().to_json()
-    headers = [
-        (k.lower().encode(), v.encode()) for k, v in signed_request(body, SECRET).headers.items()
-    ]
+    headers = dict(signed_request(body, SECRET).headers)
 
-    async def run(path: str, request_headers: list[tuple[bytes, bytes]]) -> None:
-        scope = {"type": "http", "method": "POST", "path": path, "headers": request_headers,
-                 "state": shared}  # fmt: skip
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: Any) -> None:
-            return None
-
-        await middleware(scope, receive, send)
+    async def run(path: str, request_headers: dict[str, str]) -> None:
+        sent = Sent([body], request_headers, path=path)
+        await call_asgi(middleware, sent, scope=asgi_scope(sent, state=shared))
 
     asyncio.run(run("/hook", headers))
-    asyncio.run(run("/open", []))
+    asyncio.run(run("/open", {}))
     assert isinstance(seen[0], hubsig.Delivery)
     assert seen[1] is None
     assert "hubsig" not in shared

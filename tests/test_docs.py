@@ -14,6 +14,8 @@ from sphinx.util.inventory import InventoryFile
 
 import hubsig
 
+pytestmark = pytest.mark.slow  # the documentation build: `pytest -m slow` runs it
+
 ROOT = Path(__file__).parent.parent
 PUBLIC_MODULES = [
     "hubsig.errors",

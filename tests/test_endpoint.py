@@ -13,9 +13,8 @@ import hubsig
 from hubsig import ConfigurationError, Delivery, Event, EventsPayload, EventType, MediaType
 from hubsig._config import WebhookConfig
 from hubsig._endpoint import WebhookEndpoint
-from tests.adapters import Sent, endpoint_asgi, endpoint_wsgi
-from tests.adapters import _call_asgi as call_asgi
-from tests.adapters import _call_wsgi as call_wsgi
+from tests.adapters import endpoint_asgi, endpoint_wsgi
+from tests.harness import Sent, call_asgi, call_wsgi
 
 SECRET = "endpoint-secret"
 DOCUMENT = {
@@ -38,7 +37,7 @@ def signed(body: bytes = BODY) -> Sent:
 
 def both_protocols(
     build: Callable[[], WebhookEndpoint],
-) -> list[tuple[int | None, dict[str, Any]]]:
+) -> list[tuple[int, dict[str, Any]]]:
     """The same delivery through a fresh endpoint's ASGI app, then another's WSGI app.
 
     Fresh endpoints, because one endpoint would rightly treat the second as a duplicate.

@@ -22,6 +22,8 @@ ROOT = Path(__file__).parent.parent
 SECRET = "examples-secret"
 VENV_BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.slow  # real servers in subprocesses: `pytest -m slow` runs them
+
 # example: (server command, application, the webhook's path); "python" runs the example's own
 # __main__ (aiohttp's web.run_app, wsgiref's make_server)
 EXAMPLES: dict[str, tuple[str, str, str]] = {

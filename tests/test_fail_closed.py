@@ -9,9 +9,14 @@ hypercorn or gunicorn on loopback, the request line written byte for byte.
 The columns are the axes that carry information: each spelling of the
 guarded path (``//x``, ``/x/``, ``%69``, ``%2F``, case, dot segments, a
 trailing ``%0a``, absolute-form, ...) sent unsigned; each attack (unsigned,
-forged, tampered) on the exact path; and every other method. (A forged or
-tampered body on another spelling adds nothing: whether hubsig verifies is
-decided by the path alone.) ``tests/test_routing_oracle.py`` generates
+forged, tampered) on the exact path; and every other method, in each
+surface's first style (the style moves the path, not the method). (A forged or
+tampered body on another spelling, or with a lowercase ``post``, adds nothing:
+whether hubsig verifies is decided by the method and path alone.) A test id is
+one surface and one probe (a spelling, an attack, a method): it checks every
+deployment and style of that surface and names each one that failed, so one
+regression fails a handful of ids, each with the whole list. The real servers'
+ids are marked ``slow`` (``pytest -m slow``). ``tests/test_routing_oracle.py`` generates
 the spellings instead, with each framework's router as the oracle. The guarded handler records
 each request it is entered with, so "never ran" is observed, not inferred
 from a status; and a correctly signed delivery must reach it, so a guard
@@ -45,7 +50,8 @@ from tests.fail_closed_apps import (
     Recorder,
     Shape,
 )
-from tests.fail_closed_wire import RealServer, Reply, call_asgi, call_wsgi, real_servers
+from tests.fail_closed_wire import RealServer, real_servers
+from tests.harness import Reply, call_wsgi, request, run_asgi
 
 ROOT_PATH = "/api"
 """The server's root path: uvicorn/hypercorn ``--root-path``, gunicorn's ``SCRIPT_NAME``."""
@@ -225,18 +231,23 @@ class Receivers:
         if case.surface.protocol == "asgi":
             app = self._asgi_apps()[case.deployment]
             assert self._loop is not None
-            return call_asgi(
+            return run_asgi(
                 app,
+                request(
+                    method,
+                    target,
+                    headers,
+                    body,
+                    root_path=style.root_path,
+                    prefixed=style.prefixed,
+                ),
                 self._loop,
-                method,
-                target,
-                headers,
-                body,
-                root_path=style.root_path,
-                prefixed=style.prefixed,
+                answer_errors=True,
             )
         wsgi_app = self._wsgi_apps()[case.deployment]
-        return call_wsgi(wsgi_app, method, target, headers, body, script_name=style.root_path)
+        return call_wsgi(
+            wsgi_app, request(method, target, headers, body, root_path=style.root_path)
+        )
 
     def _asgi_apps(self) -> dict[str, ASGIApp]:
         if self._asgi is None:
@@ -349,15 +360,7 @@ REFUSAL_CODE = {
     "forged": "signature_mismatch",
     "tampered": "signature_mismatch",
 }
-METHODS = [
-    *(
-        (method, attack)
-        for method in ("HEAD", "GET", "PUT", "PATCH", "DELETE", "OPTIONS")
-        for attack in ("unsigned", "signed")
-    ),
-    # servers differ: gunicorn refuses the token (400), hypercorn makes it POST, uvicorn keeps it
-    *(("post", attack) for attack in ATTACKS),
-]
+METHODS = ["HEAD", "GET", "PUT", "PATCH", "DELETE", "OPTIONS", "post"]
 
 
 @dataclass(frozen=True)
@@ -405,113 +408,151 @@ def assert_never_ran(
     assert lowest <= reply.status < 500, answer
 
 
-def _spelling_params() -> list[Any]:
+# --- the tests: one id per surface and probe, every deployment and style checked in it ------
+
+
+def _surface_params(probes: list[str] | None = None) -> list[Any]:
+    """``surface`` or ``surface/probe`` ids; a real server's are ``slow`` (``pytest -m slow``)."""
     return [
-        pytest.param(case, spelling, id=f"{case.id}/{spelling.name}")
-        for case in CASES
-        for spelling in SPELLINGS
-        if not (spelling.mutates_mount and not case.shape.prefix)
-        and spelling.name not in case.style.unsent
+        pytest.param(
+            *((surface,) if probes is None else (surface, probe)),
+            id=surface.name if probes is None else f"{surface.name}/{probe}",
+            marks=pytest.mark.slow if surface.server is not None else (),
+        )
+        for surface in SURFACES
+        for probe in (probes or [""])
     ]
 
 
-@pytest.mark.parametrize(("case", "spelling"), _spelling_params())
-def test_no_spelling_of_the_guarded_path_lets_an_unsigned_delivery_in(
-    receivers: Receivers, case: Case, spelling: Spelling
-) -> None:
-    """Every spelling of the guarded path, unsigned, is refused without the handler
-    running; where hubsig sees the request before any router, a spelling it promises to
-    cover gets hubsig's own 401, not a lucky 404, and a control character its 400."""
-    sent = delivery("unsigned")
-    target = spelling.spell(case.style.sent_root, case.shape.prefix)
-    reply = receivers.send(case, "POST", target, sent.headers, sent.body)
-    assert_never_ran(receivers, case, sent, reply, f"POST {target}")
-    outside_mount = case.shape.outside_mount or not spelling.mutates_mount
-    if spelling.name not in _CONTROL and (
-        case.servable
-        and (
-            case.shape.every_path
-            or (case.shape.guard_first and spelling.documented and outside_mount)
-        )
-    ):
-        assert (reply.status, refusal_code(reply)) == (401, "missing_signature")
-    if case.shape.guard_first and case.surface.server is None and spelling.name in _CONTROL:
-        assert (reply.status, refusal_code(reply)) == (400, "malformed_request")
+def cases_on(surface: Surface) -> list[Case]:
+    return [case for case in CASES if case.surface == surface]
+
+
+def for_each(cases: list[Case], check: Callable[[Case], None]) -> None:
+    """Run ``check`` on every case and fail once, naming every case that failed and why
+    (a regression fails one test per surface and probe, with the whole list)."""
+    failures = []
+    for case in cases:
+        try:
+            check(case)
+        except AssertionError as error:
+            failures.append(f"{case.id}: {str(error).splitlines()[0]}")
+    assert not failures, f"{len(failures)} of {len(cases)} deployments:\n" + "\n".join(failures)
 
 
 _CONTROL = frozenset({"nul", "trailing-newline", "trailing-cr", "inner-tab"})
+_SPELLINGS = {spelling.name: spelling for spelling in SPELLINGS}
 
 
-@pytest.mark.parametrize(
-    ("case", "attack"),
-    [pytest.param(case, attack, id=f"{case.id}/{attack}") for case in CASES for attack in ATTACKS],
-)
+@pytest.mark.parametrize(("surface", "spelling"), _surface_params(list(_SPELLINGS)))
+def test_no_spelling_of_the_guarded_path_lets_an_unsigned_delivery_in(
+    receivers: Receivers, surface: Surface, spelling: str
+) -> None:
+    """Every spelling of the guarded path, unsigned, is refused without the handler
+    running, in every deployment and style; where hubsig sees the request before any
+    router, a spelling it promises to cover gets hubsig's own 401, not a lucky 404, and a
+    control character its 400."""
+    spelt = _SPELLINGS[spelling]
+
+    def check(case: Case) -> None:
+        sent = delivery("unsigned")
+        target = spelt.spell(case.style.sent_root, case.shape.prefix)
+        reply = receivers.send(case, "POST", target, sent.headers, sent.body)
+        assert_never_ran(receivers, case, sent, reply, f"POST {target}")
+        outside_mount = case.shape.outside_mount or not spelt.mutates_mount
+        if spelling not in _CONTROL and (
+            case.servable
+            and (
+                case.shape.every_path
+                or (case.shape.guard_first and spelt.documented and outside_mount)
+            )
+        ):
+            assert (reply.status, refusal_code(reply)) == (401, "missing_signature"), target
+        if case.shape.guard_first and case.surface.server is None and spelling in _CONTROL:
+            assert (reply.status, refusal_code(reply)) == (400, "malformed_request"), target
+
+    cases = [
+        case
+        for case in cases_on(surface)
+        if not (spelt.mutates_mount and not case.shape.prefix) and spelling not in case.style.unsent
+    ]
+    for_each(cases, check)
+
+
+@pytest.mark.parametrize(("surface", "attack"), _surface_params(ATTACKS))
 def test_no_bad_delivery_to_the_guarded_path_gets_in(
-    receivers: Receivers, case: Case, attack: str
+    receivers: Receivers, surface: Surface, attack: str
 ) -> None:
     """An unsigned, forged or tampered delivery to the guarded route, spelled exactly, is
-    refused with its reason, without the handler running."""
-    sent = delivery(attack)
-    reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
-    assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
-    if case.servable:
-        assert (reply.status, refusal_code(reply)) == (401, REFUSAL_CODE[attack])
+    refused with its reason, without the handler running, in every deployment and style."""
+
+    def check(case: Case) -> None:
+        sent = delivery(attack)
+        reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
+        assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
+        if case.servable:
+            assert (reply.status, refusal_code(reply)) == (401, REFUSAL_CODE[attack])
+
+    for_each(cases_on(surface), check)
 
 
-@pytest.mark.parametrize(
-    ("case", "method", "attack"),
-    [
-        pytest.param(case, method, attack, id=f"{case.id}/{method}/{attack}")
-        for case in CASES
-        for method, attack in METHODS
-    ],
-)
+@pytest.mark.parametrize(("surface", "method"), _surface_params(METHODS))
 def test_no_other_method_reaches_the_guarded_handler(
-    receivers: Receivers, case: Case, method: str, attack: str
+    receivers: Receivers, surface: Surface, method: str
 ) -> None:
-    """Guarded paths take POST only: any other method is refused (405), signed or not."""
-    sent = delivery(attack)
-    reply = receivers.send(case, method, case.target(), sent.headers, sent.body)
-    assert_never_ran(receivers, case, sent, reply, f"{method} {case.target()}")
-    if case.servable and method.isupper():
-        assert reply.status == 405
+    """Guarded paths take POST only: any other method is refused (405), signed or not, in
+    every deployment (in the surface's first style: the style moves the path, not the
+    method). A lowercase ``post`` is sent unsigned: servers differ (gunicorn refuses the
+    token, hypercorn makes it POST, uvicorn keeps it), and signed it is a delivery."""
+    first_style = surface.styles[0]
+
+    def check(case: Case) -> None:
+        for attack in ("unsigned", "signed") if method.isupper() else ("unsigned",):
+            sent = delivery(attack)
+            reply = receivers.send(case, method, case.target(), sent.headers, sent.body)
+            assert_never_ran(receivers, case, sent, reply, f"{method} {case.target()} {attack}")
+            if case.servable and method.isupper():
+                assert reply.status == 405, f"{attack}: HTTP {reply.status}"
+
+    for_each([case for case in cases_on(surface) if case.style == first_style], check)
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
-def test_a_signed_delivery_reaches_the_guarded_handler(receivers: Receivers, case: Case) -> None:
+@pytest.mark.parametrize("surface", _surface_params())
+def test_a_signed_delivery_reaches_the_guarded_handler(
+    receivers: Receivers, surface: Surface
+) -> None:
     """The other half of the promise: the guard lets the real sender in, in every deployment
     a framework can route (and where it cannot, the delivery is still refused, not run)."""
-    sent = delivery("signed")
-    reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
-    recorder = receivers.recorder(case)
-    if not case.servable:
-        assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
-        return
-    assert 200 <= reply.status < 300, f"HTTP {reply.status} {reply.body[:200]!r}"
-    assert recorder.has_verified(sent.trace_id)
-    answer = json.loads(reply.body)
-    assert answer["status"]["code"] == 0
-    assert [item["id"] for item in answer["data"]["ids"]] == list(sent.ids)
+
+    def check(case: Case) -> None:
+        sent = delivery("signed")
+        reply = receivers.send(case, "POST", case.target(), sent.headers, sent.body)
+        if not case.servable:
+            assert_never_ran(receivers, case, sent, reply, f"POST {case.target()}")
+            return
+        assert 200 <= reply.status < 300, f"HTTP {reply.status} {reply.body[:200]!r}"
+        assert receivers.recorder(case).has_verified(sent.trace_id)
+        answer = json.loads(reply.body)
+        assert answer["status"]["code"] == 0
+        assert [item["id"] for item in answer["data"]["ids"]] == list(sent.ids)
+
+    for_each(cases_on(surface), check)
 
 
-@pytest.mark.parametrize(
-    ("case", "attack"),
-    [
-        pytest.param(case, attack, id=f"{case.id}/{attack}")
-        for case in CASES
-        if case.shape.unguarded and case.servable
-        for attack in ("unsigned", "signed")
-    ],
-)
+@pytest.mark.parametrize(("surface", "attack"), _surface_params(["unsigned", "signed"]))
 def test_delivery_of_refuses_a_request_hubsig_did_not_verify(
-    receivers: Receivers, case: Case, attack: str
+    receivers: Receivers, surface: Surface, attack: str
 ) -> None:
     """The safety net: a handler on a path the middleware does not guard (a configuration
     mistake) that reads its delivery through ``hubsig.delivery_of`` gets ``NotVerified``,
     signature header or not, and stops there (frameworks answer the exception with 500)."""
-    sent = delivery(attack)
-    reply = receivers.send(case, "POST", case.target(UNGUARDED), sent.headers, sent.body)
-    recorder = receivers.recorder(case)
-    assert recorder.has_entered(sent.trace_id), f"HTTP {reply.status}: the route was not reached"
-    assert not recorder.has_verified(sent.trace_id)
-    assert reply.status >= 400
+
+    def check(case: Case) -> None:
+        sent = delivery(attack)
+        reply = receivers.send(case, "POST", case.target(UNGUARDED), sent.headers, sent.body)
+        recorder = receivers.recorder(case)
+        assert recorder.has_entered(sent.trace_id), f"HTTP {reply.status}: not reached"
+        assert not recorder.has_verified(sent.trace_id)
+        assert reply.status >= 400
+
+    for_each([c for c in cases_on(surface) if c.shape.unguarded and c.servable], check)

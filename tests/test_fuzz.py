@@ -22,6 +22,7 @@ def test_targets_raise_only_hubsig_errors(name: str, data: bytes) -> None:
     TARGETS[name](data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TARGETS)
 def test_short_atheris_run(name: str) -> None:
     pytest.importorskip(

@@ -13,9 +13,7 @@ import pytest
 
 import hubsig
 from hubsig import Delivery, Event, EventsPayload, WebhookEndpoint
-from tests.adapters import Sent
-from tests.adapters import _call_asgi as call_asgi
-from tests.adapters import _call_wsgi as call_wsgi
+from tests.harness import Sent, call_asgi, call_wsgi
 
 SECRET = "signature-secret"
 BODY = json.dumps(

@@ -17,7 +17,8 @@ from hubsig import WebhookConfig
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.testing import make_events, signed_request
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
-from tests.adapters import ADAPTERS, Answer, Sent
+from tests.adapters import ADAPTERS, Answer
+from tests.harness import Sent, asgi_scope, wsgi_environ
 
 SECRET = "hostile-secret"
 MiB = 1024 * 1024
@@ -90,15 +91,15 @@ def test_asgi_refuses_a_declared_100_mb_body_without_reading_it() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("never reached")
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "headers": [(b"content-length", b"100000000"), (b"x-hub-signature", b"sha1=" + b"0" * 40)],
-    }
+    headers = {"Content-Length": "100000000", "X-Hub-Signature": "sha1=" + "0" * 40}
+    scope = asgi_scope(Sent([], headers, path="/", declare_length=False))
     asyncio.run(ASGIMiddleware(app, secret=SECRET)(scope, receive, send))
     assert sent[0]["status"] == 413
     assert received == []
+
+
+UNSIGNED_ZEROS = {"X-Hub-Signature": "sha1=" + "0" * 40}
+"""A well-formed signature that matches nothing."""
 
 
 def _streamed_chunks(total: int, size: int = 65536) -> Any:
@@ -125,12 +126,7 @@ def test_asgi_stops_reading_a_streamed_100_mb_body_at_the_limit() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("never reached")
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "headers": [(b"x-hub-signature", b"sha1=" + b"0" * 40)],
-    }
+    scope = asgi_scope(Sent([], UNSIGNED_ZEROS, path="/", declare_length=False))
     tracemalloc.start()
     asyncio.run(ASGIMiddleware(app, secret=SECRET)(scope, receive, send))
     peak = tracemalloc.get_traced_memory()[1]
@@ -160,16 +156,9 @@ class EndlessInput(io.RawIOBase):
 @pytest.mark.parametrize("declared", [True, False])
 def test_wsgi_reads_at_most_the_limit_of_a_100_mb_body(declared: bool) -> None:
     stream = EndlessInput()
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/",
-        "HTTP_X_HUB_SIGNATURE": "sha1=" + "0" * 40,
-        "wsgi.input": stream,
-    }
-    if declared:
-        environ["CONTENT_LENGTH"] = "100000000"
-    else:
-        environ["wsgi.input_terminated"] = True
+    declared_length = {"CONTENT_LENGTH": "100000000"} if declared else {}
+    sent = Sent([], UNSIGNED_ZEROS, path="/", declare_length=declared)
+    environ = wsgi_environ(sent, **{"wsgi.input": stream}, **declared_length)
     statuses: list[str] = []
 
     def app(environ: Any, start_response: Any) -> list[bytes]:

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,9 @@ from hubsig import ConfigurationError, EventsPayload
 from hubsig._dedupe import Claim, event_keys, unique_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events
-from tests.adapters import Sent, _call_asgi, _call_wsgi, asgi_middleware, wsgi_middleware
+from tests.adapters import asgi_middleware, wsgi_middleware
 from tests.conftest import fresh_table
+from tests.harness import Sent, call_asgi, call_wsgi
 
 SECRET = "once-secret"
 
@@ -42,74 +42,7 @@ def keys_of(sent: Sent) -> list[str]:
     return unique_keys(event_keys(payload, sent.body))
 
 
-# --- redelivery is visible ----------------------------------------------------------------
-
-
-def test_an_event_whose_claim_expired_unsettled_reaches_the_handler_as_redelivered(
-    store: Any,
-) -> None:
-    seen: list[bool] = []
-    endpoint = hubsig.webhook(secret=SECRET, store=store)(
-        lambda payload, delivery: seen.append(delivery.redelivered)
-    )
-    first, crashed = signed(make_events(2)), signed(make_events(2))
-    assert _call_wsgi(endpoint.wsgi, first)[0] == 200
-    store.claim(keys_of(crashed), 0.05, "a-worker-that-died")  # and never settled
-    time.sleep(0.15)
-    assert _call_wsgi(endpoint.wsgi, crashed)[0] == 200
-    assert seen == [False, True]
-
-
-def test_a_retry_after_a_failed_handler_is_not_a_redelivery(store: Any) -> None:
-    """A failed handler releases its claims: its retry is an ordinary one."""
-    seen: list[bool] = []
-
-    def flaky(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
-        seen.append(delivery.redelivered)
-        if len(seen) == 1:
-            raise RuntimeError("the first try fails")
-
-    endpoint = hubsig.webhook(secret=SECRET, store=store)(flaky)
-    sent = signed(make_events(2))
-    assert _call_wsgi(endpoint.wsgi, sent)[0] == 500
-    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200
-    assert seen == [False, False]
-
-
-def test_an_expired_claim_is_remembered_through_pruning(tmp_path: Path) -> None:
-    """SQLite prunes processed events past retention, but keeps an expired claim a day."""
-    clock = [1000.0]
-    store = SQLiteStore(tmp_path / "e.db", clock=lambda: clock[0])
-    store.claim(["crashed"], 60, "dead")
-    store.claim(["other"], 60, "A")
-    store.complete(["other"], 10, "A")
-    clock[0] += 3600
-    store.claim(["unrelated"], 60, "B")  # prunes what it may
-    assert store.claim(["other"], 60, "C") == [Claim.CLAIMED]  # forgotten after retention
-    assert store.claim(["crashed"], 60, "C") == [Claim.RECLAIMED]
-    store.close()
-
-
-def test_sqlite_prunes_in_small_batches(tmp_path: Path) -> None:
-    clock = [1000.0]
-    store = SQLiteStore(tmp_path / "e.db", clock=lambda: clock[0])
-    keys = [f"k{i}" for i in range(5000)]
-    for start in range(0, 5000, 500):
-        batch = keys[start : start + 500]
-        store.claim(batch, 60, "A")
-        store.complete(batch, 10, "A")
-    clock[0] += 100
-    db = sqlite3.connect(tmp_path / "e.db")
-    count = db.execute("SELECT count(*) FROM hubsig_events").fetchone()[0]
-    store.claim(["new"], 60, "B")
-    after_one = db.execute("SELECT count(*) FROM hubsig_events").fetchone()[0]
-    assert count - after_one + 1 <= 66, "one claim prunes a small batch, not the whole table"
-    assert after_one < count
-    for i in range(200):
-        store.claim([f"n{i}"], 60, "B")
-    assert db.execute("SELECT count(*) FROM hubsig_events WHERE key LIKE 'k%'").fetchone()[0] == 0
-    db.close()
-    store.close()
+# (redelivery marks, in every store: tests/stores/test_contract.py)
 
 
 # --- lent transactions: the handler's writes commit with the completion -------------------
@@ -169,8 +102,8 @@ def test_a_handlers_writes_commit_with_its_events_completion(transactional: Any)
     )
     payload = make_events(3)
     sent = signed(payload)
-    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200
-    assert _call_wsgi(endpoint.wsgi, sent)[0] == 200  # the replay: acknowledged, not rewritten
+    assert call_wsgi(endpoint.wsgi, sent)[0] == 200
+    assert call_wsgi(endpoint.wsgi, sent)[0] == 200  # the replay: acknowledged, not rewritten
     assert _orders(transactional) == list(payload.entity_ids)
 
 
@@ -188,9 +121,9 @@ def test_a_failing_handlers_writes_are_rolled_back_and_the_retry_writes_once(
 
     endpoint = hubsig.webhook(secret=SECRET, store=transactional)(fails_after_writing)
     payload = make_events(2)
-    assert _call_wsgi(endpoint.wsgi, signed(payload))[0] == 500
+    assert call_wsgi(endpoint.wsgi, signed(payload))[0] == 500
     assert _orders(transactional) == []
-    assert _call_wsgi(endpoint.wsgi, signed(payload))[0] == 200
+    assert call_wsgi(endpoint.wsgi, signed(payload))[0] == 200
     assert _orders(transactional) == list(payload.entity_ids)
 
 
@@ -211,7 +144,7 @@ def test_a_transaction_whose_claims_were_taken_meanwhile_is_rolled_back(
         _write(transactional, delivery)
 
     endpoint = hubsig.webhook(secret=SECRET, store=transactional)(overtaken)
-    assert _call_wsgi(endpoint.wsgi, signed(make_events(2)))[0] == 409
+    assert call_wsgi(endpoint.wsgi, signed(make_events(2)))[0] == 409
     assert _orders(transactional) == []
 
 
@@ -224,7 +157,7 @@ def test_asking_twice_lends_the_same_connection_and_a_delivery_without_claims_is
         same.append(transactional.transaction(delivery) is transactional.transaction(delivery))
 
     endpoint = hubsig.webhook(secret=SECRET, store=transactional)(handler)
-    assert _call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 200
+    assert call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 200
     assert same == [True]
     unclaimed: list[Exception] = []
 
@@ -235,7 +168,7 @@ def test_asking_twice_lends_the_same_connection_and_a_delivery_without_claims_is
             unclaimed.append(error)
 
     plain = hubsig.webhook(secret=SECRET, store=MemoryStore())(without_store)
-    assert _call_wsgi(plain.wsgi, signed(make_events(1)))[0] == 200
+    assert call_wsgi(plain.wsgi, signed(make_events(1)))[0] == 200
     assert len(unclaimed) == 1
 
 
@@ -259,13 +192,13 @@ def test_the_async_postgres_store_lends_its_transaction_to_async_handlers(
     endpoint = hubsig.webhook(secret=SECRET, store=store)(handler)
     payload = make_events(2)
 
-    async def scenario() -> list[int | None]:
+    async def scenario() -> list[int]:
         await store.check()
         import psycopg
 
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
             await db.execute(f"CREATE TABLE {table}_orders (id text)")
-        answers = [(await _call_asgi(endpoint, signed(payload)))[0] for _ in range(3)]
+        answers = [(await call_asgi(endpoint, signed(payload)))[0] for _ in range(3)]
         await store.close()
         return answers
 
@@ -295,8 +228,8 @@ def handler(payload, delivery):
 
 endpoint = hubsig.webhook(secret=SECRET, store=store, dedupe=DedupePolicy(lease=0.3))(handler)
 body = sys.stdin.buffer.read()
-from tests.adapters import Sent, _call_wsgi
-status = _call_wsgi(endpoint.wsgi, Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)}))[0]
+from tests.harness import Sent, call_wsgi
+status = call_wsgi(endpoint.wsgi, Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)}))[0]
 print(status, flush=True)
 """
 
@@ -315,6 +248,7 @@ def write_for(store: Any, delivery: hubsig.Delivery) -> None:
     _write(store, delivery)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_kill_9_after_the_handler_wrote_leaves_nothing_and_the_retry_writes_once(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -347,38 +281,7 @@ def test_kill_9_after_the_handler_wrote_leaves_nothing_and_the_retry_writes_once
     store.close()
 
 
-# --- stores check themselves before the first delivery ------------------------------------
-
-
-def test_an_unreachable_redis_fails_start_up() -> None:
-    from hubsig.stores.redis import RedisStore
-
-    store = RedisStore("redis://127.0.0.1:1/0")
-    with pytest.raises(ConfigurationError, match="cannot reach Redis"):
-        hubsig.webhook(secret=SECRET, store=store)(lambda payload: None)
-
-
-def test_a_redis_user_without_scripting_fails_start_up(redis_url: str) -> None:
-    import redis
-
-    admin = redis.Redis.from_url(redis_url)
-    user = f"noscripts{uuid.uuid4().hex[:8]}"
-    admin.acl_setuser(
-        user, enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-@scripting"]
-    )
-    try:
-        from hubsig.stores.redis import RedisStore
-
-        where = admin.connection_pool.connection_kwargs
-        host, port = where["host"], where["port"]
-        store = RedisStore(redis.Redis(host=host, port=port, username=user, password="pw"))
-        with pytest.raises(ConfigurationError, match="ACL") as refused:
-            hubsig.wsgi.HubSignatureMiddleware(lambda *a: [], secret=SECRET, store=store)
-        assert "pw" not in str(refused.value)
-        store.close()
-    finally:
-        admin.acl_deluser(user)
-        admin.close()
+# --- stores check themselves before the first delivery (each store's own: tests/stores/) ---
 
 
 def test_an_async_store_that_cannot_work_fails_the_lifespan_start_up_and_each_delivery(
@@ -406,61 +309,9 @@ def test_an_async_store_that_cannot_work_fails_the_lifespan_start_up_and_each_de
     assert sent_messages[0]["type"] == "lifespan.startup.failed"
     assert "cannot reach Redis" in sent_messages[0]["message"]
     with caplog.at_level(logging.ERROR, logger="hubsig"):
-        status = asyncio.run(_call_asgi(endpoint, signed(make_events(1))))[0]
+        status = asyncio.run(call_asgi(endpoint, signed(make_events(1))))[0]
     assert status == 500
     assert "can never work" in caplog.text
-
-
-def test_a_postgres_table_that_is_not_hubsigs_fails_start_up(postgres_url: str) -> None:
-    import psycopg
-
-    from hubsig.stores.postgres import PostgresStore
-
-    table = fresh_table()
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE TABLE {table} (key integer PRIMARY KEY, payload jsonb)")
-    with pytest.raises(ConfigurationError, match="not hubsig's"):
-        hubsig.webhook(secret=SECRET, store=PostgresStore(postgres_url, table=table))(
-            lambda payload: None
-        )
-
-
-def test_a_postgres_user_without_rights_on_the_table_fails_start_up(postgres_url: str) -> None:
-    import psycopg
-
-    from hubsig.stores.postgres import PostgresStore
-
-    table, role = fresh_table(), f"r{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE ROLE {role} LOGIN")
-        PostgresStore(postgres_url, table=table).check()  # the owner creates it
-    limited = psycopg.conninfo.make_conninfo(postgres_url, user=role)
-    try:
-        with pytest.raises(ConfigurationError, match="may not SELECT"):
-            PostgresStore(limited, table=table).check()
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as db:
-            db.execute(f"DROP TABLE {table}")
-            db.execute(f"DROP ROLE {role}")
-
-
-def test_an_unreachable_postgres_fails_start_up_without_echoing_its_password() -> None:
-    pytest.importorskip("psycopg")
-    from hubsig.stores.postgres import PostgresStore
-
-    store = PostgresStore("postgresql://u:hunter2secret@127.0.0.1:1/db", connect_timeout=1)
-    assert "hunter2secret" not in repr(store)
-    with pytest.raises(ConfigurationError, match="cannot connect") as refused:
-        hubsig.webhook(secret=SECRET, store=store)(lambda payload: None)
-    assert "hunter2secret" not in str(refused.value)
-
-
-def test_a_table_name_that_is_not_an_identifier_is_refused() -> None:
-    pytest.importorskip("psycopg")
-    from hubsig.stores.postgres import PostgresStore
-
-    with pytest.raises(ConfigurationError, match="identifier"):
-        PostgresStore("postgresql://127.0.0.1/db", table="events; DROP TABLE users")
 
 
 # --- one rule for what an app behind the middleware sees ---------------------------------
@@ -490,6 +341,7 @@ def test_an_app_behind_the_middleware_reads_only_the_events_to_process(run: Any)
 # --- hubsig serve's sink: journalled with the completion, exported whole -----------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_kill_9_twice_under_load_neither_loses_nor_doubles_an_event(
     kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -600,31 +452,12 @@ def test_the_middleware_holds_the_apps_200_until_its_transaction_committed(
     if protocol == "asgi":
         from hubsig.asgi import HubSignatureMiddleware as Asgi
 
-        status = asyncio.run(_call_asgi(Asgi(asgi_app, config=config), sent))[0]
+        status = asyncio.run(call_asgi(Asgi(asgi_app, config=config), sent))[0]
     else:
-        status = _call_wsgi(hubsig.wsgi.HubSignatureMiddleware(wsgi_app, config=config), sent)[0]
+        status = call_wsgi(hubsig.wsgi.HubSignatureMiddleware(wsgi_app, config=config), sent)[0]
     assert status == 409
     assert _orders(store) == []
     store.close()
-
-
-def test_sqlite_transactions_are_refused_on_an_event_loop_and_in_memory(tmp_path: Path) -> None:
-    errors: list[str] = []
-    store = SQLiteStore(tmp_path / "events.db")
-
-    async def on_the_loop(payload: EventsPayload, delivery: hubsig.Delivery) -> None:
-        try:
-            store.transaction(delivery)
-        except ConfigurationError as error:
-            errors.append(str(error))
-            raise
-
-    endpoint = hubsig.webhook(secret=SECRET, store=store)(on_the_loop)
-    assert asyncio.run(_call_asgi(endpoint, signed(make_events(1))))[0] == 500
-    assert "block the event loop" in errors[0]
-    memory = SQLiteStore(":memory:")
-    with pytest.raises(ConfigurationError, match="in-memory"):
-        _lend(memory, _claims_for(memory))
 
 
 def _claims_for(store: Any) -> Any:
@@ -644,60 +477,10 @@ def test_a_failed_handlers_connection_is_closed_not_lent_again(transactional: An
         raise RuntimeError("fails after borrowing")
 
     endpoint = hubsig.webhook(secret=SECRET, store=transactional)(fails)
-    assert _call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 500
+    assert call_wsgi(endpoint.wsgi, signed(make_events(1)))[0] == 500
     (connection,) = lent
     if isinstance(transactional, SQLiteStore):
         with pytest.raises(sqlite3.ProgrammingError):
             connection.execute("SELECT 1")
     else:
         assert connection.closed
-
-
-def test_postgres_claims_of_overlapping_events_do_not_fail_on_deadlocks(postgres_url: str) -> None:
-    import random
-    import threading
-
-    from hubsig.stores.postgres import PostgresStore
-
-    store = PostgresStore(postgres_url, table=fresh_table())
-    store.check()
-    failures: list[BaseException] = []
-    keys = [f"k{i}" for i in range(30)]
-
-    def churn(seed: int) -> None:
-        rng = random.Random(seed)
-        token = f"t{seed}"
-        try:
-            for _ in range(40):
-                chosen = rng.sample(keys, 8)
-                verdicts = store.claim(chosen, 60, token)
-                won = [k for k, v in zip(chosen, verdicts, strict=True) if v is Claim.CLAIMED]
-                store.release(won, token)
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    store.close()
-    assert failures == []
-
-
-def test_a_redis_that_may_evict_its_keys_fails_start_up(tmp_path: Path) -> None:
-    from tests.redis_server import RedisServer, can_start
-
-    if not can_start():
-        pytest.skip("needs redis-server to start one with an eviction policy")
-    from hubsig.stores.redis import RedisStore
-
-    server = RedisServer(tmp_path, ("--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru"))
-    server.start()
-    try:
-        store = RedisStore(server.url)
-        with pytest.raises(ConfigurationError, match="evict"):
-            store.check()
-        store.close()
-    finally:
-        server.stop()

@@ -18,7 +18,9 @@ import pytest
 import hubsig
 from hubsig.testing import make_events, signed_request
 from tests import django_site
-from tests.fail_closed_wire import Reply, call_asgi, call_wsgi, raw_request
+from tests.fail_closed_wire import raw_request
+from tests.harness import Reply, call_wsgi, run_asgi
+from tests.harness import request as http_request
 from tests.oracle_apps import aiohttp_server
 
 SECRET = "once-by-default"
@@ -35,7 +37,9 @@ def _answer() -> dict[str, Any]:
 def _loop_send(app: Any) -> Iterator[Send]:
     loop = asyncio.new_event_loop()
     try:
-        yield lambda target, headers, body: call_asgi(app, loop, "POST", target, headers, body)
+        yield lambda target, headers, body: run_asgi(
+            app, http_request("POST", target, headers, body), loop, answer_errors=True
+        )
     finally:
         loop.close()
 
@@ -89,7 +93,9 @@ def webhook_wsgi(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
     def endpoint(payload: hubsig.EventsPayload, delivery: hubsig.Delivery) -> None:
         runs.append(delivery.trace.trace_id)
 
-    yield lambda target, headers, body: call_wsgi(endpoint.wsgi, "POST", target, headers, body)
+    yield lambda target, headers, body: call_wsgi(
+        endpoint.wsgi, http_request("POST", target, headers, body)
+    )
 
 
 def wsgi_middleware(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
@@ -105,7 +111,7 @@ def wsgi_middleware(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]
         return _answer()
 
     app.wsgi_app = HubSignatureMiddleware(app.wsgi_app, secret=SECRET, **settings)  # type: ignore[method-assign]
-    yield lambda target, headers, body: call_wsgi(app, "POST", target, headers, body)
+    yield lambda target, headers, body: call_wsgi(app, http_request("POST", target, headers, body))
 
 
 def flask_native(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
@@ -122,7 +128,7 @@ def flask_native(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
         runs.append(hubsig.delivery_of(request).trace.trace_id)
         return _answer()
 
-    yield lambda target, headers, body: call_wsgi(app, "POST", target, headers, body)
+    yield lambda target, headers, body: call_wsgi(app, http_request("POST", target, headers, body))
 
 
 def django_native(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
@@ -142,7 +148,9 @@ def django_native(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
     django_site.urlpatterns[:] = [path(PATH.lstrip("/"), hook)]
     with override_settings(ROOT_URLCONF="tests.django_site"):
         app = WSGIHandler()
-        yield lambda target, headers, body: call_wsgi(app, "POST", target, headers, body)
+        yield lambda target, headers, body: call_wsgi(
+            app, http_request("POST", target, headers, body)
+        )
 
 
 def _aiohttp(runs: list[str], settings: dict[str, Any], middleware: bool) -> Iterator[Send]:
@@ -215,7 +223,9 @@ def falcon_middleware(runs: list[str], settings: dict[str, Any]) -> Iterator[Sen
     app = falcon.App()
     app.add_route(PATH, Hook())
     wrapped = HubSignatureMiddleware(app, secret=SECRET, **settings)
-    yield lambda target, headers, body: call_wsgi(wrapped, "POST", target, headers, body)
+    yield lambda target, headers, body: call_wsgi(
+        wrapped, http_request("POST", target, headers, body)
+    )
 
 
 DOORS: dict[str, Door] = {

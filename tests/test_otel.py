@@ -24,7 +24,8 @@ from hubsig import WebhookConfig
 from hubsig.fastapi import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.testing import make_events, signed_request
-from tests.adapters import ADAPTERS, Adapter, Sent
+from tests.adapters import ADAPTERS, Adapter
+from tests.harness import Sent
 
 SECRET = "otel-secret"
 GENESYS_TRACE = "463ac35c9f6413ad48485a3953bb6124"
@@ -133,9 +134,9 @@ def test_the_trace_id_in_log_lines_spans_and_the_answer_is_one(
         seen.append(format(otel.get_current_span().get_span_context().trace_id, "032x"))
 
     endpoint = hubsig.webhook(secret=SECRET)(handler)
-    from tests.adapters import _call_wsgi
+    from tests.harness import call_wsgi
 
-    status, _, _ = _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))
+    status, _, _ = call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))
     assert status == 200
     assert seen == [GENESYS_TRACE, GENESYS_TRACE]
     assert format(recorded.delivery().context.trace_id, "032x") == GENESYS_TRACE
@@ -233,6 +234,7 @@ def test_without_instrument_nothing_is_recorded() -> None:
 # --- hubsig serve --otel and --metrics-port ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_exports_spans_to_the_console_and_metrics_to_prometheus(tmp_path: Any) -> None:
     import signal
     import socket
@@ -376,9 +378,9 @@ def test_store_calls_and_outgoing_b3_headers_are_under_hubsigs_spans(recorded: R
         outgoing.append(current.to_headers())
 
     endpoint = hubsig.webhook(secret=SECRET, store=TracedStore())(handler)
-    from tests.adapters import _call_wsgi
+    from tests.harness import call_wsgi
 
-    assert _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
+    assert call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
     (claim,) = recorded.named("hubsig.store.claim")
     (client,) = recorded.named("db.claim")
     assert client.parent is not None
@@ -393,20 +395,20 @@ def test_the_apps_own_status_a_refused_signature_and_a_disconnect_are_recorded(
     recorded: Recorded,
 ) -> None:
     from hubsig.asgi import HubSignatureMiddleware
-    from tests.adapters import _call_asgi
+    from tests.harness import call_asgi
 
     async def unavailable(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 503, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
     app = HubSignatureMiddleware(unavailable, secret=SECRET)
-    assert asyncio.run(_call_asgi(app, _sent()))[0] == 503
+    assert asyncio.run(call_asgi(app, _sent()))[0] == 503
     forged = _sent(secret="wrong")
-    assert asyncio.run(_call_asgi(app, forged))[0] == 401
+    assert asyncio.run(call_asgi(app, forged))[0] == 401
     cut = _sent()
     cut.chunks = [cut.body[:10], cut.body[10:]]
     cut.disconnect_after = 1
-    asyncio.run(_call_asgi(app, cut))
+    asyncio.run(call_asgi(app, cut))
     answered, refused, gone = recorded.named("hubsig.delivery")
     assert (answered.attributes or {})["http.response.status_code"] == 503
     assert (answered.attributes or {})["hubsig.verdict"] == "failed"
@@ -435,7 +437,7 @@ def test_start_telemetry_wires_the_sdk_and_stops_cleanly() -> None:
 
     from hubsig.cli.telemetry import start_telemetry
     from hubsig.errors import UsageError
-    from tests.adapters import _call_wsgi
+    from tests.harness import call_wsgi
 
     assert start_telemetry(None, None, "127.0.0.1")() is None  # nothing asked, nothing done
     with socket.socket() as taken:
@@ -450,7 +452,7 @@ def test_start_telemetry_wires_the_sdk_and_stops_cleanly() -> None:
     stop = start_telemetry("console", port, "127.0.0.1")
     try:
         endpoint = hubsig.webhook(secret=SECRET)(lambda payload: None)
-        assert _call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
+        assert call_wsgi(endpoint.wsgi, _sent({"X-B3-TraceId": GENESYS_TRACE}))[0] == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
             assert "hubsig_deliveries_total" in answer.read().decode()
     finally:
@@ -463,11 +465,11 @@ def test_start_telemetry_wires_the_sdk_and_stops_cleanly() -> None:
 def test_serve_with_an_in_memory_store_appends_its_sink_directly(tmp_path: Any) -> None:
     from hubsig.cli.serving import Sink
     from hubsig.stores import SQLiteStore
-    from tests.adapters import _call_wsgi
+    from tests.harness import call_wsgi
 
     sink = Sink(SQLiteStore(":memory:"), str(tmp_path / "events.jsonl"))
     endpoint = hubsig.webhook(secret=SECRET)(lambda payload, delivery: sink.write(delivery))
-    assert _call_wsgi(endpoint.wsgi, _sent(events=3))[0] == 200
+    assert call_wsgi(endpoint.wsgi, _sent(events=3))[0] == 200
     asyncio.run(sink.flush())  # nothing to export: the lines are already in the file
     sink.close()
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3

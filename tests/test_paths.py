@@ -21,7 +21,7 @@ from hubsig import ConfigurationError
 from hubsig._paths import PathGuard, application_path, is_plain, relative_path
 from hubsig._wsgi_io import routed_path
 from tests import oracle_apps
-from tests.fail_closed_wire import call_asgi, call_wsgi
+from tests.harness import call_wsgi, request, run_asgi
 from tests.oracle_apps import GUARDED, OTHER, SECRET, Entered
 from tests.test_routing_oracle import signed_delivery, unsigned_delivery
 
@@ -178,10 +178,12 @@ def test_a_trailing_newline_is_refused_not_routed_past_paths(builder: str) -> No
     loop = _loop()
     try:
         headers, body = unsigned_delivery()
-        call_asgi(build(bare, None), loop, "POST", target, headers, body)
+        run_asgi(
+            build(bare, None), request("POST", target, headers, body), loop, answer_errors=True
+        )
         assert bare.names == ["guarded"]  # the router's reading
         app = build(entered, oracle_apps.paths_settings(prefixes))
-        reply = call_asgi(app, loop, "POST", target, headers, body)
+        reply = run_asgi(app, request("POST", target, headers, body), loop, answer_errors=True)
     finally:
         loop.close()
     assert entered.names == []
@@ -206,10 +208,12 @@ def test_a_non_ascii_guarded_path_is_guarded_under_wsgi() -> None:
         app.wsgi_app, secret=SECRET, paths=["/hooks/événements"]
     )
     headers, body = unsigned_delivery()
-    reply = call_wsgi(app, "POST", "/hooks/%C3%A9v%C3%A9nements", headers, body)
+    reply = call_wsgi(app, request("POST", "/hooks/%C3%A9v%C3%A9nements", headers, body))
     assert (reply.status, ran) == (401, [])
     signed_headers, signed_body = signed_delivery()
-    reply = call_wsgi(app, "POST", "/hooks/%C3%A9v%C3%A9nements", signed_headers, signed_body)
+    reply = call_wsgi(
+        app, request("POST", "/hooks/%C3%A9v%C3%A9nements", signed_headers, signed_body)
+    )
     assert (reply.status, ran) == (200, ["x"])
 
 
@@ -277,7 +281,7 @@ def test_an_entry_no_route_matches_stops_the_asgi_start_up(
     headers, body = signed_delivery()
     loop = _loop()
     try:
-        reply = call_asgi(app, loop, "POST", GUARDED, headers, body)
+        reply = run_asgi(app, request("POST", GUARDED, headers, body), loop, answer_errors=True)
     finally:
         loop.close()
     assert reply.status == 500
@@ -304,11 +308,11 @@ def test_an_entry_no_route_matches_refuses_every_wsgi_request(
         build = oracle_apps.WSGI_APPS[builder]
         good = build(Entered(), oracle_apps.exempt_settings())
         headers, body = unsigned_delivery()
-        assert call_wsgi(good, "POST", OTHER, headers, body).status == 200
+        assert call_wsgi(good, request("POST", OTHER, headers, body)).status == 200
         entered = Entered()
         app = build(entered, {"secret": SECRET, "exempt": ["/api" + OTHER]})
         with caplog.at_level(logging.ERROR, logger="hubsig"):
-            reply = call_wsgi(app, "POST", "/api" + OTHER, headers, body)
+            reply = call_wsgi(app, request("POST", "/api" + OTHER, headers, body))
     assert (reply.status, entered.names) == (500, [])
     assert "'/api/health' matches no route" in caplog.text
 
@@ -403,8 +407,11 @@ def test_a_mount_point_read_otherwise_by_the_router_cannot_exempt_a_guarded_rout
     headers, body = unsigned_delivery()
     loop = _loop()
     try:
-        reply = call_asgi(
-            app, loop, "POST", target, headers, body, root_path=root, prefixed=prefixed
+        reply = run_asgi(
+            app,
+            request("POST", target, headers, body, root_path=root, prefixed=prefixed),
+            loop,
+            answer_errors=True,
         )
     finally:
         loop.close()
@@ -422,7 +429,9 @@ def test_the_exempt_route_still_passes_under_a_mount_point(build: Any, target: s
     headers, body = unsigned_delivery()
     loop = _loop()
     try:
-        reply = call_asgi(app, loop, "POST", target, headers, body, root_path="/api")
+        reply = run_asgi(
+            app, request("POST", target, headers, body, root_path="/api"), loop, answer_errors=True
+        )
     finally:
         loop.close()
     assert (reply.status, entered.names) == (200, ["other"])
@@ -458,8 +467,12 @@ def test_an_exempt_prefix_cannot_exempt_a_guarded_route_whose_parameter_matches_
     headers, body = unsigned_delivery()
     loop = _loop()
     try:
-        refused = call_asgi(app, loop, "POST", "/public/events", headers, body)
-        passed = call_asgi(app, loop, "POST", "/public/about", headers, body)
+        refused = run_asgi(
+            app, request("POST", "/public/events", headers, body), loop, answer_errors=True
+        )
+        passed = run_asgi(
+            app, request("POST", "/public/about", headers, body), loop, answer_errors=True
+        )
     finally:
         loop.close()
     assert (refused.status, passed.status, entered.names) == (401, 200, ["other"])
@@ -472,7 +485,7 @@ def test_an_exempt_prefix_needs_a_router_hubsig_can_ask() -> None:
 
     app = HubSignatureMiddleware(falcon.App(), secret=SECRET, exempt=["/static/"])
     headers, body = unsigned_delivery()
-    reply = call_wsgi(app, "POST", "/static/x", headers, body)
+    reply = call_wsgi(app, request("POST", "/static/x", headers, body))
     assert reply.status == 500  # the misconfiguration is refused, and logged, not guessed
 
 

@@ -96,6 +96,7 @@ def read_report(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_rotation_old_secret_still_accepted(tmp_path: Path) -> None:
     secrets_file = tmp_path / "secrets"
     secrets_file.write_text(f"{SECRET}\n{OLD_SECRET}\n", encoding="utf-8")
@@ -111,6 +112,7 @@ def test_rotation_old_secret_still_accepted(tmp_path: Path) -> None:
     assert {record["keyIndex"] for record in records} == {1}
 
 
+@pytest.mark.slow
 def test_tampered_deliveries_are_refused_and_not_stored(tmp_path: Path) -> None:
     with serving(tmp_path) as (url, out, _):
         tampered = send(url, "--count", "2", "--tamper")
@@ -122,6 +124,7 @@ def test_tampered_deliveries_are_refused_and_not_stored(tmp_path: Path) -> None:
     assert read_event_log(out) == []
 
 
+@pytest.mark.slow
 def test_every_event_is_one_line_with_its_trace(tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
     with serving(tmp_path) as (url, out, _):
@@ -153,6 +156,7 @@ def test_every_event_is_one_line_with_its_trace(tmp_path: Path) -> None:
         assert log.count(f"trace={row['trace_id']}") == 3  # one line per event
 
 
+@pytest.mark.slow
 def test_graceful_shutdown_loses_no_accepted_event(tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
     with serving(tmp_path) as (url, out, server):
@@ -178,6 +182,7 @@ def test_graceful_shutdown_loses_no_accepted_event(tmp_path: Path) -> None:
     assert len(recorded) == len(set(recorded))  # and nothing twice
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_loop() -> None:
     completed = subprocess.run(
         hubsig_command("demo"), capture_output=True, text=True, timeout=120, check=False
@@ -187,6 +192,7 @@ def test_demo_runs_the_whole_loop() -> None:
     assert "tampered signature    refuse    401 code 401  refused" in completed.stdout
 
 
+@pytest.mark.slow
 def test_a_restarted_receiver_does_not_store_an_event_twice(tmp_path: Path) -> None:
     payload = tmp_path / "payload.json"
     payload.write_bytes(
@@ -199,6 +205,7 @@ def test_a_restarted_receiver_does_not_store_an_event_twice(tmp_path: Path) -> N
     assert [record["entity"]["id"] for record in read_event_log(out)] == ["r-1"]
 
 
+@pytest.mark.slow
 def test_load_with_duplicates_and_tampering_loses_and_doubles_nothing() -> None:
     """A small run of benchmarks/stress.py (the 20,000-delivery run: docs/reliability.md)."""
     from benchmarks.stress import run
@@ -215,6 +222,7 @@ def test_load_with_duplicates_and_tampering_loses_and_doubles_nothing() -> None:
     assert figures["errors"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("scheme", "other"), [("genesys-cloud", "github"), ("github", "genesys-multicloud")]
 )
@@ -227,6 +235,7 @@ def test_scheme_is_one_setting_on_both_sides(tmp_path: Path, scheme: str, other:
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with serving(tmp_path) as (url, _, server):
         assert send(url).returncode == 0
@@ -237,6 +246,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_send_carries_an_api_key_extra_headers_and_a_trace_id() -> None:
     from tests.servers import uvicorn_server
 
@@ -282,6 +292,7 @@ def test_send_reports_409_as_retry_later_not_as_a_wrong_answer() -> None:
     assert not tampered_busy.as_expected
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     """``hubsig verify --parse big.json | head -1``: exit 141, no traceback."""
     body = make_events(20_000).to_json()  # far more output than a pipe holds
@@ -303,6 +314,7 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     process.stderr.close()
 
 
+@pytest.mark.slow
 def test_version() -> None:
     done = subprocess.run(
         hubsig_command("--version"), capture_output=True, text=True, check=True, timeout=30
@@ -310,6 +322,7 @@ def test_version() -> None:
     assert done.stdout.strip() == f"hubsig {hubsig.__version__}"
 
 
+@pytest.mark.slow
 def test_workers_share_the_store_so_each_event_is_written_once(tmp_path: Path) -> None:
     with serving(tmp_path, "--workers", "2") as (url, out, server):
         sent = send(
@@ -324,6 +337,7 @@ def test_workers_share_the_store_so_each_event_is_written_once(tmp_path: Path) -
     assert sorted(ids) == sorted(expected)  # every event once, none twice
 
 
+@pytest.mark.slow
 def test_workers_refuse_a_store_they_cannot_share(tmp_path: Path) -> None:
     done = run_hubsig("serve", "--workers", "2", "--store", ":memory:", "--port", "0")
     assert done.returncode == 2
@@ -341,6 +355,7 @@ def test_a_tampered_delivery_is_refused_only_by_an_events_response_refusal() -> 
         assert not Outcome(tampered, status, 0.01, code=code).as_expected
 
 
+@pytest.mark.slow
 def test_send_refuses_a_trace_id_that_is_no_b3_id() -> None:
     done = run_hubsig("send", "http://127.0.0.1:9/x", "--trace-id", "xyz")
     assert done.returncode == 2

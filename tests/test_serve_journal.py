@@ -57,6 +57,7 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_rotated_file_is_followed_by_one_with_only_new_lines(tmp_path: Path) -> None:
     with serving(tmp_path) as (url, out, _):
         assert send(url, "--count", "3").returncode == 0
@@ -161,6 +162,7 @@ def test_a_journal_from_before_marks_goes_on_where_its_file_ends(tmp_path: Path)
     assert file_lines(out) == ["a", "b", "c"]
 
 
+@pytest.mark.slow
 def test_serve_after_a_kill_between_write_and_mark_writes_each_line_once(
     tmp_path: Path,
 ) -> None:
@@ -178,6 +180,7 @@ def test_serve_after_a_kill_between_write_and_mark_writes_each_line_once(
     assert (row, size) == (2, os.path.getsize(out) - len(file_lines(out)[2]) - 1)
 
 
+@pytest.mark.slow
 def test_rotating_under_load_with_workers_writes_each_line_once(tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
     with serving(tmp_path, "--workers", "2") as (url, out, server):

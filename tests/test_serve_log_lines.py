@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hubsig.cli.event_log import read_event_log
 from hubsig.cli.serving import log_field
 from tests.test_send_serve import send, serving
@@ -21,6 +23,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 def test_a_signed_body_cannot_forge_log_lines(tmp_path: Path) -> None:
     entities = [
         {

@@ -96,6 +96,7 @@ def closed_within(sockets: list[socket.socket], seconds: float) -> int:
     return closed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["h11", "httptools"])
 def test_idle_and_slow_heads_neither_block_deliveries_nor_stay_open(
     tmp_path: Path, parser: str
@@ -114,6 +115,7 @@ def test_idle_and_slow_heads_neither_block_deliveries_nor_stay_open(
     assert entity_id in {record["entity"]["id"] for record in read_event_log(out)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["h11", "httptools"])
 def test_the_deadline_ends_with_the_head_so_a_slow_body_is_still_served(
     tmp_path: Path, parser: str
@@ -132,6 +134,7 @@ def test_the_deadline_ends_with_the_head_so_a_slow_body_is_still_served(
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["h11", "httptools"])
 def test_a_head_past_16_kib_is_refused_and_closed(tmp_path: Path, parser: str) -> None:
     options = ["--http", parser, "--header-timeout", "30"]
@@ -148,6 +151,7 @@ def test_a_head_past_16_kib_is_refused_and_closed(tmp_path: Path, parser: str) -
             assert answer.endswith(b"\r\n\r\nRequest head is too large")
 
 
+@pytest.mark.slow
 def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
     options = ["--header-timeout", "3", "--keep-alive-timeout", "0.5"]
     with serving(tmp_path, *options) as (url, _, _), connections(port_of(url), 1) as (sock,):
@@ -161,6 +165,7 @@ def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
         assert 0.4 < time.monotonic() - started < 2.5
 
 
+@pytest.mark.slow
 def test_a_keep_alive_connection_dribbling_its_next_head_is_closed(tmp_path: Path) -> None:
     options = ["--header-timeout", "1", "--keep-alive-timeout", "30"]
     with serving(tmp_path, *options) as (url, _, _), connections(port_of(url), 1) as (sock,):
@@ -171,6 +176,7 @@ def test_a_keep_alive_connection_dribbling_its_next_head_is_closed(tmp_path: Pat
             assert closed_within([sock], 4) == 1
 
 
+@pytest.mark.slow
 def test_past_the_waiting_limit_the_longest_waiting_connection_is_closed(
     tmp_path: Path,
 ) -> None:
@@ -192,6 +198,7 @@ def test_header_timeout_must_be_a_positive_number(value: str) -> None:
     assert positive_seconds("0.25") == 0.25
 
 
+@pytest.mark.slow
 def test_a_header_timeout_that_is_no_positive_number_is_a_usage_error() -> None:
     done = run_hubsig("serve", "--port", "0", "--header-timeout", "0")
     assert done.returncode == 2

@@ -12,6 +12,7 @@ from hubsig.cli import serving as serving_command
 from tests.test_send_serve import run_hubsig, send, serving
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -25,6 +26,7 @@ def test_a_port_in_use_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["nowhere.invalid", "300.1.2.3"])
 def test_an_unresolvable_host_is_one_line_and_leaves_no_file(tmp_path: Path, host: str) -> None:
     done = run_hubsig("serve", "--host", host, "--port", "0", cwd=tmp_path)
@@ -34,6 +36,7 @@ def test_an_unresolvable_host_is_one_line_and_leaves_no_file(tmp_path: Path, hos
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "path", "message"),
     [
@@ -53,6 +56,7 @@ def test_a_store_or_file_that_cannot_be_opened_is_one_line(
     assert list(tmp_path.iterdir()) == []  # the store it had begun is removed again
 
 
+@pytest.mark.slow
 def test_a_mismatched_journal_says_how_to_start_fresh(tmp_path: Path) -> None:
     with serving(tmp_path) as (url, out, _):
         assert send(url, "--count", "3").returncode == 0
@@ -67,6 +71,7 @@ def test_a_mismatched_journal_says_how_to_start_fresh(tmp_path: Path) -> None:
     assert not (tmp_path / "new.db").exists()
 
 
+@pytest.mark.slow
 def test_help_shows_every_default() -> None:
     done = run_hubsig("serve", "--help")
     text = " ".join(done.stdout.split())

@@ -19,6 +19,7 @@ from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.fastapi import VerifiedDelivery
 from hubsig.stores import MemoryStore
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
+from tests.harness import Sent, asgi_scope
 
 ROOT = Path(__file__).parent.parent
 MISTAKES = Path(__file__).parent / "typing" / "mistakes.py"
@@ -108,6 +109,7 @@ def _readme_examples(folder: Path) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_mypy_reports_every_mistake_and_passes_the_readme(tmp_path: Path) -> None:
     """One mypy run over the file of deliberate mistakes and every README example."""
     examples = _readme_examples(tmp_path)
@@ -145,8 +147,7 @@ def test_built_inside_a_running_server_a_broken_middleware_fails_start_up_and_re
         async def send_answer(message: dict[str, Any]) -> None:
             answer.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
-        await middleware(scope, receive, send_answer)
+        await middleware(asgi_scope(Sent([], {}, path="/")), receive, send_answer)
         return startup, answer
 
     with pytest.raises(hubsig.ConfigurationError):

@@ -176,6 +176,7 @@ def test_a_secret_file_the_user_set_is_kept_and_signed_with(
     assert "HUBSIG_SECRET" not in os.environ
 
 
+@pytest.mark.slow
 def test_the_plugin_can_be_turned_off(from_env_project: pytest.Pytester) -> None:
     """``-p no:hubsig``: nothing set, so the app's own error shows, as without the plugin."""
     result = from_env_project.runpytest_subprocess("-p", "no:hubsig", "-p", "no:cacheprovider")

@@ -25,8 +25,8 @@ from hubsig import EventsPayload
 from hubsig._dedupe import DIGEST_PREFIX, MAX_KEY_LENGTH, event_keys, holdable_key, holdable_keys
 from hubsig.stores import MemoryStore, SQLiteStore
 from hubsig.testing import make_event, make_events
-from tests.adapters import Sent, _call_asgi, _call_wsgi
 from tests.conftest import fresh_prefix, fresh_table
+from tests.harness import Sent, call_asgi, call_wsgi
 
 SECRET = "store-keys-secret"
 
@@ -88,15 +88,15 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
             postgres.close()
 
 
-def _send(kind: str, endpoint: hubsig.WebhookEndpoint, payload: EventsPayload) -> list[int | None]:
+def _send(kind: str, endpoint: hubsig.WebhookEndpoint, payload: EventsPayload) -> list[int]:
     """Send ``payload`` twice (ASGI for the async stores, WSGI for the others); the statuses."""
     body = payload.to_json()
     sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
     if not kind.startswith("async"):
-        return [_call_wsgi(endpoint.wsgi, sent)[0] for _ in range(2)]
+        return [call_wsgi(endpoint.wsgi, sent)[0] for _ in range(2)]
 
-    async def twice() -> list[int | None]:
-        statuses = [(await _call_asgi(endpoint, sent))[0] for _ in range(2)]
+    async def twice() -> list[int]:
+        statuses = [(await call_asgi(endpoint, sent))[0] for _ in range(2)]
         await endpoint.config.store.close()  # type: ignore[union-attr]
         return statuses
 

@@ -203,7 +203,7 @@ def test_a_handler_whose_claim_was_taken_is_announced_and_the_retry_is_redeliver
 ) -> None:
     """Through the endpoint: the lease runs out while the first handler is stuck."""
     from hubsig.stores.redis import RedisStore
-    from tests.adapters import Sent, _call_wsgi
+    from tests.harness import Sent, call_wsgi
 
     prefix, secret = fresh_prefix(), "lease-secret"
     payload = make_events(1)
@@ -230,11 +230,11 @@ def test_a_handler_whose_claim_was_taken_is_announced_and_the_retry_is_redeliver
     first, second = endpoint(), endpoint()
     statuses: list[int | None] = []
     with caplog.at_level(logging.ERROR, "hubsig"):
-        sending = threading.Thread(target=lambda: statuses.append(_call_wsgi(first.wsgi, sent)[0]))
+        sending = threading.Thread(target=lambda: statuses.append(call_wsgi(first.wsgi, sent)[0]))
         sending.start()
         assert in_handler.wait(10)
         time.sleep(LEASE + 0.1)
-        assert _call_wsgi(second.wsgi, sent)[0] == 200  # the retry, elsewhere
+        assert call_wsgi(second.wsgi, sent)[0] == 200  # the retry, elsewhere
         go_on.set()
         sending.join()
     assert runs == [False, True]

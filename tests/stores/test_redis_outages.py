@@ -22,7 +22,7 @@ import pytest
 
 import hubsig
 from hubsig.testing import make_events
-from tests.adapters import Sent, _call_asgi
+from tests.harness import Sent, call_asgi
 from tests.redis_server import RedisServer, can_start
 
 pytestmark = pytest.mark.skipif(not can_start(), reason="needs redis-server to stop and restart it")
@@ -37,7 +37,7 @@ async def _burst(endpoint: Any, statuses: Counter[int | None]) -> None:
     async def one() -> None:
         body = make_events(2).to_json()
         sent = Sent([body], {"X-Hub-Signature": hubsig.sign(body, SECRET)})
-        statuses[(await _call_asgi(endpoint, sent))[0]] += 1
+        statuses[(await call_asgi(endpoint, sent))[0]] += 1
 
     await asyncio.gather(*(one() for _ in range(BURST)))
 
