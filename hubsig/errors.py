@@ -27,6 +27,7 @@ expected digest, or the raw value of a hostile header. The tree::
     │   └── SinkUnavailable          503  the sink could not make the events durable
     ├── StoreUnavailable             the store cannot be reached: answer 500, the sender retries
     ├── ClaimLost                    another attempt took a transaction's claims: roll back
+    ├── PublishUnconfirmed           a sink's engine did not confirm the events durable: 503
     ├── ClientDisconnected           the client went away mid-body: nothing to answer
     ├── JournalMismatch              hubsig serve's --out holds lines its store never wrote
     ├── UsageError                   the hubsig command was called wrongly (exit status 2)
@@ -60,6 +61,7 @@ __all__ = [
     "MissingSignature",
     "NoSecret",
     "NotVerified",
+    "PublishUnconfirmed",
     "ReceiverBusy",
     "SecretWhitespaceWarning",
     "SignatureMismatch",
@@ -244,6 +246,12 @@ class ConfigurationError(ValueError):
 class ClaimLost(Exception):
     """A transaction's claims were taken by another attempt before it committed:
     the transaction is rolled back, so only the other attempt's work counts."""
+
+
+class PublishUnconfirmed(Exception):
+    """A sink's engine (Redis, JetStream, a Celery broker) did not confirm every event
+    durable: the receiver gives the claims back and answers 503, so the sender retries.
+    The message names the cause, never a credential."""
 
 
 class ClientDisconnected(Exception):

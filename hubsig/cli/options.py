@@ -126,3 +126,17 @@ def need(module: str, extra: str = "cli") -> None:
         __import__(module)
     except ImportError:
         raise UsageError(f"this command needs {module}: pip install 'hubsig[{extra}]'") from None
+
+
+def sink_url(text: str) -> str:
+    """An argparse type: a URL ``hubsig.sinks.sink_from_url`` understands, by its scheme
+    (the rest is checked when the sink is built)."""
+    from hubsig.sinks import SCHEMES
+
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in SCHEMES:
+        raise argparse.ArgumentTypeError(
+            "expected redis://HOST:PORT/DB?stream=NAME, nats://HOST:PORT?stream=NAME or "
+            "celery+redis://HOST:PORT/DB?task=NAME"
+        )
+    return text

@@ -10,6 +10,11 @@ exports whatever a killed worker committed but had not written yet. The store
 records what was exported, so a rotated (renamed) file is followed by a new
 one with only new lines. Connections waiting for a request head have a
 deadline (``head_deadline``).
+
+With ``--to URL`` it writes no file: it hands each delivery's fresh events
+to a sink (``hubsig.sinks.sink_from_url``: a Redis stream, a JetStream
+stream, Celery tasks), still claiming them in ``--store`` first, and answers
+200 once the engine confirmed them durable, 503 with ``Retry-After`` when not.
 """
 
 from __future__ import annotations
@@ -55,9 +60,11 @@ from hubsig.cli.options import (
     positive_seconds,
     scheme_from,
     secrets_from,
+    sink_url,
 )
 from hubsig.cli.telemetry import start_telemetry
-from hubsig.errors import UsageError
+from hubsig.errors import ConfigurationError, UsageError
+from hubsig.sinks import Sink as EventSink
 from hubsig.stores.sqlite import SQLiteStore
 
 __all__ = ["add_command", "receiver_app"]
@@ -75,6 +82,21 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     serve.add_argument("--path", default="/webhooks/interactions", help="the webhook's path")
     serve.add_argument("--out", default="events.jsonl", help="JSON Lines file of accepted events")
+    serve.add_argument(
+        "--to",
+        metavar="URL",
+        type=sink_url,
+        help="hand accepted events to an engine instead of --out, answering 200 once it made "
+        "them durable: redis://HOST:PORT/DB?stream=NAME, nats://HOST:PORT?stream=NAME "
+        "(subject NAME.events) or celery+redis://HOST:PORT/DB?task=NAME",
+    )
+    serve.add_argument(
+        "--outbox",
+        action="store_true",
+        help="with --to: record accepted events in an outbox table of --store, in the "
+        "transaction that marks them processed, and relay them to the engine from a thread of "
+        "this process; the 200 then waits for the store only, not for the engine",
+    )
     serve.add_argument(
         "--store",
         default="hubsig-events.db",
@@ -165,19 +187,31 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 class Sink:
     """Where ``serve`` puts accepted events: journalled in the store file and exported to
-    ``out``, or, with an in-memory store (nothing survives a crash anyway), appended."""
+    ``out``, or, with an in-memory store (nothing survives a crash anyway), appended; with
+    ``out`` None (``--to``), nowhere: the receiver's ``sink=`` publishes them instead."""
 
-    def __init__(self, store: SQLiteStore, out: str, retention: float | None = None) -> None:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        out: str | None,
+        retention: float | None = None,
+        published: PublishedEvents | None = None,
+    ) -> None:
         self.store = store
         self.stop_telemetry: Callable[[], None] = lambda: None
         self.export: JournalExport | None = None
         self.log: EventLog | None = None
+        self.published = published
+        if out is None:
+            return
         if str(store.path) == ":memory:":
             self.log = EventLog(out)
         else:
             self.export = JournalExport(store.path, out, retention)
 
     def write(self, delivery: Delivery) -> None:
+        if self.published is not None:  # pragma: no cover - the sink takes the events
+            raise RuntimeError("with --to, events go to the sink, not to the handler")
         if self.log is not None:
             self.log.append(delivery)
         else:
@@ -199,6 +233,8 @@ class Sink:
 
     def close(self) -> None:
         self.stop_telemetry()
+        if self.published is not None:
+            self.published.close()
         if self.log is not None:
             self.log.close()
         if self.export is not None:
@@ -271,6 +307,10 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         raise UsageError("--metrics-port must be a port number, 1 to 65535")
     if arguments.metrics_port is not None and arguments.workers > 1:
         raise UsageError("--metrics-port serves one process's metrics: use it with one worker")
+    if arguments.outbox and arguments.to is None:
+        raise UsageError("--outbox relays to the engine --to names: give --to URL too")
+    if arguments.outbox and arguments.store == ":memory:":
+        raise UsageError("--outbox needs a --store file, whose transactions it writes in")
     if arguments.workers > 1 and arguments.store == ":memory:":
         raise UsageError(
             "--workers needs a store every worker shares: a SQLite file, not :memory: "
@@ -285,12 +325,11 @@ def run_serve(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 
 def _serve(arguments: argparse.Namespace, options: dict[str, Any], listener: socket.socket) -> int:
-    import uvicorn
-
     _configure_logging()
-    with _start_up_errors(arguments.store, arguments.out):
-        catch_up = _catch_up(arguments.store, arguments.out)
-    host, port = listener.getsockname()[:2]
+    catch_up = None
+    if arguments.to is None:
+        with _start_up_errors(arguments.store, arguments.out):
+            catch_up = _catch_up(arguments.store, arguments.out)
     server_options: dict[str, Any] = {
         "log_level": "warning",
         "lifespan": "on",
@@ -300,6 +339,24 @@ def _serve(arguments: argparse.Namespace, options: dict[str, Any], listener: soc
         "timeout_keep_alive": arguments.keep_alive_timeout,
     }
     _make_room_for_files(arguments.max_connections + arguments.max_waiting_connections)
+    stop_relay = _start_relay(arguments.to, arguments.store) if arguments.outbox else None
+    try:
+        return _run_server(arguments, options, listener, server_options, catch_up)
+    finally:
+        if stop_relay is not None:
+            stop_relay()
+
+
+def _run_server(
+    arguments: argparse.Namespace,
+    options: dict[str, Any],
+    listener: socket.socket,
+    server_options: dict[str, Any],
+    catch_up: JournalExport | None,
+) -> int:
+    import uvicorn
+
+    host, port = listener.getsockname()[:2]
     if arguments.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -310,12 +367,16 @@ def _serve(arguments: argparse.Namespace, options: dict[str, Any], listener: soc
             f"{__name__}:worker_app", factory=True, workers=arguments.workers, **server_options
         )
         print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
-        logger.info("%d workers writing accepted events to %s", arguments.workers, arguments.out)
+        logger.info(
+            "%d workers handing accepted events to %s",
+            arguments.workers,
+            _destination(arguments.to, arguments.out),
+        )
         Multiprocess(config, sockets=[listener]).run()
         _export_rest(catch_up)
         if catch_up is not None:
             catch_up.close()
-        logger.info("stopped; accepted events are in %s", arguments.out)
+        _log_stopped(arguments)
         return 0
     if catch_up is not None:
         catch_up.close()
@@ -325,14 +386,14 @@ def _serve(arguments: argparse.Namespace, options: dict[str, Any], listener: soc
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, server.handle_exit)
     print(f"{LISTENING}http://{host}:{port}{arguments.path}", flush=True)
-    logger.info("writing accepted events to %s", arguments.out)
+    logger.info("handing accepted events to %s", _destination(arguments.to, arguments.out))
     try:
         server.run(sockets=[listener])
     finally:
         _export_rest(sink.export)
         sink.close()
         store.close()
-    logger.info("stopped; accepted events are in %s", arguments.out)
+    _log_stopped(arguments)
     return 0
 
 
@@ -368,7 +429,21 @@ def _worker_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "host": arguments.host,
         "out": arguments.out,
         "path": arguments.path,
+        "to": arguments.to,
+        "outbox": arguments.outbox,
     }
+
+
+def _log_stopped(arguments: argparse.Namespace) -> None:
+    if arguments.to is None:
+        logger.info("stopped; accepted events are in %s", arguments.out)
+    else:
+        logger.info("stopped; accepted events went to %s", hidden_password(arguments.to))
+
+
+def _destination(to: str | None, out: str) -> str:
+    """Where accepted events go, for a log line: the sink URL without its password."""
+    return out if to is None else hidden_password(to)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -468,6 +543,11 @@ def _export_rest(export: JournalExport | None) -> None:
 
 def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, Sink]:
     store = SQLiteStore(options["store"])
+    event_sink = None
+    if options.get("to") and options.get("outbox"):
+        event_sink = _outbox_for(options["to"], store)
+    elif options.get("to"):
+        event_sink = _sink_for(options["to"], store)
     header, algorithms, encoding = options["scheme"]
     config = WebhookConfig(
         secret=options["secrets"],
@@ -476,9 +556,11 @@ def _receiver(options: dict[str, Any]) -> tuple[Any, SQLiteStore, Sink]:
         body_timeout=options["body_timeout"],
         max_inflight_bytes=options["max_inflight_bytes"],
         store=store,
+        sink=event_sink,
         dedupe=DedupePolicy(lease=options["lease"]),
     )
-    sink = Sink(store, options["out"], config.dedupe.retention)
+    out = options["out"] if event_sink is None else None
+    sink = Sink(store, out, config.dedupe.retention, event_sink)
     sink.stop_telemetry = start_telemetry(options["otel"], options["metrics_port"], options["host"])
     return receiver_app(config, options["path"], sink), store, sink
 
@@ -518,3 +600,98 @@ def _configure_logging() -> None:
     root = logging.getLogger("hubsig")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+class PublishedEvents:
+    """The ``--to`` sink, saying at INFO what it published (one line per delivery)."""
+
+    def __init__(self, sink: EventSink, url: str, verb: str = "published") -> None:
+        self.sink = sink
+        self.blocking = sink.blocking
+        self.url = hidden_password(url)
+        self.verb = verb
+
+    def check(self) -> Any:
+        return self.sink.check()
+
+    def publish(self, delivery: Delivery) -> None:
+        self.sink.publish(delivery)
+        ids = delivery.payload.entity_ids
+        logger.info(
+            "%s %d events to %s ids=%s",
+            self.verb,
+            len(ids),
+            self.url,
+            ",".join(map(log_field, ids)),
+        )
+
+    def close(self) -> None:
+        close = getattr(self.sink, "close", None)
+        if close is not None:
+            close()
+
+
+def _sink_for(url: str, store: SQLiteStore) -> PublishedEvents:
+    """The ``--to`` sink, checked: one that can never work is a usage error at start-up."""
+    from hubsig.sinks import sink_from_url
+
+    try:
+        sink = sink_from_url(url)
+        sink.check()
+    except ConfigurationError as error:
+        store.close()
+        raise UsageError(f"cannot use --to {hidden_password(url)}: {error}") from None
+    return PublishedEvents(sink, url)
+
+
+def hidden_password(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _outbox_for(url: str, store: SQLiteStore) -> PublishedEvents:
+    """The ``--to URL --outbox`` sink of a receiver: rows in its store's transaction."""
+    from hubsig.sinks.outbox import OutboxSink
+
+    try:
+        outbox = OutboxSink(store)
+        outbox.check()
+    except ConfigurationError as error:
+        store.close()
+        raise UsageError(f"cannot use --outbox: {error}") from None
+    return PublishedEvents(outbox, url, "recorded in the outbox")
+
+
+def _start_relay(url: str, path: str) -> Callable[[], None]:
+    """Relay ``--store``'s outbox to ``--to`` in a thread of this (the parent) process, one
+    relay per file; returns what stops it. The engine is checked first, as without it."""
+    import threading
+
+    from hubsig.sinks.outbox import OutboxRelay, OutboxSink
+
+    store = SQLiteStore(path)
+    engine = _sink_for(url, store)
+    OutboxSink(store).check()
+    relay = OutboxRelay(store, cast("Any", engine.sink))
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), name="hubsig-outbox", daemon=True)
+    thread.start()
+    logger.info("relaying the outbox of %s to %s", path, engine.url)
+
+    def stopping() -> None:
+        stop.set()
+        thread.join(timeout=30)
+        waiting = relay.pending()
+        if waiting:
+            logger.warning("%d events wait in the outbox; the next start relays them", waiting)
+        engine.close()
+        store.close()
+
+    return stopping
