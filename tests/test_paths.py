@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from hubsig import ConfigurationError
 from hubsig._paths import PathGuard, application_path, is_plain, relative_path
-from hubsig._wsgi_io import routed_path
+from hubsig.kit.wsgi import routed_path
 from tests import oracle_apps
 from tests.fail_closed_wire import call_asgi, call_wsgi
 from tests.oracle_apps import GUARDED, OTHER, SECRET, Entered
