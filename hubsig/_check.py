@@ -23,7 +23,7 @@ from hubsig._payload import parse_events
 from hubsig._receiver import Receiver, Resolved
 from hubsig._secrets import Secrets
 from hubsig._trace import TraceContext
-from hubsig._verifier import IncrementalVerification, Verification, Verifier
+from hubsig._verifier import IncrementalVerification, Verification
 from hubsig.errors import (
     BodyTimeout,
     BodyTooLarge,
@@ -124,11 +124,7 @@ class DeliveryCheck:
         signatures = self.request.headers.get_all(self._config.scheme_header)
         if len(signatures) > 1:
             raise MalformedSignature("the request carries more than one signature header")
-        verifier = (
-            resolved
-            if isinstance(resolved, Verifier)
-            else self._receiver.verifiers.verifier_for(resolved)
-        )
+        verifier = self._receiver.verifiers.verifier_for(resolved)
         self._hashing = verifier.begin(signatures[0] if signatures else None)
 
     def feed(self, chunk: bytes) -> None:

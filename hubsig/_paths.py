@@ -166,12 +166,13 @@ def _check_entries(name: str, entries: Iterable[str] | str | None) -> tuple[str,
         return None
     if isinstance(entries, str):
         entries = (entries,)
+    wrong = f"{name} must be a non-empty list of paths starting with '/'"
     try:
         checked = tuple(entries)
     except TypeError:
-        checked = ()
+        raise ConfigurationError(wrong) from None
     if not checked or not all(isinstance(e, str) and e.startswith("/") for e in checked):
-        raise ConfigurationError(f"{name} must be a non-empty list of paths starting with '/'")
+        raise ConfigurationError(wrong)
     for entry in checked:
         if not entry.isprintable():
             raise ConfigurationError(f"{name} entry {entry!r} holds a control character")

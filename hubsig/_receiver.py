@@ -51,10 +51,9 @@ class Verifiers:
         secret = config.secret
         self.static = None if callable(secret) else self._build(secret)
 
-    def resolve(self, request: RequestView) -> Resolved | Awaitable[Secrets | None]:
-        """The static ``Verifier``, or the resolver's answer (maybe awaitable) for ``request``."""
-        if self.static is not None:
-            return self.static
+    def resolve(self, request: RequestView) -> Secrets | Awaitable[Secrets | None] | None:
+        """The resolver's answer (maybe awaitable) for ``request``; only for a configuration
+        whose secret is a resolver (``static`` is ``None``)."""
         resolver: SecretResolver = self._config.secret  # type: ignore[assignment]
         return resolver(request)
 

@@ -33,6 +33,7 @@ from hubsig import _body as body_module
 from hubsig._check import FREE_BYTES, DeliveryCheck, declared_length
 from hubsig._receiver import Receiver
 from hubsig._replies import rejection
+from hubsig.testing import make_events
 from tests.conftest import use_static_secrets
 
 SECRET = "receiver-secret"
@@ -377,3 +378,72 @@ def test_refusals_are_logged_with_code_status_and_trace(caplog: pytest.LogCaptur
             f"refused delivery: method_not_allowed (HTTP 405) trace_id={trace.trace_id}",
         ),
     ]
+
+
+# --- what the check tells an observer (telemetry), and what it says ------------------------------
+
+
+class _Watch:
+    """A ``CheckObserver`` that writes down what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, Any]] = []
+
+    def verifying(self) -> None:
+        self.told.append(("verifying", None))
+
+    def verified(self, verification: Verification | None) -> None:
+        self.told.append(("verified", verification))
+
+    def parsed(self, payload: Any) -> None:
+        self.told.append(("parsed", payload))
+
+
+def test_an_observer_is_told_the_verification_and_the_payload_of_the_one_decision() -> None:
+    check = _check(_receiver(), _signed(BODY))
+    watch = check.observer = _Watch()
+    use_static_secrets(check)
+    check.feed(BODY)
+    delivery = check.finish(BODY)
+    assert watch.told == [
+        ("verifying", None),
+        ("verified", delivery.verification),
+        ("parsed", delivery.payload),
+    ]
+
+
+def test_an_observer_is_told_of_a_refused_signature_and_nothing_is_parsed() -> None:
+    check = _check(_receiver(), {"X-Hub-Signature": hubsig.sign(BODY, "wrong")})
+    watch = check.observer = _Watch()
+    use_static_secrets(check)
+    check.feed(BODY)
+    with pytest.raises(SignatureMismatch):
+        check.finish(BODY)
+    assert watch.told == [("verifying", None), ("verified", None)]
+
+
+def test_a_path_with_a_control_character_is_refused_saying_so() -> None:
+    view = RequestView("POST", "/hook\n", Headers({}))
+    with pytest.raises(MalformedRequest) as raised:
+        DeliveryCheck(_receiver(), view, TraceContext.new(), 0.0)
+    assert raised.value.message == "the request path holds a control character"
+
+
+def test_too_many_events_are_refused_saying_how_many_and_the_limit() -> None:
+    body = make_events(3).to_json()
+    check = _check(_receiver(max_events=2), _signed(body))
+    use_static_secrets(check)
+    check.feed(body)
+    with pytest.raises(hubsig.TooManyEvents) as raised:
+        check.finish(body)
+    assert raised.value.message == (
+        "the delivery holds 3 events, more than this receiver's limit of 2"
+    )
+
+
+def test_the_receivers_verifiers_say_in_their_repr_whether_the_secret_is_static() -> None:
+    assert repr(_receiver().verifiers) == "Verifiers(static=True, built=0)"
+    resolving = _receiver(secret=lambda request: SECRET)
+    resolving.verifiers.verifier_for(SECRET)
+    assert repr(resolving.verifiers) == "Verifiers(static=False, built=1)"
+    assert SECRET not in repr(resolving.verifiers)
