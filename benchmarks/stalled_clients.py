@@ -64,8 +64,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import hubsig
+from hubsig._check import FREE_BYTES
 from hubsig._config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_INFLIGHT_BYTES
-from hubsig._receiver import FREE_BYTES
 from hubsig.cli.serving import LISTENING
 from hubsig.testing import make_events
 

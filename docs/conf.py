@@ -60,4 +60,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(kit\.)?(Secrets|SecretResolver|DigestEncoding|AnyStore|Resolved|HeaderSource)"),
     (r"py:.*", r"(kit\.)?(Signer|Handler|Middleware|Flask|StoreCheck|WebhookSettings)"),
     (r"py:.*", r"kit\..*"),
+    (
+        r"py:.*",
+        r"(Sink|BodyBudget|Verifiers|NextChunk|NextChunkSync|CheckObserver|ExcInfo|HiddenValue)",
+    ),
 ]

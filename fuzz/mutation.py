@@ -7,7 +7,9 @@ and every surviving mutant; the ``DESELECT`` tests, which cannot run under
 mutmut, are then run on their own against each survivor. Exits 1 if any
 survived. ``--at COMMIT`` tests a commit instead of the work tree; ``--keep``
 keeps the copy, so ``mutmut show NAME`` can be run in it; ``--diff`` prints
-each survivor's diff. Not part of the test suite: it takes minutes.
+each survivor's diff; ``--telemetry`` runs every test with ``hubsig.otel`` instrumented
+(``HUBSIG_TEST_TELEMETRY=1``, see tests/conftest.py), so the decision is shown to be the
+same code whether telemetry watches it or not. Not part of the test suite: it takes minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import fnmatch
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,19 +36,15 @@ SCOPE: dict[str, tuple[str, ...]] = {
     "hubsig/_signature_header.py": ("*",),
     "hubsig/_paths.py": ("*",),
     "hubsig/_budget.py": ("*",),
-    "hubsig/_receiver.py": (
+    "hubsig/_check.py": (
         _IN_CLASS.format("DeliveryCheck") + "*",
-        "x_declared_length__mutmut_*",
-        "x_rejection__mutmut_*",
-    ),
-    "hubsig/_config.py": (
-        *(
-            _IN_CLASS.format("WebhookConfig") + name + "__mutmut_*"
-            for name in ("check_api_key", "check_method", "verifier_for")
-        ),
-        _IN_CLASS.format("WebhookConfig") + "guards*",
+        "x_check_api_key__mutmut_*",
+        "x_check_method__mutmut_*",
         "x__wire_bytes__mutmut_*",  # the bytes check_api_key compares
+        "x_declared_length__mutmut_*",
     ),
+    "hubsig/_receiver.py": (_IN_CLASS.format("Verifiers") + "*",),
+    "hubsig/_replies.py": ("x_rejection__mutmut_*",),
 }
 TESTS = (
     "tests/test_verifier.py",
@@ -53,7 +52,8 @@ TESTS = (
     "tests/test_signature_header.py",
     "tests/test_secrets.py",
     "tests/test_paths.py",
-    "tests/test_receiver.py",
+    "tests/test_check.py",
+    "tests/test_flow.py",
     "tests/test_budget.py",
     "tests/test_config.py",
     "tests/test_config_checks.py",
@@ -85,6 +85,7 @@ def mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (the venv's own mutmut, no shell)
         [str(MUTMUT), *args],
         cwd=work,
+        env=os.environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -178,7 +179,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     parser.add_argument("--diff", action="store_true", help="print each survivor's diff")
     parser.add_argument("--at", metavar="COMMIT", help="test a commit instead of the work tree")
+    parser.add_argument("--telemetry", action="store_true", help="with hubsig.otel instrumented")
     options = parser.parse_args()
+    if options.telemetry:
+        os.environ["HUBSIG_TEST_TELEMETRY"] = "1"
     work = Path(tempfile.mkdtemp(prefix="hubsig-mutation-")) / "repo"
     copy_tree(work, options.at)
     configure(work)

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from hubsig._algorithms import ALGORITHMS, Algorithm, DigestEncoding
 from hubsig._config import RequestView, WebhookConfig, WebhookSettings
 from hubsig._dedupe import AsyncDeliveryStore, Claim, DedupePolicy, DeliveryStore
+from hubsig._delivery import Delivery
 from hubsig._delivery_of import delivery_of
 from hubsig._headers import Headers
 from hubsig._lazy import lazy_attributes
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 from hubsig._payload import parse_events
-from hubsig._receiver import Delivery
 from hubsig._response import EventsResponse, events_response, parse_events_response
 from hubsig._scheme import GENESYS_CLOUD, GENESYS_MULTICLOUD, GITHUB, WEBSUB, Scheme
 from hubsig._secrets import Secret, Secrets, SecretWhitespaceWarning
@@ -46,6 +46,7 @@ from hubsig.errors import (
     NotVerified,
     ReceiverBusy,
     SignatureMismatch,
+    SinkUnavailable,
     StoreUnavailable,
     TooManyEvents,
     UnsupportedAlgorithm,
@@ -105,6 +106,7 @@ __all__ = [
     "SecretWhitespaceWarning",
     "Secrets",
     "SignatureMismatch",
+    "SinkUnavailable",
     "StoreUnavailable",
     "TooManyEvents",
     "TraceContext",

@@ -1,33 +1,31 @@
-"""One receiver configuration, validated once and shared by every adapter.
+"""One receiver configuration: a plain value, validated once and shared by every adapter.
 
 The ASGI and WSGI middleware and the ``@webhook`` endpoint all take the same
 settings; building a ``WebhookConfig`` checks them, so a bad secret, path or
-limit stops the app when it starts instead of failing each delivery.
+limit stops the app when it starts instead of failing each delivery. It
+holds no state of its own: what changes while requests arrive (the body
+budget, the verifiers built for a resolver's secrets) is the ``Receiver``'s.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import hmac
-import inspect
 import math
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from hubsig._algorithms import DigestEncoding
-from hubsig._budget import BodyBudget
 from hubsig._dedupe import AnyStore, AsyncDeliveryStore, DedupePolicy, DeliveryStore
 from hubsig._headers import Headers
 from hubsig._hidden import HiddenValue
 from hubsig._paths import PathGuard
 from hubsig._scheme import Scheme, scheme_with
-from hubsig._secrets import Secrets, load_secrets
+from hubsig._secrets import Secrets
 from hubsig._sink import Sink
 from hubsig._verifier import Verifier
-from hubsig.errors import ConfigurationError, InvalidApiKey, MethodNotAllowed, NoSecret
+from hubsig.errors import ConfigurationError
 from hubsig.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -38,22 +36,20 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_EVENTS",
     "DEFAULT_MAX_INFLIGHT_BYTES",
+    "SETTING_NAMES",
     "RequestView",
     "SecretResolver",
     "WebhookConfig",
     "WebhookSettings",
     "config_from",
-    "run_to_completion",
 ]
 
-_T = TypeVar("_T")
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 """Seconds a body may take to arrive: the sender's own request timeout."""
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_EVENTS = 1000
 """Events one delivery may hold: more would flood a store with claims (413 past it)."""
-_VERIFIER_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +63,6 @@ class RequestView:
 
 SecretResolver: TypeAlias = Callable[[RequestView], "Secrets | Awaitable[Secrets | None] | None"]
 """Returns the secret(s) for one request (e.g. by channel in the path), or ``None`` if none."""
-
-Resolved: TypeAlias = "Verifier | Secrets | None"
-"""The secrets for one request once resolved: the static ``Verifier``, or a resolver's answer."""
 
 
 class WebhookSettings(TypedDict, total=False):
@@ -142,11 +135,12 @@ class WebhookConfig:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     max_events: int = DEFAULT_MAX_EVENTS
-    _static: Verifier | None = field(init=False, repr=False)
-    _api_keys: HiddenValue[tuple[bytes, ...]] | None = field(init=False, repr=False)
-    _verifiers: dict[tuple[tuple[str | None, bytes], ...], Verifier] = field(init=False, repr=False)
-    _guard: PathGuard = field(init=False, repr=False)
-    _budget: BodyBudget = field(init=False, repr=False)
+    guard: PathGuard = field(init=False, repr=False)
+    """Which requests a middleware verifies (``paths``/``exempt``; see ``hubsig._paths``)."""
+    scheme_header: str = field(init=False, repr=False)
+    """The signature header's name in lower case."""
+    api_key_bytes: HiddenValue[tuple[bytes, ...]] | None = field(init=False, repr=False)
+    """The API keys as UTF-8 bytes (hidden from ``repr``), or ``None`` when off."""
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -159,16 +153,15 @@ class WebhookConfig:
         scheme = scheme_with(self.scheme, self.header_name, self.algorithms, self.encoding)
         set_field(self, "scheme", scheme)
         set_field(self, "header_name", scheme.field_name)
+        set_field(self, "scheme_header", scheme.field_name)
         set_field(self, "algorithms", scheme.algorithms)
         set_field(self, "encoding", scheme.encoding)
-        if callable(self.secret):
-            set_field(self, "_static", None)
-        else:
-            set_field(self, "_static", self._build_verifier(self.secret))
-        set_field(self, "_verifiers", {})
-        set_field(self, "_guard", PathGuard(self.paths, self.exempt))
-        set_field(self, "paths", self._guard.paths)
-        set_field(self, "exempt", self._guard.exempt)
+        if not callable(self.secret):  # a bad secret stops the start-up, not a delivery
+            Verifier(self.secret, algorithms=scheme.algorithms, encoding=scheme.encoding)
+        guard = PathGuard(self.paths, self.exempt)
+        set_field(self, "guard", guard)
+        set_field(self, "paths", guard.paths)
+        set_field(self, "exempt", guard.exempt)
         set_field(self, "methods", _check_methods(self.methods))
         _check_size("max_body_size", self.max_body_size)
         _check_size("max_inflight_bytes", self.max_inflight_bytes)
@@ -181,7 +174,6 @@ class WebhookConfig:
                 "max_inflight_bytes must be at least max_body_size, or no body of the "
                 "largest allowed size could ever be received"
             )
-        set_field(self, "_budget", BodyBudget(self.max_inflight_bytes))
         timeout = self.body_timeout
         if (
             not isinstance(timeout, (int, float))
@@ -190,89 +182,7 @@ class WebhookConfig:
         ):
             raise ConfigurationError("body_timeout must be a positive number of seconds")
         keys = _check_api_keys(self.api_keys)
-        set_field(self, "_api_keys", HiddenValue(keys) if keys else None)
-
-    @property
-    def scheme_header(self) -> str:
-        """The signature header's name in lower case."""
-        return self.header_name or ""
-
-    @property
-    def budget(self) -> BodyBudget:
-        """The in-flight body bytes of every request this configuration is reading."""
-        return self._budget
-
-    @property
-    def guard(self) -> PathGuard:
-        """Which requests a middleware verifies (``paths``/``exempt``; see ``hubsig._paths``)."""
-        return self._guard
-
-    def check_method(self, method: str) -> None:
-        """Raise ``MethodNotAllowed`` (with ``Allow``) unless a guarded path takes ``method``."""
-        if method not in self.methods:
-            allowed = ", ".join(self.methods)
-            raise MethodNotAllowed(
-                f"this webhook accepts {allowed} only", headers=(("allow", allowed),)
-            )
-
-    def resolve(self, request: RequestView) -> Resolved | Awaitable[Secrets | None]:
-        """The static ``Verifier``, or the resolver's answer (maybe awaitable) for ``request``."""
-        if self._static is not None:
-            return self._static
-        resolver: SecretResolver = self.secret  # type: ignore[assignment]
-        return resolver(request)
-
-    def verifier_for(self, resolved: Resolved) -> Verifier:
-        """A ``Verifier`` for resolved secrets, built once per distinct set and then reused.
-
-        Raises ``NoSecret`` when the resolver had none for this request (an
-        unknown channel: the client's problem, 401), and ``ConfigurationError``
-        when it returned something that is not a secret (the server's bug: the
-        adapters answer 500 and log it at ERROR).
-        """
-        if isinstance(resolved, Verifier):
-            return resolved
-        if resolved is None or (
-            isinstance(resolved, (str, bytes, Sequence, Mapping)) and not resolved
-        ):
-            raise NoSecret("no secret is configured for this request")
-        try:
-            loaded = load_secrets(resolved)
-        except ConfigurationError as error:
-            raise ConfigurationError(
-                f"the secret resolver returned no usable secret: {error}"
-            ) from None
-        # Keyed by a digest, so the cache never holds (or shows) the secrets themselves.
-        key = tuple((key_id, hashlib.sha256(secret).digest()) for key_id, secret in loaded)
-        verifier = self._verifiers.get(key)
-        if verifier is None:
-            if len(self._verifiers) >= _VERIFIER_CACHE_SIZE:
-                self._verifiers.clear()
-            verifier = self._verifiers[key] = self._build_verifier(resolved)
-        return verifier
-
-    def check_api_key(self, headers: Headers) -> None:
-        """Raise ``InvalidApiKey`` unless api keys are off or ``x-api-key`` matches one.
-
-        Both sides are compared as UTF-8 bytes in constant time: the header's
-        bytes as they came over the wire, the keys as configured.
-        """
-        if self._api_keys is None:
-            return
-        received = headers.get("x-api-key")
-        if received is None:
-            raise InvalidApiKey("the x-api-key header is missing")
-        candidate = _wire_bytes(received.strip(" \t"))
-        matched = False
-        for key in self._api_keys.reveal():
-            matched |= hmac.compare_digest(candidate, key)
-        if not matched:
-            raise InvalidApiKey("the x-api-key header matches no configured key")
-
-    @property
-    def store_is_async(self) -> bool:
-        """Whether the store must be awaited (and so cannot serve a WSGI adapter)."""
-        return self.store is not None and inspect.iscoroutinefunction(self.store.claim)
+        set_field(self, "api_key_bytes", HiddenValue(keys) if keys else None)
 
     @classmethod
     def from_env(
@@ -292,10 +202,6 @@ class WebhookConfig:
 
         found = settings_from_env(os.environ if environ is None else environ)
         return config_from(None, {**found, **settings}, "WebhookConfig.from_env")
-
-    def _build_verifier(self, secrets: Secrets) -> Verifier:
-        scheme: Scheme = self.scheme  # type: ignore[assignment]
-        return Verifier(secrets, algorithms=scheme.algorithms, encoding=scheme.encoding)
 
 
 SETTING_NAMES = frozenset(WebhookSettings.__annotations__)
@@ -401,21 +307,3 @@ def _check_api_keys(api_keys: Sequence[str] | str | None) -> tuple[bytes, ...]:
     if not keys or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigurationError("api_keys must be one or more non-empty strings")
     return tuple(key.strip().encode("utf-8") for key in keys)
-
-
-def _wire_bytes(value: str) -> bytes:
-    """A header value's bytes: servers decode them as Latin-1, so encoding back restores them."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:  # a caller that decoded the header as UTF-8 already
-        return value.encode("utf-8", "surrogatepass")
-
-
-def run_to_completion(awaitable: Awaitable[_T]) -> _T:
-    """Await ``awaitable`` from synchronous code (WSGI) on a private event loop."""
-    import asyncio  # only synchronous adapters with async resolvers or stores need it
-
-    async def wait() -> _T:
-        return await awaitable
-
-    return asyncio.run(wait())

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hubsig._delivery import Delivery
 from hubsig._log_text import hubsig_logger
-from hubsig._receiver import Delivery
 from hubsig.errors import NotVerified
 
 __all__ = ["ANSWERED", "ENVIRON_KEY", "STATE_KEY", "delivery_of", "register_key"]

@@ -16,24 +16,18 @@ import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from hubsig._config import run_to_completion
-from hubsig._flow import (
-    Effect,
-    Flow,
-    Handle,
-    KeepAlive,
-    Outcome,
-    ReadBody,
-    Receiver,
-    Sleep,
-    StoreCall,
-)
+from hubsig._check import DeliveryCheck
+from hubsig._delivery import Delivery
+from hubsig._flow import Effect, Flow, Handle, KeepAlive, Outcome, ReadBody, Sleep, StoreCall
 from hubsig._log_text import hubsig_logger
-from hubsig._receiver import Delivery, DeliveryCheck, Reply
+from hubsig._receiver import Receiver
+from hubsig._replies import Reply
 
-__all__ = ["Finished", "check_store", "drive", "drive_sync", "step"]
+__all__ = ["Finished", "check_store", "drive", "drive_sync", "run_to_completion", "step"]
+
+_T = TypeVar("_T")
 
 logger = hubsig_logger("hubsig")
 
@@ -60,8 +54,8 @@ async def check_store(receiver: Receiver) -> None:
     if it fails)."""
     if receiver.checked.done:
         return
-    for call in receiver.checks():
-        await _store_call(call, receiver.store_blocks)
+    for method, blocks in receiver.checks():
+        await _store_call(StoreCall(method, (), blocks=blocks), receiver.store_blocks)
     receiver.checked.done = True
 
 
@@ -217,3 +211,12 @@ def drive_sync(
         except BaseException as raised:
             error = raised
     return effect.reply
+
+
+def run_to_completion(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable`` from blocking code (WSGI) on a private event loop."""
+
+    async def wait() -> _T:
+        return await awaitable
+
+    return asyncio.run(wait())

@@ -31,23 +31,30 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubsig import _asgi_io as asgi_io
-from hubsig import _telemetry
-from hubsig import _wsgi_io as wsgi_io
-from hubsig._config import WebhookConfig, WebhookSettings, config_from, run_to_completion
-from hubsig._flow import Outcome, Receiver
-from hubsig._log_text import hubsig_logger
-from hubsig._models import Event, EventsPayload, EventType, InteractionSubtype, MediaType
-from hubsig._receiver import Delivery, acknowledge, failure, json_reply
-from hubsig._response import EventsResponse
+from hubsig import Event, EventsPayload, EventsResponse, EventType, InteractionSubtype, MediaType
 from hubsig.errors import ConfigurationError, HandlerAnswerError
+from hubsig.kit import (
+    Delivery,
+    Outcome,
+    Receiver,
+    WebhookConfig,
+    WebhookSettings,
+    acknowledge,
+    config_from,
+    failure,
+    handler_failed,
+    json_reply,
+    logger,
+    run_to_completion,
+)
+from hubsig.kit import asgi as asgi_io
+from hubsig.kit import wsgi as wsgi_io
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["WebhookEndpoint", "webhook"]
 
-logger = hubsig_logger("hubsig")
 
 Handler = Callable[..., Any]
 """Takes the ``EventsPayload`` and maybe the ``Delivery``, sync or async; may return the ids."""
@@ -170,7 +177,7 @@ class WebhookEndpoint:
         a WSGI server has no event loop to await.
         """
         if self._wsgi is None:
-            wsgi_io.refuse_async_store(self.config, "WebhookEndpoint.wsgi")
+            wsgi_io.refuse_async_store(self._receiver, "WebhookEndpoint.wsgi")
             self._wsgi = self._wsgi_app
         return self._wsgi
 
@@ -276,7 +283,7 @@ class WebhookEndpoint:
         """A handler raised, or returned something that is no answer: 500, claims released."""
         if not isinstance(sys.exc_info()[1], HandlerAnswerError):
             logger.exception("webhook handler failed trace_id=%s", delivery.trace.trace_id)
-            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
+            handler_failed(sys.exc_info()[1] or RuntimeError())
         return Outcome(False, failure(delivery.trace))
 
     def _answer(self, returned: object, delivery: Delivery) -> EventsResponse | None:

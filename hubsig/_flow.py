@@ -19,33 +19,26 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from hubsig import _telemetry
 from hubsig._attempts import attempt_token
-from hubsig._config import RequestView, WebhookConfig
+from hubsig._check import DeliveryCheck
+from hubsig._config import RequestView
 from hubsig._dedupe import (
     AnyStore,
     Claim,
     ClaimLost,
     Claims,
-    DedupePolicy,
     admission,
     event_keys,
     unique_keys,
 )
+from hubsig._delivery import Delivery
 from hubsig._log_text import hubsig_logger
-from hubsig._receiver import (
-    Delivery,
-    DeliveryCheck,
-    Reply,
-    acknowledge,
-    failure,
-    in_progress,
-    rejection,
-    unavailable,
-)
+from hubsig._receiver import Receiver
+from hubsig._replies import Reply, acknowledge, failure, in_progress, rejection, unavailable
 from hubsig._sink import Sink
 from hubsig._trace import TraceContext
 from hubsig.errors import ClientDisconnected, ConfigurationError, WebhookError
@@ -59,10 +52,8 @@ __all__ = [
     "KeepAlive",
     "Outcome",
     "ReadBody",
-    "Receiver",
     "Sleep",
     "StoreCall",
-    "StoreCheck",
     "answered",
     "deliver",
     "succeeded",
@@ -183,65 +174,11 @@ Effect: TypeAlias = "Await | ReadBody | StoreCall | Handle | Sleep"
 Flow: TypeAlias = Generator[Effect, Any, "Reply | None"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Receiver:
-    """What a flow needs that outlives one request: the configuration, the store with
-    its policy when events are claimed (``store`` is ``None`` to verify only), and the
-    sink that takes the events instead of the handler, if any."""
-
-    config: WebhookConfig
-    store: AnyStore | None = None
-    policy: DedupePolicy = field(default_factory=DedupePolicy)
-    checked: StoreCheck = field(default_factory=lambda: StoreCheck(), repr=False)
-    sink: Sink | None = None
-
-    def __post_init__(self) -> None:
-        """Check a synchronous store and sink now, so one that can never work stops
-        start-up; an async one is checked at start-up (lifespan) or before first use."""
-        waiting = False
-        for part in (self.store, self.sink):
-            check = getattr(part, "check", None)
-            if check is None:
-                continue
-            if inspect.iscoroutinefunction(check) or not getattr(part, "blocking", True):
-                waiting = True
-            else:
-                check()
-        self.checked.done = not waiting
-
-    @classmethod
-    def of(cls, config: WebhookConfig, *, dedupe: bool = True) -> Receiver:
-        """The receiver for ``config``: with its store, if it names one and ``dedupe``."""
-        store = config.store if dedupe else None
-        return cls(config, store, config.dedupe, sink=config.sink)
-
-    def checks(self) -> list[StoreCall]:
-        """The calls that check the store and the sink (each maybe awaitable)."""
-        return [
-            StoreCall(part.check, (), blocks=getattr(part, "blocking", None))
-            for part in (self.store, self.sink)
-            if part is not None and hasattr(part, "check")
-        ]
-
-    @property
-    def store_blocks(self) -> bool:
-        """Whether store calls wait on I/O, so async code runs them in a thread."""
-        return self.store is not None and self.store.blocking
-
-
-class StoreCheck:
-    """Whether the receiver's store passed its ``check()``; an async store's check runs
-    at ASGI start-up (lifespan) or, failing that, before the first delivery."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = False
-
-
-def deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
-    """The whole policy for one request on a guarded path (see the module's docstring)."""
-    flow = _deliver(receiver, request, trace)
+def deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now: float) -> Flow:
+    """The whole policy for one request on a guarded path (see the module's docstring);
+    ``now`` is when it arrived, on the clock its body deadline is kept on
+    (``time.monotonic()``)."""
+    flow = _deliver(receiver, request, trace, now)
     observer = _telemetry.observer
     if observer is not None:  # hubsig.otel.instrument() was called
         flow = observer.observe(flow, request, trace)
@@ -256,11 +193,11 @@ def _without_body(flow: Flow) -> Flow:
     return None if reply is None else replace(reply, body=b"")
 
 
-def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> Flow:
+def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now: float) -> Flow:
     config = receiver.config
     check: DeliveryCheck | None = None
     try:
-        check = DeliveryCheck(config, request, trace)
+        check = DeliveryCheck(receiver, request, trace, now)
         resolved = check.resolve()
         if inspect.isawaitable(resolved):
             resolved = yield Await(resolved)
@@ -268,7 +205,7 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> F
         body = yield ReadBody(check)
         delivery = check.finish(body)
     except WebhookError as error:
-        return rejection(error, trace, config)
+        return rejection(error, trace, config.acknowledge_rejections)
     except ClientDisconnected:
         raise
     except Exception:
@@ -287,11 +224,9 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext) -> F
 
 
 def _checked(receiver: Receiver) -> Generator[Effect, Any, None]:
-    """Check the store and sink before their first use, unless start-up did."""
-    if receiver.checked.done:
-        return
-    for call in receiver.checks():  # noqa: UP028 (each check's result is sent back; a list cannot take it)
-        yield call
+    """Check the store and sink before their first use (start-up did not)."""
+    for method, blocks in receiver.checks():
+        yield StoreCall(method, (), blocks=blocks)
     receiver.checked.done = True
 
 
@@ -299,7 +234,8 @@ def _publish(receiver: Receiver, sink: Sink, delivery: Delivery) -> Generator[Ef
     """Hand the events to the sink in place of a handler: acknowledged once it has made
     them durable, 503 (claims given back, the sender retries) when it could not."""
     try:
-        yield from _checked(receiver)
+        if not receiver.checked.done:
+            yield from _checked(receiver)
         yield StoreCall(sink.publish, (delivery,), blocks=sink.blocking)
     except Exception:
         logger.exception(
@@ -317,7 +253,8 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
     unique = unique_keys(keys)
     token = attempt_token()  # this attempt's own: fences its claims from stale workers
     try:
-        yield from _checked(receiver)
+        if not receiver.checked.done:
+            yield from _checked(receiver)
         claims = yield StoreCall(store.claim, (unique, receiver.policy.lease, token))
     except ConfigurationError as error:
         logger.error("the delivery store can never work: %s trace_id=%s", error, trace.trace_id)

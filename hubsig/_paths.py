@@ -28,11 +28,11 @@ bad one is never admitted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from hubsig.errors import ConfigurationError
 
-__all__ = ["PathGuard", "application_path", "relative_path"]
+__all__ = ["PathGuard", "application_path", "must_verify", "relative_path"]
 
 _PLAIN = re.compile(r"/|(?:/(?!\.\.?(?:/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+/?")
 """A path every router reads the same way: no escapes, no dot segments, no doubled slash."""
@@ -82,7 +82,15 @@ class PathGuard:
     ``exempt`` entry spelled so that a router could read it otherwise.
     """
 
-    __slots__ = ("_exempt", "_exempt_prefixes", "_guarded", "_guarded_prefixes", "exempt", "paths")
+    __slots__ = (
+        "_exempt",
+        "_exempt_prefixes",
+        "_guarded",
+        "_guarded_prefixes",
+        "exempt",
+        "guards_everything",
+        "paths",
+    )
 
     def __init__(
         self, paths: Sequence[str] | str | None, exempt: Sequence[str] | str | None = None
@@ -104,11 +112,8 @@ class PathGuard:
         self._exempt_prefixes = tuple(e for e in self.exempt or () if e != "/" and e[-1] == "/")
         self._guarded = frozenset(_folded(p) for p in self.paths or () if not p.endswith("/"))
         self._guarded_prefixes = tuple(_folded(p) for p in self.paths or () if p.endswith("/"))
-
-    @property
-    def guards_everything(self) -> bool:
+        self.guards_everything = self.paths is None and self.exempt is None
         """Whether every request is guarded (neither ``paths`` nor ``exempt`` given)."""
-        return self.paths is None and self.exempt is None
 
     def guards(self, relative: str | None, *spellings: str) -> bool:
         """Whether a request must carry a valid signature.
@@ -141,17 +146,33 @@ class PathGuard:
         )
 
 
+def must_verify(
+    guard: PathGuard, relative: str | None, full: str, routed_to_exempt: Callable[[], bool]
+) -> bool:
+    """The one question every middleware asks: must this request carry a valid signature?
+
+    ``relative`` is its path below the mount point as the router matches it
+    (``None`` when unclear: verified), ``full`` the path in full. A request
+    that looks exempt passes unverified only if ``routed_to_exempt()``, the
+    app's own router asked about this request, agrees.
+    """
+    if guard.guards(relative, full):
+        return True
+    return guard.exempt is not None and not routed_to_exempt()
+
+
 def _check_entries(name: str, entries: Iterable[str] | str | None) -> tuple[str, ...] | None:
     if entries is None:
         return None
     if isinstance(entries, str):
         entries = (entries,)
+    wrong = f"{name} must be a non-empty list of paths starting with '/'"
     try:
         checked = tuple(entries)
     except TypeError:
-        checked = ()
+        raise ConfigurationError(wrong) from None
     if not checked or not all(isinstance(e, str) and e.startswith("/") for e in checked):
-        raise ConfigurationError(f"{name} must be a non-empty list of paths starting with '/'")
+        raise ConfigurationError(wrong)
     for entry in checked:
         if not entry.isprintable():
             raise ConfigurationError(f"{name} entry {entry!r} holds a control character")

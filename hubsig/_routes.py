@@ -274,7 +274,7 @@ def _werkzeug_template(url_map: Any, request: Mapping[str, Any], quart: bool) ->
     """The rule werkzeug matches: for Quart, the path as Quart strips ``root_path`` (a path
     outside it, or the root path itself, becomes ``" "``); for Flask, ``PATH_INFO``."""
     if "PATH_INFO" in request and not quart:
-        from hubsig._wsgi_io import routed_path
+        from hubsig.kit.wsgi import routed_path
 
         path = routed_path(request)
         if path is None:
@@ -295,7 +295,7 @@ def _werkzeug_template(url_map: Any, request: Mapping[str, Any], quart: bool) ->
 def _django_template(environ: Mapping[str, Any]) -> str | None:
     from django.urls import Resolver404, resolve
 
-    from hubsig._wsgi_io import routed_path
+    from hubsig.kit.wsgi import routed_path
 
     path = routed_path(environ)
     if path is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["Sink"]
 

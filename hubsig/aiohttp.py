@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -87,18 +88,15 @@ async def _guarded(
     trace = kit.TraceContext.from_headers(headers)
     answered: list[web.StreamResponse] = []
 
-    async def read(check: kit.DeliveryCheck) -> bytes:
-        chunks: list[bytes] = []
+    async def next_chunk() -> tuple[bytes, bool]:
         try:
-            async with kit.within(check.deadline):
-                async for chunk in request.content.iter_chunked(READ_SIZE):
-                    check.feed(chunk)
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise check.timed_out() from None
+            chunk = await request.content.read(READ_SIZE)
         except (ConnectionResetError, ClientPayloadError):
             raise kit.ClientDisconnected from None
-        return b"".join(chunks)
+        return chunk, not chunk or request.content.at_eof()
+
+    async def read(check: kit.DeliveryCheck) -> bytes:
+        return await kit.read_body(check, next_chunk)
 
     async def handle(delivery: kit.Delivery) -> kit.Outcome:
         request[DELIVERY] = delivery
@@ -112,11 +110,12 @@ async def _guarded(
     view = kit.RequestView(request.method, request.path, headers)
     try:
         with kit.use_trace(trace):
-            flow = kit.deliver(receiver, view, trace)
+            flow = kit.deliver(receiver, view, trace, time.monotonic())
             reply = await kit.drive(flow, read, handle, store_blocks=receiver.store_blocks)
     except kit.ClientDisconnected:
-        logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
-        return web.Response(status=400)  # nobody is left to read it
+        # Nobody is left to answer (read_body said so at INFO); aiohttp needs a response
+        # object, and drops it with the closed connection.
+        return web.Response(status=400)
     if reply is None:
         return answered[0]
     return _response(reply)

@@ -13,8 +13,25 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hubsig import _telemetry
-from hubsig._asgi_io import (
+from hubsig.errors import ConfigurationError
+from hubsig.kit import (
+    ANSWERED,
+    STATE_KEY,
+    Delivery,
+    ExemptRoutes,
+    Outcome,
+    Receiver,
+    WebhookConfig,
+    WebhookSettings,
+    answered,
+    check_routes,
+    config_from,
+    failure,
+    find_router,
+    handler_failed,
+    logger,
+)
+from hubsig.kit.asgi import (
     ASGIApp,
     Message,
     Receive,
@@ -26,23 +43,14 @@ from hubsig._asgi_io import (
     guarded,
     refuse_to_serve,
     replay,
-    send_reply,
     serve,
 )
-from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._delivery_of import ANSWERED, STATE_KEY
-from hubsig._flow import Outcome, Receiver, answered
-from hubsig._log_text import hubsig_logger
-from hubsig._receiver import Delivery, failure
-from hubsig._routes import ExemptRoutes, check_routes, find_router
-from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send", "send_reply"]
+__all__ = ["ASGIApp", "HubSignatureMiddleware", "Message", "Receive", "Scope", "Send"]
 
-logger = hubsig_logger("hubsig")
 ADAPTER = "hubsig.asgi.HubSignatureMiddleware"
 
 
@@ -131,7 +139,7 @@ class HubSignatureMiddleware:
             if send.started:
                 raise
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
-            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
+            handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False, failure(delivery.trace))
         finally:
             # A server keeps the scope until the connection's next request (uvicorn does),

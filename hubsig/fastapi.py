@@ -25,6 +25,7 @@ delivery whose events were all processed is answered 200 with its ids
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -33,17 +34,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from hubsig._asgi_io import request_view, within
-from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._delivery_of import ANSWERED, STATE_KEY
-from hubsig._drive import drive
-from hubsig._flow import ClientDisconnected, Flow, Outcome, Receiver, deliver
-from hubsig._headers import Headers
-from hubsig._log_text import hubsig_logger
-from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply
-from hubsig._response import parse_events_response
-from hubsig._trace import TraceContext
-from hubsig.errors import ConfigurationError
+from hubsig import parse_events_response
+from hubsig.errors import ClientDisconnected, ConfigurationError
+from hubsig.kit import (
+    ANSWERED,
+    STATE_KEY,
+    TRACE_HEADER,
+    Delivery,
+    DeliveryCheck,
+    Flow,
+    Headers,
+    Outcome,
+    Receiver,
+    Reply,
+    TraceContext,
+    WebhookConfig,
+    WebhookSettings,
+    config_from,
+    deliver,
+    drive,
+    read_body,
+)
+from hubsig.kit.asgi import request_view
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -51,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryAcknowledged", "DeliveryRejected", "VerifiedDelivery", "rejected_response"]
 
 ADAPTER = "hubsig.fastapi.VerifiedDelivery"
-logger = hubsig_logger("hubsig")
 
 
 class DeliveryRejected(HTTPException):
@@ -100,7 +111,8 @@ class VerifiedDelivery:
             verified.append(delivery)
             return Outcome(True)
 
-        flow = deliver(self._receiver, request_view(request.scope, headers), trace)
+        view = request_view(request.scope, headers)
+        flow = deliver(self._receiver, view, trace, time.monotonic())
         try:
             if self._receiver.store is None:
                 read = lambda check: _read(check, request)  # noqa: E731
@@ -111,9 +123,8 @@ class VerifiedDelivery:
             else:
                 delivery = await self._claimed(flow, request, trace)
         except ClientDisconnected:
-            # Nobody is left to answer; said at INFO, as the middleware says it, rather
-            # than a traceback per client that hangs up mid-body.
-            logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
+            # Nobody is left to answer (read_body said so at INFO); FastAPI needs an
+            # exception to stop the route, and the server drops its answer.
             raise HTTPException(400, "the client disconnected mid-body") from None
         # Where delivery_of(request) finds it, as after the middleware, until the response
         # and its background tasks are done: a server may keep the scope longer (uvicorn
@@ -173,17 +184,17 @@ class VerifiedDelivery:
 
 
 async def _read(check: DeliveryCheck, request: Request) -> bytes:
-    chunks: list[bytes] = []
-    try:
-        with within(check.deadline):
-            async for chunk in request.stream():
-                check.feed(chunk)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise check.timed_out() from None
-    except ClientDisconnect:
-        raise ClientDisconnected from None
-    return b"".join(chunks)
+    """The body through Starlette's ``Request.stream`` (so ``request.body()`` still works)."""
+    stream = request.stream()
+
+    async def next_chunk() -> tuple[bytes, bool]:
+        try:
+            chunk = await anext(stream, None)
+        except ClientDisconnect:
+            raise ClientDisconnected from None
+        return (b"", True) if chunk is None else (chunk, False)
+
+    return await read_body(check, next_chunk)
 
 
 async def rejected_response(request: Request, error: Exception) -> Response:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import difflib
 import functools
 import io
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, Response, current_app, make_response, request
 
 from hubsig import kit
-from hubsig._config import SETTING_NAMES, settings_from_mapping
-from hubsig._drive import drive_sync
-from hubsig._flow import deliver
-from hubsig._wsgi_io import environ_headers, read_body, refuse_async_store
 from hubsig.errors import ConfigurationError
+from hubsig.kit import SETTING_NAMES, deliver, drive_sync, settings_from_mapping
+from hubsig.kit.wsgi import environ_headers, read_body, refuse_async_store
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -68,8 +67,8 @@ class HubSig:
             configured, lambda name: f"app.config['{PREFIX}{name.upper()}']"
         )
         config = kit.config_from(None, {**settings, **self._settings}, "hubsig.flask.HubSig")
-        refuse_async_store(config, "hubsig.flask.HubSig")
-        app.extensions[EXTENSION] = kit.Receiver.of(config)
+        receiver = app.extensions[EXTENSION] = kit.Receiver.of(config)
+        refuse_async_store(receiver, "hubsig.flask.HubSig")
 
     def webhook_view(self, view: None = None, /) -> Callable[[ViewT], ViewT]:
         """Decorate a view: it runs only on verified deliveries, with the app's configuration.
@@ -111,7 +110,7 @@ def webhook_view(
     """
     _refuse_bare(view, "@hubsig.flask.webhook_view(secret=...)", "its settings")
     receiver = kit.Receiver.of(kit.config_from(config, settings, "hubsig.flask.webhook_view"))
-    refuse_async_store(receiver.config, "hubsig.flask.webhook_view")
+    refuse_async_store(receiver, "hubsig.flask.webhook_view")
 
     def decorate(view: ViewT) -> ViewT:
         @functools.wraps(view)
@@ -154,7 +153,9 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
     view_of = kit.RequestView(current.method, current.path, headers)
     with kit.use_trace(trace):
         reply = drive_sync(
-            deliver(receiver, view_of, trace), lambda c: read_body(c, environ), handle
+            deliver(receiver, view_of, trace, time.monotonic()),
+            lambda c: read_body(c, environ),
+            handle,
         )
     if reply is None:
         response = answered[0]

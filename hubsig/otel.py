@@ -57,8 +57,10 @@ from hubsig._config import RequestView
 from hubsig._dedupe import Claim
 from hubsig._drive import Finished, step
 from hubsig._flow import Await, Handle, Outcome, ReadBody, StoreCall
-from hubsig._receiver import Reply
+from hubsig._models import EventsPayload
+from hubsig._replies import Reply
 from hubsig._trace import TraceContext, reset_current, set_current
+from hubsig._verifier import Verification
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -194,7 +196,7 @@ class _Recorder:
 
     def _child(self, effect: Any, inside: Any, state: _Delivery) -> Any:
         if isinstance(effect, ReadBody):
-            effect.check.observed = state.observed
+            effect.check.observer = _Watch(state.observed)
             return self._tracer.start_span("hubsig.read_body", context=inside)
         if isinstance(effect, StoreCall):
             name = getattr(effect.method, "__name__", "call")
@@ -278,6 +280,27 @@ class _Recorder:
             self._events.add(duplicate, {"hubsig.outcome": "duplicate"})
         if busy:
             self._events.add(busy, {"hubsig.outcome": "busy"})
+
+
+class _Watch:
+    """Watches ``DeliveryCheck.finish`` from outside: when verification starts and ends,
+    its result, and what was parsed, on this module's clock."""
+
+    __slots__ = ("_observed",)
+
+    def __init__(self, observed: dict[str, Any]) -> None:
+        self._observed = observed
+
+    def verifying(self) -> None:
+        self._observed["verifying"] = time.perf_counter_ns()
+
+    def verified(self, verification: Verification | None) -> None:
+        self._observed["verified"] = time.perf_counter_ns()
+        self._observed["verification"] = verification
+
+    def parsed(self, payload: EventsPayload) -> None:
+        self._observed["parsed"] = time.perf_counter_ns()
+        self._observed["payload"] = payload
 
 
 class _Delivery:

@@ -16,15 +16,25 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from hubsig import _telemetry
-from hubsig._config import WebhookConfig, WebhookSettings, config_from
-from hubsig._delivery_of import ENVIRON_KEY
-from hubsig._flow import Outcome, Receiver, succeeded
-from hubsig._log_text import hubsig_logger
-from hubsig._receiver import Delivery, failure
-from hubsig._routes import ExemptRoutes, check_routes, find_router
-from hubsig._trace import TraceContext
-from hubsig._wsgi_io import (
+from hubsig.errors import ConfigurationError
+from hubsig.kit import (
+    ENVIRON_KEY,
+    Delivery,
+    ExemptRoutes,
+    Outcome,
+    Receiver,
+    TraceContext,
+    WebhookConfig,
+    WebhookSettings,
+    check_routes,
+    config_from,
+    failure,
+    find_router,
+    handler_failed,
+    logger,
+    succeeded,
+)
+from hubsig.kit.wsgi import (
     StartResponse,
     TracedStart,
     WSGIApp,
@@ -34,7 +44,6 @@ from hubsig._wsgi_io import (
     send_reply,
     serve,
 )
-from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -45,11 +54,8 @@ __all__ = [
     "StartResponse",
     "WSGIApp",
     "WSGIEnvironment",
-    "refuse_async_store",
-    "send_reply",
 ]
 
-logger = hubsig_logger("hubsig")
 ADAPTER = "hubsig.wsgi.HubSignatureMiddleware"
 
 
@@ -78,8 +84,8 @@ class HubSignatureMiddleware:
     ) -> None:
         self.app = app
         self.config = config_from(config, settings, ADAPTER)
-        refuse_async_store(self.config, ADAPTER)
         self._receiver = Receiver.of(self.config)
+        refuse_async_store(self._receiver, ADAPTER)
         self._routes_checked = self.config.guard.guards_everything
         self._broken: ConfigurationError | None = None
         self._exempt: ExemptRoutes | None = None
@@ -127,7 +133,7 @@ class HubSignatureMiddleware:
                 body = _started(body)
         except Exception:
             logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
-            _telemetry.handler_failed(sys.exc_info()[1] or RuntimeError())
+            handler_failed(sys.exc_info()[1] or RuntimeError())
             return Outcome(False), send_reply(start, failure(delivery.trace), sys.exc_info())
         code = start.status[:3]
         status = int(code) if code.isdigit() else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from hubsig._receiver import DeliveryCheck
+from hubsig._check import DeliveryCheck
 from hubsig.stores import MemoryStore, SQLiteStore
 from tests.redis_server import RedisServer, require_redis, shared_url
 
@@ -21,6 +22,28 @@ settings.register_profile("hubsig", deadline=None, suppress_health_check=[Health
 settings.load_profile("hubsig")
 
 EXAMPLE_DELIVERY = Path(__file__).parent.parent / "examples" / "delivery.json"
+_PROVIDERS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def telemetry_when_asked() -> None:
+    """With ``HUBSIG_TEST_TELEMETRY=1``, every test runs with ``hubsig.otel`` instrumented
+    (``python -m fuzz.mutation --telemetry``): what a test asserts of a delivery must hold
+    whether telemetry watches the flow or not."""
+    if os.environ.get("HUBSIG_TEST_TELEMETRY") != "1":
+        return
+    from hubsig import _telemetry
+
+    if _telemetry.observer is not None:
+        return
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import hubsig.otel
+
+    if not _PROVIDERS:
+        _PROVIDERS.extend((TracerProvider(), MeterProvider()))
+    hubsig.otel.instrument(*_PROVIDERS)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import pytest
 
 import hubsig
 from hubsig import ConfigurationError, Headers, InvalidApiKey, NoSecret, RequestView, WebhookConfig
+from hubsig._check import check_api_key
+from hubsig._receiver import Receiver, Verifiers
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.asgi import Receive, Scope, Send
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
@@ -17,6 +19,16 @@ from hubsig.wsgi import StartResponse, WSGIEnvironment
 
 async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
     raise AssertionError("the app is never called in these tests")
+
+
+_RECEIVERS: dict[int, Receiver] = {}
+
+
+def verifiers_of(config: WebhookConfig) -> Verifiers:
+    """The verifiers of one receiver per configuration, as an adapter holds them."""
+    receiver = _RECEIVERS.setdefault(id(config), Receiver.of(config, dedupe=False))
+    assert receiver.config is config
+    return receiver.verifiers
 
 
 def wsgi_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
@@ -62,13 +74,13 @@ def test_middleware_takes_a_config_or_settings_not_both() -> None:
 
 def test_resolved_secrets_share_one_verifier_per_distinct_set() -> None:
     config = WebhookConfig(secret=lambda request: ["a", "b"])
-    first = config.verifier_for(["a", "b"])
-    assert config.verifier_for(["a", "b"]) is first
-    assert config.verifier_for(["a"]) is not first
+    first = verifiers_of(config).verifier_for(["a", "b"])
+    assert verifiers_of(config).verifier_for(["a", "b"]) is first
+    assert verifiers_of(config).verifier_for(["a"]) is not first
     with pytest.raises(NoSecret):
-        config.verifier_for(None)
+        verifiers_of(config).verifier_for(None)
     with pytest.raises(NoSecret):
-        config.verifier_for("")
+        verifiers_of(config).verifier_for("")
 
 
 def test_resolver_sees_a_read_only_view_of_the_request() -> None:
@@ -80,7 +92,7 @@ def test_resolver_sees_a_read_only_view_of_the_request() -> None:
 
     config = WebhookConfig(secret=resolver)
     view = RequestView("POST", "/hooks/chat", Headers({"X-Channel": "chat"}))
-    assert config.resolve(view) == "s"
+    assert verifiers_of(config).resolve(view) == "s"
     assert seen[0].headers["x-channel"] == "chat"
     with pytest.raises(AttributeError):
         seen[0].path = "/other"  # type: ignore[misc]
@@ -88,10 +100,10 @@ def test_resolver_sees_a_read_only_view_of_the_request() -> None:
 
 def test_api_keys_compare_in_constant_time_against_every_key() -> None:
     config = WebhookConfig(secret="s", api_keys=["first", "second"])
-    config.check_api_key(Headers({"x-api-key": "second"}))
+    check_api_key(config, Headers({"x-api-key": "second"}))
     for headers in ({}, {"x-api-key": "third"}, {"x-api-key": "é"}):
         with pytest.raises(InvalidApiKey):
-            config.check_api_key(Headers(headers))
+            check_api_key(config, Headers(headers))
 
 
 def test_header_name_is_case_insensitive() -> None:
@@ -129,20 +141,21 @@ def test_non_latin1_api_keys_match_only_their_utf8_bytes() -> None:
     key = "ключ-секрет-2026"
     config = WebhookConfig(secret="s", api_keys=[key])
     wire = key.encode("utf-8").decode("latin-1")  # how a server hands over UTF-8 header bytes
-    config.check_api_key(Headers({"x-api-key": wire}))
+    check_api_key(config, Headers({"x-api-key": wire}))
     for forged in ("????-??????-2026", key.encode("utf-8", "replace").decode("ascii", "replace")):
         with pytest.raises(InvalidApiKey):
-            config.check_api_key(Headers({"x-api-key": forged}))
+            check_api_key(config, Headers({"x-api-key": forged}))
     with pytest.raises(InvalidApiKey):
-        config.check_api_key(Headers([(b"x-api-key", b"????-??????-2026")]))
-    config.check_api_key(Headers([(b"x-api-key", key.encode("utf-8"))]))
+        check_api_key(config, Headers([(b"x-api-key", b"????-??????-2026")]))
+    check_api_key(config, Headers([(b"x-api-key", key.encode("utf-8"))]))
 
 
 def test_a_header_named_256_allows_sha256_only_unless_told_otherwise() -> None:
     config = WebhookConfig(secret="s", header_name="X-Hub-Signature-256")
     assert config.algorithms == ("sha256",)
     body = b"{}"
-    verifier = config.verifier_for(config._static)
+    verifier = Receiver.of(config).verifiers.static
+    assert verifier is not None
     for header in (hubsig.sign(body, "s", "sha1"), hubsig.sign(body, "s", "sha512")):
         with pytest.raises(hubsig.DisallowedAlgorithm):
             verifier.verify(body, header)

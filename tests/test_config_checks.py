@@ -19,14 +19,25 @@ from hubsig import (
     Verifier,
     WebhookConfig,
 )
-from hubsig._config import _VERIFIER_CACHE_SIZE, SETTING_NAMES, config_from
 
 # --- API keys ----------------------------------------------------------------------------------
+from hubsig._check import check_api_key, check_method
+from hubsig._config import SETTING_NAMES, config_from
+from hubsig._receiver import _VERIFIER_CACHE_SIZE, Receiver, Verifiers
+
+_RECEIVERS: dict[int, Receiver] = {}
+
+
+def verifiers_of(config: WebhookConfig) -> Verifiers:
+    """The verifiers of one receiver per configuration, as an adapter holds them."""
+    receiver = _RECEIVERS.setdefault(id(config), Receiver.of(config, dedupe=False))
+    assert receiver.config is config
+    return receiver.verifiers
 
 
 def _refusal(config: WebhookConfig, headers: Any) -> str | None:
     try:
-        config.check_api_key(Headers(headers))
+        check_api_key(config, Headers(headers))
     except InvalidApiKey as error:
         return error.message
     return None
@@ -122,11 +133,11 @@ def test_a_lone_surrogate_in_a_decoded_api_key_header_is_refused_not_a_crash(val
 
 def test_a_method_not_configured_is_a_405_naming_the_allowed_ones() -> None:
     config = WebhookConfig(secret="s", methods=["post", "PUT"])
-    config.check_method("POST")
-    config.check_method("PUT")
+    check_method(config, "POST")
+    check_method(config, "PUT")
     for method in ("GET", "post", "DELETE", ""):
         with pytest.raises(MethodNotAllowed) as raised:
-            config.check_method(method)
+            check_method(config, method)
         assert raised.value.status == 405
         assert raised.value.headers == (("allow", "POST, PUT"),)
         assert raised.value.message == "this webhook accepts POST, PUT only"
@@ -152,7 +163,7 @@ def test_the_config_holds_one_path_guard_built_from_its_settings() -> None:
 def test_a_resolver_with_no_secret_means_no_secret(resolved: Any) -> None:
     config = WebhookConfig(secret=lambda request: resolved)
     with pytest.raises(NoSecret) as raised:
-        config.verifier_for(resolved)
+        verifiers_of(config).verifier_for(resolved)
     assert (raised.value.status, raised.value.message) == (
         401,
         "no secret is configured for this request",
@@ -165,14 +176,14 @@ def test_a_resolver_returning_something_unusable_is_a_server_bug(resolved: Any) 
     with pytest.raises(
         ConfigurationError, match=r"^the secret resolver returned no usable secret: "
     ):
-        config.verifier_for(resolved)
+        verifiers_of(config).verifier_for(resolved)
 
 
 def test_resolved_secrets_verify_with_the_configured_scheme() -> None:
     config = WebhookConfig(
         secret=lambda request: "s", header_name="x-sig", algorithms="sha256", encoding="base64"
     )
-    verifier = config.verifier_for(["old", "new"])
+    verifier = verifiers_of(config).verifier_for(["old", "new"])
     assert (verifier.algorithms, verifier.encoding) == (("sha256",), "base64")
     body = b"{}"
     assert (
@@ -181,18 +192,20 @@ def test_resolved_secrets_verify_with_the_configured_scheme() -> None:
     with pytest.raises(SignatureMismatch):
         verifier.verify(body, hubsig.sign(body, "other", "sha256", encoding="base64"))
     static = Verifier("s")
-    assert config.verifier_for(static) is static
+    assert verifiers_of(config).verifier_for(static) is static
 
 
 def test_the_verifier_cache_is_bounded() -> None:
     config = WebhookConfig(secret=lambda request: "s")
-    first = config.verifier_for("secret-0")
-    assert config.verifier_for("secret-0") is first
+    first = verifiers_of(config).verifier_for("secret-0")
+    assert verifiers_of(config).verifier_for("secret-0") is first
     for index in range(1, _VERIFIER_CACHE_SIZE):
-        config.verifier_for(f"secret-{index}")
-    assert config.verifier_for("secret-0") is first  # all of them still fit
-    config.verifier_for(f"secret-{_VERIFIER_CACHE_SIZE}")  # one more set than the cache holds
-    rebuilt = config.verifier_for("secret-0")
+        verifiers_of(config).verifier_for(f"secret-{index}")
+    assert verifiers_of(config).verifier_for("secret-0") is first  # all of them still fit
+    verifiers_of(config).verifier_for(
+        f"secret-{_VERIFIER_CACHE_SIZE}"
+    )  # one more set than the cache holds
+    rebuilt = verifiers_of(config).verifier_for("secret-0")
     assert rebuilt is not first
     body = b"{}"
     assert rebuilt.verify(body, hubsig.sign(body, "secret-0")).key_index == 0

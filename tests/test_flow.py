@@ -20,17 +20,17 @@ from hubsig._dedupe import Claim
 from hubsig._flow import (
     COMPLETION_RETRIES,
     Await,
-    ClientDisconnected,
     Flow,
     Handle,
     Outcome,
     ReadBody,
-    Receiver,
     Sleep,
     StoreCall,
     deliver,
 )
-from hubsig._receiver import Reply
+from hubsig._receiver import Receiver
+from hubsig._replies import Reply
+from hubsig.errors import ClientDisconnected
 from hubsig.stores import MemoryStore
 from hubsig.testing import make_events, signed_request
 
@@ -50,7 +50,7 @@ def _flow(
     sent = dict(request.headers) if headers is None else headers
     config = WebhookConfig(secret=secret, store=store)
     view = RequestView("POST", path, Headers(sent.items()))
-    return deliver(Receiver.of(config), view, TRACE), request.body, events.entity_ids
+    return deliver(Receiver.of(config), view, TRACE, 0.0), request.body, events.entity_ids
 
 
 def _returned(step: Callable[[], Any]) -> Reply | None:
@@ -268,7 +268,7 @@ def _sunk(store: MemoryStore | None) -> tuple[Flow, bytes, tuple[str, ...], _Lis
     request = signed_request(events, SECRET)
     config = WebhookConfig(secret=SECRET, store=store, sink=sink)
     view = RequestView("POST", "/hook", Headers(request.headers.items()))
-    return deliver(Receiver.of(config), view, TRACE), request.body, events.entity_ids, sink
+    return deliver(Receiver.of(config), view, TRACE, 0.0), request.body, events.entity_ids, sink
 
 
 def test_with_a_sink_the_fresh_events_are_published_instead_of_handled_then_completed() -> None:

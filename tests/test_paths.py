@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from hubsig import ConfigurationError
 from hubsig._paths import PathGuard, application_path, is_plain, relative_path
-from hubsig._wsgi_io import routed_path
+from hubsig.kit.wsgi import routed_path
 from tests import oracle_apps
 from tests.harness import call_wsgi, request, run_asgi
 from tests.oracle_apps import GUARDED, OTHER, SECRET, Entered
@@ -562,3 +562,72 @@ def test_an_entry_that_names_no_route_is_told_the_route_it_resembles() -> None:
     app = build(Entered(), {"secret": SECRET, "exempt": ["/helth"]})
     failed = [m for m in _lifespan(app) if m["type"] == "lifespan.startup.failed"]
     assert "did you mean '/health'?" in failed[0]["message"]
+
+
+# --- what the path settings refuse, and what they say (each message names the setting) ----------
+
+
+@pytest.mark.parametrize("name", ["paths", "exempt"])
+def test_each_path_setting_is_named_in_what_it_refuses(name: str) -> None:
+    def guard(entries: Any) -> PathGuard:
+        return PathGuard(entries) if name == "paths" else PathGuard(None, entries)
+
+    for wrong in ([], ["hook"], 42):
+        with pytest.raises(ConfigurationError) as raised:
+            guard(wrong)
+        assert str(raised.value) == f"{name} must be a non-empty list of paths starting with '/'"
+    with pytest.raises(ConfigurationError) as raised:
+        guard(["/hooks/{channel}"])
+    assert str(raised.value) == (
+        f"{name} entry '/hooks/{{channel}}' is a route template, not a path: hubsig matches "
+        "paths as requests spell them; give the prefix the routes share, ending in '/'"
+    )
+    with pytest.raises(ConfigurationError, match=f"^{name} entry '/a\\\\nb' holds a control"):
+        guard(["/a\nb"])
+
+
+def test_an_entry_may_hold_any_letter_a_template_mark_is_what_is_refused() -> None:
+    guard = PathGuard(None, ["/XRay", "/x"])
+    assert not guard.guards("/XRay")
+    assert not guard.guards("/x")  # a two-character entry is an exact one too
+    assert guard.guards("/y")
+
+
+def test_paths_and_exempt_together_and_unplain_exempt_entries_are_refused_saying_why() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        PathGuard(["/hook"], ["/health"])
+    assert str(raised.value) == (
+        "give paths= (the guarded routes) or exempt= (the app's other routes), not both"
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        PathGuard(None, ["/a/../b"])
+    assert str(raised.value) == (
+        "exempt entry '/a/../b' is not a plain path: no '%', '\\', ';', '//' or dot "
+        "segments, since routers would read it otherwise"
+    )
+
+
+def test_paths_folds_only_slashes_off_an_entry() -> None:
+    """``paths=["/hookX"]`` guards that path; ``/hook``, another route, passes unverified."""
+    guard = PathGuard(["/hookX", "/feedsX/"])
+    assert guard.guards("/hookX")
+    assert guard.guards("/feedsX/a")
+    assert not guard.guards("/hook")
+    assert not guard.guards("/feeds/a")
+
+
+def test_a_mount_point_ending_in_a_letter_is_cut_off_whole() -> None:
+    assert relative_path("/apiX/hook", "/apiX") == "/hook"
+    assert relative_path("/apiX/hook", "/apiX/") == "/hook"
+
+
+def test_must_verify_reads_the_full_path_too() -> None:
+    """Below a mount point the app sees ``/hook``; ``paths=`` may name it in full."""
+    from hubsig._paths import must_verify
+
+    guard = PathGuard(["/api/hook"])
+    assert must_verify(guard, "/hook", "/api/hook", lambda: True)
+    assert not must_verify(guard, "/other", "/api/other", lambda: True)
+    exempt = PathGuard(None, ["/health"])
+    assert must_verify(exempt, "/health", "/health", lambda: False)  # the router disagrees
+    assert not must_verify(exempt, "/health", "/health", lambda: True)

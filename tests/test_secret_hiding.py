@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 import hubsig
-from hubsig._receiver import DeliveryCheck
+from hubsig._check import DeliveryCheck
+from hubsig._receiver import Receiver
 from hubsig.asgi import HubSignatureMiddleware as ASGIMiddleware
 from hubsig.fastapi import VerifiedDelivery
 from hubsig.wsgi import HubSignatureMiddleware as WSGIMiddleware
@@ -39,9 +40,8 @@ def _wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
 def _check() -> DeliveryCheck:
     config = hubsig.WebhookConfig(**SETTINGS)
     headers = hubsig.Headers({"x-api-key": API_KEY, "x-hub-signature": hubsig.sign(b"{}", SECRET)})
-    check = DeliveryCheck(
-        config, hubsig.RequestView("POST", "/", headers), hubsig.TraceContext.new()
-    )
+    view = hubsig.RequestView("POST", "/", headers)
+    check = DeliveryCheck(Receiver.of(config), view, hubsig.TraceContext.new(), 0.0)
     use_static_secrets(check)
     return check
 
@@ -67,7 +67,7 @@ HOLD_NO_SECRET = {
     "InteractionSubtype", "InvalidApiKey", "LengthRequired", "MalformedPayload",
     "MalformedRequest", "MalformedSignature", "MediaType", "MethodNotAllowed", "MissingSignature",
     "NoSecret", "NotVerified", "ReceiverBusy", "Scheme", "TooManyEvents", "SecretWhitespaceWarning",
-    "SignatureMismatch", "StoreUnavailable", "TraceContext", "TraceIdFilter",
+    "SignatureMismatch", "SinkUnavailable", "StoreUnavailable", "TraceContext", "TraceIdFilter",
     "UnsupportedAlgorithm", "Verification", "WebhookError", "WebhookSettings",
 }  # fmt: skip
 
@@ -171,7 +171,7 @@ def test_no_secret_is_shown_by_anything_a_public_object_holds(name: str) -> None
 
 def test_api_keys_are_held_in_no_slot() -> None:
     config = hubsig.WebhookConfig(**SETTINGS)
-    assert API_KEY not in repr(config._api_keys)
+    assert API_KEY not in repr(config.api_key_bytes)
 
 
 def test_the_walk_finds_a_secret_held_deep_inside() -> None:

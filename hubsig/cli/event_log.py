@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hubsig._receiver import Delivery
+from hubsig._delivery import Delivery
 
 __all__ = ["EventLog", "json_line", "read_event_log"]
 

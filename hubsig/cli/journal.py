@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from hubsig._dedupe import DedupePolicy
-from hubsig._receiver import Delivery
+from hubsig._delivery import Delivery
 from hubsig.cli.event_log import json_line, records
 from hubsig.errors import JournalMismatch
 

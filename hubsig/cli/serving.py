@@ -42,14 +42,14 @@ from hubsig._config import (
     WebhookConfig,
 )
 from hubsig._dedupe import DedupePolicy, StoreUnavailable
+from hubsig._delivery import Delivery
 from hubsig._endpoint import WebhookEndpoint
 from hubsig._log_text import escaped
 from hubsig._models import EventsPayload
-from hubsig._receiver import Delivery, json_reply
+from hubsig._replies import json_reply
 from hubsig._response import EventsResponse
 from hubsig._scheme import Scheme
 from hubsig._trace import TraceContext, TraceIdFilter
-from hubsig.asgi import Message, Receive, Scope, Send, send_reply
 from hubsig.cli.event_log import EventLog
 from hubsig.cli.journal import JournalExport, JournalMismatch, journal
 from hubsig.cli.options import (
@@ -64,6 +64,7 @@ from hubsig.cli.options import (
 )
 from hubsig.cli.telemetry import start_telemetry
 from hubsig.errors import ConfigurationError, UsageError
+from hubsig.kit.asgi import Message, Receive, Scope, Send, send_reply
 from hubsig.sinks import Sink as EventSink
 from hubsig.stores.sqlite import SQLiteStore
 

@@ -12,6 +12,7 @@ its claims). Needs ``pip install 'hubsig[django]'``.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,10 +22,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from hubsig import kit
-from hubsig._config import settings_from_mapping
-from hubsig._drive import drive, drive_sync
-from hubsig._flow import deliver
 from hubsig.errors import BodyTooLarge, ConfigurationError, IncompleteBody
+from hubsig.kit import deliver, drive, drive_sync, settings_from_mapping
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -81,7 +80,7 @@ def webhook_view(
         if iscoroutinefunction(view):
             wrapped: Callable[..., Any] = _async_view(receiver, view)
         else:
-            if config.store_is_async:
+            if receiver.store_is_async:
                 raise ConfigurationError(f"{ADAPTER}: a sync view cannot await an asyncio store")
             wrapped = _sync_view(receiver, view)
         wrapped.csrf_exempt = True  # type: ignore[attr-defined]
@@ -102,7 +101,7 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
             return kit.answered(status)
 
         with kit.use_trace(trace):
-            flow = deliver(receiver, view_of, trace)
+            flow = deliver(receiver, view_of, trace, time.monotonic())
             reply = drive_sync(flow, lambda check: _read(request, check), handle)
         return _answer(reply, answered, trace)
 
@@ -126,7 +125,7 @@ def _async_view(
             return _read(request, check)
 
         with kit.use_trace(trace):
-            flow = deliver(receiver, view_of, trace)
+            flow = deliver(receiver, view_of, trace, time.monotonic())
             reply = await drive(flow, read, handle, store_blocks=receiver.store_blocks)
         return _answer(reply, answered, trace)
 
@@ -154,8 +153,7 @@ def _read(request: HttpRequest, check: kit.DeliveryCheck) -> bytes:
         raise BodyTooLarge("the body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE") from None
     except UnreadablePostError:
         raise IncompleteBody("the body could not be read to its end") from None
-    check.feed(body)
-    return body
+    return kit.read_body_sync(check, lambda: (body, True))
 
 
 def _answer(

@@ -27,7 +27,7 @@ from hubsig._sink import Sink
 from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["Sink", "SinkMessage", "messages_of", "sink_from_url"]
 

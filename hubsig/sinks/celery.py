@@ -24,7 +24,7 @@ from hubsig.errors import ConfigurationError, PublishUnconfirmed
 from hubsig.sinks import SinkMessage, messages_of, needs
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["CelerySink"]
 

@@ -32,7 +32,7 @@ from hubsig.errors import ConfigurationError
 from hubsig.sinks import SinkMessage, messages_of
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["EngineSink", "OutboxRelay", "OutboxSink"]
 

@@ -9,7 +9,7 @@ from hubsig._dedupe import Claims
 from hubsig.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 logger = logging.getLogger("hubsig")
 

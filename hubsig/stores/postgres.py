@@ -36,7 +36,7 @@ from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_c
 if TYPE_CHECKING:
     import psycopg
 
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["AsyncPostgresStore", "PostgresStore", "schema"]
 

@@ -15,7 +15,7 @@ from hubsig.errors import ConfigurationError
 from hubsig.stores._lending import Lent, claims_of, committed_by_handler, lent_connection
 
 if TYPE_CHECKING:
-    from hubsig._receiver import Delivery
+    from hubsig._delivery import Delivery
 
 __all__ = ["SQLiteStore"]
 

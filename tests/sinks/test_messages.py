@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubsig._dedupe import event_keys
-from hubsig._receiver import Delivery
+from hubsig._delivery import Delivery
 from hubsig._trace import TraceContext
 from hubsig._verifier import Verification
 from hubsig.errors import ConfigurationError

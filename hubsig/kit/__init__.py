@@ -7,11 +7,15 @@ body, feeding each chunk to the ``DeliveryCheck``, and one that runs the
 app on the verified ``Delivery`` and says how it went (an ``Outcome``). The
 flow returns the ``Reply`` to send, or ``None`` when the app has answered.
 Verification, bounds, refusals and their logging, and claiming each event
-once all happen in the flow; ``hubsig.aiohttp`` is written on this kit alone.
+once all happen in the flow. Every first-party adapter is written on this kit
+alone (``hubsig.kit.asgi`` and ``hubsig.kit.wsgi`` add the two protocols'
+ways of reading and answering); a test holds them to it.
 
 A complete adapter for a made-up framework whose handlers take a request
 with ``.method``, ``.path``, ``.headers``, ``.chunks()`` and ``.state``, and
 return a ``Response(status, headers, body)``::
+
+    import time
 
     from hubsig import kit
 
@@ -24,12 +28,13 @@ return a ``Response(status, headers, body)``::
             answered = []
 
             async def read(check):
-                body = b""
-                async with kit.within(check.deadline):
-                    async for chunk in request.chunks():
-                        check.feed(chunk)
-                        body += chunk
-                return body
+                chunks = request.chunks()
+
+                async def next_chunk():  # the next piece, and whether it is the last
+                    chunk = await anext(chunks, None)
+                    return (b"", True) if chunk is None else (chunk, False)
+
+                return await kit.read_body(check, next_chunk)
 
             async def handle(delivery):
                 request.state[kit.ENVIRON_KEY] = delivery  # for hubsig.delivery_of
@@ -38,7 +43,7 @@ return a ``Response(status, headers, body)``::
 
             view = kit.RequestView(request.method, request.path, headers)
             with kit.use_trace(trace):
-                flow = kit.deliver(receiver, view, trace)
+                flow = kit.deliver(receiver, view, trace, time.monotonic())
                 reply = await kit.drive(flow, read, handle, store_blocks=receiver.store_blocks)
             if reply is None:
                 return answered[0]
@@ -52,34 +57,44 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hubsig._config import RequestView, WebhookConfig, WebhookSettings, config_from
-from hubsig._delivery_of import ENVIRON_KEY, STATE_KEY, delivery_of, register_key
-from hubsig._drive import drive, drive_sync
-from hubsig._flow import (
-    ClientDisconnected,
-    Flow,
-    Outcome,
-    Receiver,
-    answered,
-    deliver,
-    succeeded,
+from hubsig._body import NextChunk, NextChunkSync, read_body, read_body_sync
+from hubsig._check import DeliveryCheck
+from hubsig._config import (
+    SETTING_NAMES,
+    RequestView,
+    WebhookConfig,
+    WebhookSettings,
+    config_from,
+    settings_from_mapping,
 )
+from hubsig._delivery import Delivery
+from hubsig._delivery_of import ANSWERED, ENVIRON_KEY, STATE_KEY, delivery_of, register_key
+from hubsig._drive import check_store, drive, drive_sync, run_to_completion
+from hubsig._flow import Flow, Outcome, answered, deliver, succeeded
 from hubsig._headers import Headers
-from hubsig._paths import PathGuard, relative_path
-from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, json_reply
-from hubsig._routes import check_routes, find_router
+from hubsig._log_text import hubsig_logger
+from hubsig._paths import PathGuard, must_verify, relative_path
+from hubsig._receiver import Receiver
+from hubsig._replies import TRACE_HEADER, Reply, acknowledge, failure, json_reply
+from hubsig._routes import ExemptRoutes, check_routes, find_router
+from hubsig._telemetry import handler_failed
 from hubsig._trace import TraceContext, use_trace
-from hubsig.errors import WebhookError
+from hubsig.errors import ClientDisconnected, WebhookError
 
 __all__ = [
+    "ANSWERED",
     "ENVIRON_KEY",
+    "SETTING_NAMES",
     "STATE_KEY",
     "TRACE_HEADER",
     "ClientDisconnected",
     "Delivery",
     "DeliveryCheck",
+    "ExemptRoutes",
     "Flow",
     "Headers",
+    "NextChunk",
+    "NextChunkSync",
     "Outcome",
     "PathGuard",
     "Receiver",
@@ -89,25 +104,38 @@ __all__ = [
     "WebhookConfig",
     "WebhookError",
     "WebhookSettings",
+    "acknowledge",
     "answered",
     "check_routes",
+    "check_store",
     "config_from",
     "deliver",
     "delivery_of",
     "drive",
     "drive_sync",
+    "failure",
     "find_router",
+    "handler_failed",
     "json_reply",
+    "logger",
+    "must_verify",
+    "read_body",
+    "read_body_sync",
     "register_key",
     "relative_path",
+    "run_to_completion",
+    "settings_from_mapping",
     "succeeded",
     "use_trace",
     "within",
 ]
 
+logger = hubsig_logger("hubsig")
+"""hubsig's logger: what an adapter logs goes here, its quoted values escaped."""
+
 
 def within(deadline: float) -> asyncio.Timeout:
     """``asyncio.timeout_at`` for ``deadline``, a ``time.monotonic()`` instant such as
-    ``DeliveryCheck.deadline``: ``async with`` it around the body's reads."""
+    ``DeliveryCheck.deadline``: ``async with`` it around reads of your own."""
     loop = asyncio.get_running_loop()
     return asyncio.timeout_at(loop.time() + deadline - time.monotonic())

@@ -1,4 +1,4 @@
-"""DeliveryCheck, declared_length and rejection: the I/O-free delivery flow every adapter drives."""
+"""DeliveryCheck, declared_length and rejection: every check of one request, without I/O."""
 
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ from hubsig import (
     WebhookConfig,
     WebhookError,
 )
-from hubsig import _receiver as receiver_module
-from hubsig._receiver import FREE_BYTES, DeliveryCheck, declared_length, rejection
+from hubsig import _body as body_module
+from hubsig._check import FREE_BYTES, DeliveryCheck, declared_length
+from hubsig._receiver import Receiver
+from hubsig._replies import rejection
+from hubsig.testing import make_events
 from tests.conftest import use_static_secrets
 
 SECRET = "receiver-secret"
@@ -38,18 +41,20 @@ LIMIT = FREE_BYTES + 1000
 BODY = b'{"operationId":"op-1","data":{"entities":[{"event":"FINISHED","entity":{"id":"e-1"}}]}}'
 
 
-def _config(**settings: Any) -> WebhookConfig:
+def _receiver(**settings: Any) -> Receiver:
+    """A receiver (its budget, its verifiers) for these settings."""
     base: dict[str, Any] = {"secret": SECRET, "max_body_size": LIMIT}
-    return WebhookConfig(**{**base, **settings})
+    return Receiver.of(WebhookConfig(**{**base, **settings}))
 
 
 def _check(
-    config: WebhookConfig,
+    receiver: Receiver,
     headers: dict[str, str] | list[tuple[str, str]] | None = None,
     method: str = "POST",
+    now: float = 0.0,
 ) -> DeliveryCheck:
     view = RequestView(method, "/hook", Headers(headers or {}))
-    return DeliveryCheck(config, view, TraceContext.new())
+    return DeliveryCheck(receiver, view, TraceContext.new(), now)
 
 
 def _signed(body: bytes, length: bool = True) -> dict[str, str]:
@@ -68,8 +73,8 @@ def _feed(check: DeliveryCheck, body: bytes, size: int = 7) -> None:
 
 
 def test_a_signed_delivery_is_verified_then_parsed() -> None:
-    config = _config()
-    check = _check(config, _signed(BODY))
+    receiver = _receiver()
+    check = _check(receiver, _signed(BODY))
     use_static_secrets(check)
     _feed(check, BODY)
     delivery = check.finish(BODY)
@@ -78,14 +83,14 @@ def test_a_signed_delivery_is_verified_then_parsed() -> None:
     assert delivery.body == BODY
     assert delivery.trace is check.trace
     check.release()
-    assert config.budget.used == 0
+    assert receiver.budget.used == 0
 
 
 def test_an_async_resolver_is_answered_by_awaiting_what_resolve_gives() -> None:
     async def resolver(request: RequestView) -> str:
         return SECRET if request.path == "/hook" else "other"
 
-    check = _check(_config(secret=resolver), _signed(BODY))
+    check = _check(_receiver(secret=resolver), _signed(BODY))
     check.use_secrets(asyncio.run(check.resolve()))  # type: ignore[arg-type]
     check.feed(BODY)
     assert check.finish(BODY).verification.key_index == 0
@@ -93,12 +98,12 @@ def test_an_async_resolver_is_answered_by_awaiting_what_resolve_gives() -> None:
 
 def test_the_signature_is_checked_before_the_body_is_parsed() -> None:
     garbage = b"not json at all"
-    check = _check(_config(), {"X-Hub-Signature": hubsig.sign(garbage, "wrong")})
+    check = _check(_receiver(), {"X-Hub-Signature": hubsig.sign(garbage, "wrong")})
     use_static_secrets(check)
     check.feed(garbage)
     with pytest.raises(SignatureMismatch):
         check.finish(garbage)
-    signed = _check(_config(), _signed(garbage))
+    signed = _check(_receiver(), _signed(garbage))
     use_static_secrets(signed)
     signed.feed(garbage)
     with pytest.raises(MalformedPayload):
@@ -106,7 +111,7 @@ def test_the_signature_is_checked_before_the_body_is_parsed() -> None:
 
 
 def test_a_tampered_body_is_refused() -> None:
-    check = _check(_config(), _signed(BODY, length=False))
+    check = _check(_receiver(), _signed(BODY, length=False))
     use_static_secrets(check)
     _feed(check, BODY.replace(b"e-1", b"e-2"))
     with pytest.raises(SignatureMismatch):
@@ -114,10 +119,10 @@ def test_a_tampered_body_is_refused() -> None:
 
 
 def test_the_body_cannot_be_fed_before_the_signature_header_is_checked() -> None:
-    check = _check(_config())
-    with pytest.raises(RuntimeError, match=r"^DeliveryCheck\.begin must be called before the"):
+    check = _check(_receiver())
+    with pytest.raises(RuntimeError, match=r"^DeliveryCheck\.use_secrets must be called"):
         check.feed(b"{}")
-    with pytest.raises(RuntimeError, match=r"^DeliveryCheck\.begin must be called before the"):
+    with pytest.raises(RuntimeError, match=r"^DeliveryCheck\.use_secrets must be called"):
         check.finish(b"{}")
 
 
@@ -135,14 +140,14 @@ def test_the_body_cannot_be_fed_before_the_signature_header_is_checked() -> None
 def test_the_signature_header_is_checked_before_any_body(
     headers: Any, error: type[WebhookError], message: str
 ) -> None:
-    check = _check(_config(), headers)
+    check = _check(_receiver(), headers)
     with pytest.raises(error) as raised:
         use_static_secrets(check)
     assert raised.value.message == message
 
 
 def test_a_resolver_without_a_secret_refuses_the_delivery() -> None:
-    check = _check(_config(secret=lambda request: None), _signed(BODY))
+    check = _check(_receiver(secret=lambda request: None), _signed(BODY))
     with pytest.raises(NoSecret) as raised:
         use_static_secrets(check)
     assert raised.value.message == "no secret is configured for this request"
@@ -152,63 +157,63 @@ def test_a_resolver_without_a_secret_refuses_the_delivery() -> None:
 
 
 def test_a_wrong_method_is_refused_before_anything_else() -> None:
-    config = _config(api_keys=["k"])
+    receiver = _receiver(api_keys=["k"])
     with pytest.raises(MethodNotAllowed) as raised:
-        _check(config, {"Content-Length": str(LIMIT + 1)}, method="GET")
+        _check(receiver, {"Content-Length": str(LIMIT + 1)}, method="GET")
     assert raised.value.headers == (("allow", "POST"),)
     with pytest.raises(InvalidApiKey):
-        _check(config, {"Content-Length": str(LIMIT + 1)})
-    assert config.budget.used == 0
+        _check(receiver, {"Content-Length": str(LIMIT + 1)})
+    assert receiver.budget.used == 0
 
 
 def test_a_declared_length_up_to_the_limit_is_accepted_and_one_more_is_refused() -> None:
-    config = _config()
-    check = _check(config, {"Content-Length": str(LIMIT)})
-    assert config.budget.used == LIMIT - FREE_BYTES
+    receiver = _receiver()
+    check = _check(receiver, {"Content-Length": str(LIMIT)})
+    assert receiver.budget.used == LIMIT - FREE_BYTES
     check.release()
     with pytest.raises(BodyTooLarge) as raised:
-        _check(config, {"Content-Length": str(LIMIT + 1)})
+        _check(receiver, {"Content-Length": str(LIMIT + 1)})
     assert raised.value.message == f"the body is larger than this receiver's limit of {LIMIT} bytes"
-    assert config.budget.used == 0
+    assert receiver.budget.used == 0
 
 
 @pytest.mark.parametrize("size", [0, 1, FREE_BYTES - 1, FREE_BYTES, FREE_BYTES + 1, LIMIT])
 def test_a_declared_body_is_charged_once_up_front_past_its_free_bytes(size: int) -> None:
-    config = _config()
+    receiver = _receiver()
     body = b" " * size
-    check = _check(config, _signed(body))
+    check = _check(receiver, _signed(body))
     charged = max(0, size - FREE_BYTES)
-    assert config.budget.used == charged
+    assert receiver.budget.used == charged
     use_static_secrets(check)
     for start in range(0, size, 300):
         check.feed(body[start : start + 300])
-        assert config.budget.used == charged
+        assert receiver.budget.used == charged
     check.release()
-    assert config.budget.used == 0
+    assert receiver.budget.used == 0
     check.release()  # idempotent: nothing is given back twice
-    assert config.budget.used == 0
+    assert receiver.budget.used == 0
 
 
 def test_a_chunked_body_is_charged_as_it_arrives_and_given_back_whole() -> None:
-    config = _config()
-    check = _check(config, {"X-Hub-Signature": hubsig.sign(b"x" * LIMIT, SECRET)})
+    receiver = _receiver()
+    check = _check(receiver, {"X-Hub-Signature": hubsig.sign(b"x" * LIMIT, SECRET)})
     use_static_secrets(check)
     fed = 0
     for size in (FREE_BYTES - 10, 5, 10, 300, 695):
         check.feed(b"x" * size)
         fed += size
-        assert config.budget.used == max(0, fed - FREE_BYTES)
+        assert receiver.budget.used == max(0, fed - FREE_BYTES)
     assert fed == LIMIT
     with pytest.raises(BodyTooLarge) as raised:
         check.feed(b"x")
     assert raised.value.message == f"the body is larger than this receiver's limit of {LIMIT} bytes"
     check.release()
-    assert config.budget.used == 0
+    assert receiver.budget.used == 0
 
 
 def test_a_chunked_body_past_the_limit_is_refused_without_a_length() -> None:
-    config = _config()
-    check = _check(config, _signed(b"", length=False))
+    receiver = _receiver()
+    check = _check(receiver, _signed(b"", length=False))
     use_static_secrets(check)
     check.feed(b"x" * LIMIT)
     with pytest.raises(BodyTooLarge):
@@ -216,25 +221,25 @@ def test_a_chunked_body_past_the_limit_is_refused_without_a_length() -> None:
 
 
 def test_a_full_budget_asks_the_sender_to_retry() -> None:
-    config = _config()
-    assert config.budget.reserve(config.budget.limit - 10)
+    receiver = _receiver()
+    assert receiver.budget.reserve(receiver.budget.limit - 10)
     with pytest.raises(ReceiverBusy) as raised:
-        _check(config, {"Content-Length": str(FREE_BYTES + 11)})
+        _check(receiver, {"Content-Length": str(FREE_BYTES + 11)})
     assert raised.value.headers == (("retry-after", "1"),)
     assert raised.value.message == (
         "this receiver is reading as many bodies as it may hold; retry shortly"
     )
-    assert config.budget.used == config.budget.limit - 10
-    fits = _check(config, {"Content-Length": str(FREE_BYTES + 10)})
-    assert config.budget.used == config.budget.limit
+    assert receiver.budget.used == receiver.budget.limit - 10
+    fits = _check(receiver, {"Content-Length": str(FREE_BYTES + 10)})
+    assert receiver.budget.used == receiver.budget.limit
     fits.release()
-    chunked = _check(config, _signed(b"", length=False))
+    chunked = _check(receiver, _signed(b"", length=False))
     use_static_secrets(chunked)
     chunked.feed(b"x" * (FREE_BYTES + 10))
     with pytest.raises(ReceiverBusy):
         chunked.feed(b"x")
     chunked.release()
-    assert config.budget.used == config.budget.limit - 10
+    assert receiver.budget.used == receiver.budget.limit - 10
 
 
 # --- the deadline ------------------------------------------------------------------------------
@@ -250,16 +255,20 @@ class _Clock:
 
 def test_the_body_must_arrive_within_body_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _Clock(1000.0)
-    monkeypatch.setattr(receiver_module, "time", clock)
-    check = _check(_config(body_timeout=2.5))
+    monkeypatch.setattr(body_module, "time", clock)
+    check = _check(_receiver(body_timeout=2.5), _signed(BODY), now=clock.now)
     assert check.deadline == 1002.5
+    use_static_secrets(check)
     clock.now = 1002.5
-    check.check_deadline()  # exactly at the deadline is still in time
-    clock.now = 1002.5001
+    chunks = [BODY]
+    assert body_module.read_body_sync(check, lambda: (chunks.pop(), not chunks)) == BODY
+    clock.now = 1002.5001  # exactly at the deadline was still in time; a moment after is not
+    late = _check(_receiver(body_timeout=2.5), _signed(BODY), now=1000.0)
+    use_static_secrets(late)
+    chunks = [BODY]
     with pytest.raises(BodyTimeout) as raised:
-        check.check_deadline()
+        body_module.read_body_sync(late, lambda: (chunks.pop(), not chunks))
     assert raised.value.message == "the body did not arrive within 2.5 seconds"
-    assert check.timed_out().message == "the body did not arrive within 2.5 seconds"
     assert check.timed_out().status == 408
 
 
@@ -312,7 +321,7 @@ def test_a_malformed_content_length_is_a_400_never_a_guess(values: list[str], me
 
 def _answer(error: WebhookError, **settings: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
     trace = TraceContext.new()
-    reply = rejection(error, trace, _config(**settings))
+    reply = rejection(error, trace, _receiver(**settings).config.acknowledge_rejections)
     headers = dict(reply.headers)
     assert len(headers) == len(reply.headers)
     assert headers["x-b3-traceid"] == trace.trace_id
@@ -357,8 +366,8 @@ def test_acknowledged_rejections_answer_200_except_when_the_sender_should_retry(
 def test_refusals_are_logged_with_code_status_and_trace(caplog: pytest.LogCaptureFixture) -> None:
     trace = TraceContext.new()
     with caplog.at_level(logging.INFO, logger="hubsig"):
-        rejection(SignatureMismatch("m"), trace, _config())
-        rejection(MethodNotAllowed("m"), trace, _config())
+        rejection(SignatureMismatch("m"), trace, False)
+        rejection(MethodNotAllowed("m"), trace, False)
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (
             logging.WARNING,
@@ -369,3 +378,72 @@ def test_refusals_are_logged_with_code_status_and_trace(caplog: pytest.LogCaptur
             f"refused delivery: method_not_allowed (HTTP 405) trace_id={trace.trace_id}",
         ),
     ]
+
+
+# --- what the check tells an observer (telemetry), and what it says ------------------------------
+
+
+class _Watch:
+    """A ``CheckObserver`` that writes down what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, Any]] = []
+
+    def verifying(self) -> None:
+        self.told.append(("verifying", None))
+
+    def verified(self, verification: Verification | None) -> None:
+        self.told.append(("verified", verification))
+
+    def parsed(self, payload: Any) -> None:
+        self.told.append(("parsed", payload))
+
+
+def test_an_observer_is_told_the_verification_and_the_payload_of_the_one_decision() -> None:
+    check = _check(_receiver(), _signed(BODY))
+    watch = check.observer = _Watch()
+    use_static_secrets(check)
+    check.feed(BODY)
+    delivery = check.finish(BODY)
+    assert watch.told == [
+        ("verifying", None),
+        ("verified", delivery.verification),
+        ("parsed", delivery.payload),
+    ]
+
+
+def test_an_observer_is_told_of_a_refused_signature_and_nothing_is_parsed() -> None:
+    check = _check(_receiver(), {"X-Hub-Signature": hubsig.sign(BODY, "wrong")})
+    watch = check.observer = _Watch()
+    use_static_secrets(check)
+    check.feed(BODY)
+    with pytest.raises(SignatureMismatch):
+        check.finish(BODY)
+    assert watch.told == [("verifying", None), ("verified", None)]
+
+
+def test_a_path_with_a_control_character_is_refused_saying_so() -> None:
+    view = RequestView("POST", "/hook\n", Headers({}))
+    with pytest.raises(MalformedRequest) as raised:
+        DeliveryCheck(_receiver(), view, TraceContext.new(), 0.0)
+    assert raised.value.message == "the request path holds a control character"
+
+
+def test_too_many_events_are_refused_saying_how_many_and_the_limit() -> None:
+    body = make_events(3).to_json()
+    check = _check(_receiver(max_events=2), _signed(body))
+    use_static_secrets(check)
+    check.feed(body)
+    with pytest.raises(hubsig.TooManyEvents) as raised:
+        check.finish(body)
+    assert raised.value.message == (
+        "the delivery holds 3 events, more than this receiver's limit of 2"
+    )
+
+
+def test_the_receivers_verifiers_say_in_their_repr_whether_the_secret_is_static() -> None:
+    assert repr(_receiver().verifiers) == "Verifiers(static=True, built=0)"
+    resolving = _receiver(secret=lambda request: SECRET)
+    resolving.verifiers.verifier_for(SECRET)
+    assert repr(resolving.verifiers) == "Verifiers(static=False, built=1)"
+    assert SECRET not in repr(resolving.verifiers)

@@ -1,49 +1,59 @@
-"""ASGI I/O for every adapter that speaks ASGI: read a body, send a reply, run a flow.
+"""The kit for ASGI frameworks: read a body, send a reply, run a flow, guard a path.
 
-Nothing here decides anything: ``serve`` runs the delivery flow (``hubsig._flow``)
-for one request, with the ASGI ways of reading the body and answering.
+Nothing here decides anything: ``serve`` runs the delivery flow for one
+request, with the ASGI ways of reading the body and answering; ``guarded``
+asks the one path guard about a scope. ``hubsig.asgi``, ``hubsig.fastapi``
+and ``@webhook`` are written on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from hubsig._body import NextChunk, read_body
 from hubsig._config import RequestView
-from hubsig._deadline import Deadline
+from hubsig._delivery import Delivery
 from hubsig._drive import check_store, drive
-from hubsig._flow import ClientDisconnected, Outcome, Receiver, deliver
+from hubsig._flow import Outcome, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
-from hubsig._paths import PathGuard, application_path, relative_path
-from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, failure
+from hubsig._paths import PathGuard, application_path, must_verify, relative_path
+from hubsig._receiver import Receiver
+from hubsig._replies import TRACE_HEADER, Reply, failure
 from hubsig._routes import ExemptRoutes
 from hubsig._trace import TraceContext, reset_current, set_current
-from hubsig.errors import ConfigurationError
+from hubsig.errors import ClientDisconnected, ConfigurationError
 
 __all__ = [
     "ASGIApp",
-    "Deadline",
     "Message",
     "Receive",
     "Scope",
     "Send",
     "TracedSend",
+    "asgi_chunks",
+    "built_by_a_running_server",
+    "checking_store_at_startup",
     "guarded",
-    "read_body",
     "refuse_to_serve",
     "replay",
     "request_view",
     "send_reply",
     "serve",
-    "within",
+    "store_ready",
 ]
 
 Scope = MutableMapping[str, Any]
+"""An ASGI connection scope."""
 Message = MutableMapping[str, Any]
+"""An ASGI event message."""
 Receive = Callable[[], Awaitable[Message]]
+"""An ASGI ``receive`` callable."""
 Send = Callable[[Message], Awaitable[None]]
+"""An ASGI ``send`` callable."""
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 """Any ASGI application; loose on purpose, so each framework's own scope types fit."""
 
@@ -69,14 +79,13 @@ async def serve(
     token = set_current(trace)
     try:
         reply = await drive(
-            deliver(receiver, request_view(scope, headers), trace),
-            lambda check: read_body(check, receive),
+            deliver(receiver, request_view(scope, headers), trace, time.monotonic()),
+            lambda check: read_body(check, asgi_chunks(receive)),
             lambda delivery: handle(delivery, traced),
             store_blocks=receiver.store_blocks,
         )
     except ClientDisconnected:
-        logger.info("client disconnected mid-body trace_id=%s", trace.trace_id)
-        return
+        return  # nobody is left to answer (read_body said so in the log)
     finally:
         reset_current(token)
     if reply is None:
@@ -88,16 +97,19 @@ async def serve(
 
 
 def guarded(guard: PathGuard, scope: Scope, exempt: ExemptRoutes | None) -> bool:
-    """Whether an ASGI request must be verified: its path below ``root_path``, and in full
-    (see ``hubsig._paths``); one that looks exempt passes only if the app's router, asked
-    with this scope, sends it to an exempt route (``exempt``, see ``hubsig._routes``)."""
+    """Whether an ASGI request must be verified (``must_verify``): its path below
+    ``root_path``, and in full; one that looks exempt passes only if the app's router,
+    asked with this scope, sends it to an exempt route (``exempt``, see ``hubsig._routes``)."""
     if guard.guards_everything:
         return True
     path: str = scope["path"]
     root: str = scope.get("root_path") or ""
-    if guard.guards(relative_path(path, root), path):
-        return True
-    return guard.exempt is not None and (exempt is None or not exempt.confirm(scope, root))
+    return must_verify(
+        guard,
+        relative_path(path, root),
+        path,
+        lambda: exempt is not None and exempt.confirm(scope, root),
+    )
 
 
 def request_view(scope: Scope, headers: Headers) -> RequestView:
@@ -106,33 +118,17 @@ def request_view(scope: Scope, headers: Headers) -> RequestView:
     return RequestView(scope["method"], path, headers)
 
 
-async def read_body(check: DeliveryCheck, receive: Receive) -> bytes:
-    """The whole body, each chunk fed to ``check``, within its deadline.
+def asgi_chunks(receive: Receive) -> NextChunk:
+    """The body's chunks as ASGI ``http.request`` messages bring them, for ``read_body``;
+    an ``http.disconnect`` raises ``ClientDisconnected``."""
 
-    Raises ``check.timed_out()`` past the deadline, ``ClientDisconnected``
-    when the client goes away, or what ``check.feed`` raises.
-    """
-    chunks: list[bytes] = []
-    try:
-        with within(check.deadline):
-            more_body = True
-            while more_body:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientDisconnected
-                chunk: bytes = message.get("body", b"")
-                check.feed(chunk)
-                chunks.append(chunk)
-                more_body = message.get("more_body", False)
-    except TimeoutError:
-        raise check.timed_out() from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async def next_chunk() -> tuple[bytes, bool]:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        return message.get("body", b""), not message.get("more_body", False)
 
-
-def within(deadline: float) -> Deadline:
-    """A timeout ending at ``deadline``, a ``time.monotonic()`` instant: ``with`` or
-    ``async with`` it around the reads; past the deadline they raise ``TimeoutError``."""
-    return Deadline(deadline)
+    return next_chunk
 
 
 async def send_reply(send: Send, reply: Reply) -> None:

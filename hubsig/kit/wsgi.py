@@ -1,25 +1,32 @@
-"""WSGI I/O for every adapter that speaks WSGI: read a body, start a reply, run a flow.
+"""The kit for WSGI frameworks: read a body, start a reply, run a flow, guard a path.
 
-Nothing here decides anything: ``serve`` runs the delivery flow
-(``hubsig._flow``) for one request, with the WSGI ways of reading and answering.
+Nothing here decides anything: ``serve`` runs the delivery flow for one
+request, with the WSGI ways of reading and answering; ``guarded`` asks the
+one path guard about an environ. ``hubsig.wsgi``, ``hubsig.flask`` and
+``@webhook`` are written on it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from hubsig._config import RequestView, WebhookConfig
+from hubsig._body import NextChunkSync, read_body_sync
+from hubsig._check import DeliveryCheck, declared_length
+from hubsig._config import RequestView
+from hubsig._delivery import Delivery
 from hubsig._drive import drive_sync
-from hubsig._flow import Outcome, Receiver, deliver
+from hubsig._flow import Outcome, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
-from hubsig._paths import PathGuard
-from hubsig._receiver import TRACE_HEADER, Delivery, DeliveryCheck, Reply, declared_length
+from hubsig._paths import PathGuard, must_verify
+from hubsig._receiver import Receiver
+from hubsig._replies import TRACE_HEADER, Reply
 from hubsig._routes import ExemptRoutes
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ConfigurationError, IncompleteBody, LengthRequired
@@ -38,12 +45,15 @@ __all__ = [
     "routed_path",
     "send_reply",
     "serve",
+    "wsgi_chunks",
 ]
 
 READ_SIZE = 64 * 1024
+"""The most bytes one read of ``wsgi.input`` asks for."""
 logger = hubsig_logger("hubsig")
 
 WSGIEnvironment: TypeAlias = dict[str, Any]
+"""A WSGI environ (PEP 3333)."""
 ExcInfo: TypeAlias = (
     tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 )
@@ -60,6 +70,7 @@ class StartResponse(Protocol):
 
 
 WSGIApp: TypeAlias = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
+"""Any WSGI application."""
 
 
 def serve(
@@ -86,7 +97,7 @@ def serve(
     token = set_current(trace)
     try:
         reply = drive_sync(
-            deliver(receiver, request_view(environ, headers), trace),
+            deliver(receiver, request_view(environ, headers), trace, time.monotonic()),
             lambda check: read_body(check, environ),
             run,
         )
@@ -121,8 +132,8 @@ def routed_path(environ: Mapping[str, Any], name: str = "PATH_INFO") -> str | No
 
 
 def guarded(guard: PathGuard, environ: WSGIEnvironment, exempt: ExemptRoutes | None) -> bool:
-    """Whether a WSGI request must be verified: ``PATH_INFO`` as the router reads it, and
-    in full with ``SCRIPT_NAME`` (see ``hubsig._paths``); one that looks exempt passes only
+    """Whether a WSGI request must be verified (``must_verify``): ``PATH_INFO`` as the
+    router reads it, and in full with ``SCRIPT_NAME``; one that looks exempt passes only
     if the app's router sends it to an exempt route (``exempt``, see ``hubsig._routes``)."""
     if guard.guards_everything:
         return True
@@ -130,9 +141,12 @@ def guarded(guard: PathGuard, environ: WSGIEnvironment, exempt: ExemptRoutes | N
     root = routed_path(environ, "SCRIPT_NAME")
     if path is None or root is None:
         return True
-    if guard.guards(path or "/", root + path) if root else guard.guards(path or "/"):
-        return True
-    return guard.exempt is not None and (exempt is None or not exempt.confirm(environ, root))
+    return must_verify(
+        guard,
+        path or "/",
+        root + path if root else path or "/",
+        lambda: exempt is not None and exempt.confirm(environ, root),
+    )
 
 
 def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:
@@ -148,13 +162,17 @@ def request_view(environ: WSGIEnvironment, headers: Headers) -> RequestView:
 
 
 def read_body(check: DeliveryCheck, environ: WSGIEnvironment) -> bytes:
-    """The whole body of ``wsgi.input``, each chunk fed to ``check``.
+    """The whole body of ``wsgi.input``, each chunk fed to ``check`` (``read_body_sync``
+    with ``wsgi_chunks``)."""
+    return read_body_sync(check, wsgi_chunks(check, environ))
+
+
+def wsgi_chunks(check: DeliveryCheck, environ: WSGIEnvironment) -> NextChunkSync:
+    """The chunks of ``wsgi.input``, for ``read_body_sync``.
 
     Reads at most the declared length; without one, to the end only when the
     server marks the input terminated (PEP 3333), and a chunked body under a
-    server that does not is refused with 411 rather than read as empty. The
-    deadline is checked between reads: a read that blocks is bounded by the
-    server's own timeout (gunicorn's ``--timeout``), not by hubsig.
+    server that does not is refused with 411 rather than read as empty.
     """
     stream = environ["wsgi.input"]
     remaining = declared_length(check.request.headers)
@@ -162,20 +180,21 @@ def read_body(check: DeliveryCheck, environ: WSGIEnvironment) -> bytes:
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             raise LengthRequired("this server cannot read a chunked body: send Content-Length")
         remaining = 0  # PEP 3333: without a length, do not read past the end
-    chunks: list[bytes] = []
-    while remaining is None or remaining > 0:
-        size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
-        chunk = stream.read(size)
-        check.check_deadline()
+
+    def next_chunk() -> tuple[bytes, bool]:
+        nonlocal remaining
+        if remaining is None:  # to the end of a terminated input
+            chunk: bytes = stream.read(READ_SIZE)
+            return chunk, not chunk
+        if remaining <= 0:
+            return b"", True
+        chunk = stream.read(min(READ_SIZE, remaining))
         if not chunk:
-            if remaining is not None:
-                raise IncompleteBody("the body ended before its declared Content-Length")
-            break
-        check.feed(chunk)
-        chunks.append(chunk)
-        if remaining is not None:
-            remaining -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            raise IncompleteBody("the body ended before its declared Content-Length")
+        remaining -= len(chunk)
+        return chunk, remaining <= 0
+
+    return next_chunk
 
 
 def send_reply(
@@ -224,10 +243,10 @@ class TracedStart:
         return self._start_response(status, headers, exc_info)
 
 
-def refuse_async_store(config: WebhookConfig, adapter: str) -> None:
+def refuse_async_store(receiver: Receiver, adapter: str) -> None:
     """A WSGI server has no event loop to await a store on: refuse one at start-up."""
-    if config.store_is_async:
+    if receiver.store_is_async:
         raise ConfigurationError(
-            f"{adapter}: {type(config.store).__name__} is an asyncio store and WSGI has no "
+            f"{adapter}: {type(receiver.store).__name__} is an asyncio store and WSGI has no "
             "event loop; use its synchronous form (RedisStore, not AsyncRedisStore)"
         )
