@@ -76,7 +76,14 @@ async def drive(
             if isinstance(effect, ReadBody):
                 value = await read_body(effect.check)
             elif isinstance(effect, StoreCall):
-                value = await _store_call(effect, store_blocks, shielded=True)
+                if effect.keep_alive is None:
+                    value = await _store_call(effect, store_blocks, shielded=True)
+                    continue
+                renewing = _Renewal(effect.keep_alive, store_blocks)
+                try:  # a sink's publish: the claims are kept while it waits for the engine
+                    value = await _store_call(effect, store_blocks, shielded=True)
+                finally:
+                    renewing.stop()
             elif isinstance(effect, Handle):
                 keeping = effect.keep_alive
                 renewal = _Renewal(keeping, store_blocks) if keeping is not None else None
@@ -186,24 +193,11 @@ def drive_sync(
         value, error = None, None
         try:
             if isinstance(effect, StoreCall):
-                value = effect.method(*effect.arguments)
-                if inspect.isawaitable(value):
-                    value = run_to_completion(value)
+                value = _renewing(effect.keep_alive, _call_sync, effect)
             elif isinstance(effect, ReadBody):
                 value = read_body(effect.check)
             elif isinstance(effect, Handle):
-                keeping = effect.keep_alive
-                if keeping is None:
-                    value = handle(effect.delivery)
-                    continue
-                handled = threading.Event()
-                renewer = threading.Thread(target=_renew_sync, args=(keeping, handled))
-                renewer.daemon = True
-                renewer.start()
-                try:
-                    value = handle(effect.delivery)
-                finally:
-                    handled.set()
+                value = _renewing(effect.keep_alive, handle, effect.delivery)
             elif isinstance(effect, Sleep):
                 time.sleep(effect.seconds)
             else:
@@ -220,3 +214,21 @@ def run_to_completion(awaitable: Awaitable[_T]) -> _T:
         return await awaitable
 
     return asyncio.run(wait())
+
+
+def _call_sync(effect: StoreCall) -> Any:
+    value = effect.method(*effect.arguments)
+    return run_to_completion(value) if inspect.isawaitable(value) else value
+
+
+def _renewing(keep_alive: KeepAlive | None, call: Callable[[Any], _T], argument: Any) -> _T:
+    """``call(argument)`` in blocking code, renewing the claims from a thread meanwhile."""
+    if keep_alive is None:
+        return call(argument)
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew_sync, args=(keep_alive, done), daemon=True)
+    renewer.start()
+    try:
+        return call(argument)
+    finally:
+        done.set()

@@ -94,6 +94,8 @@ class StoreCall:
     inline: bool = False
     blocks: bool | None = None
     """Whether this call waits on I/O; ``None``: as the receiver's store does."""
+    keep_alive: KeepAlive | None = None
+    """Renew the delivery's claims while the call runs (a sink's publish)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +232,15 @@ def _checked(receiver: Receiver) -> Generator[Effect, Any, None]:
     receiver.checked.done = True
 
 
-def _publish(receiver: Receiver, sink: Sink, delivery: Delivery) -> Generator[Effect, Any, Outcome]:
+def _publish(
+    receiver: Receiver, sink: Sink, delivery: Delivery, keep_alive: KeepAlive | None = None
+) -> Generator[Effect, Any, Outcome]:
     """Hand the events to the sink in place of a handler: acknowledged once it has made
     them durable, 503 (claims given back, the sender retries) when it could not."""
     try:
         if not receiver.checked.done:
             yield from _checked(receiver)
-        yield StoreCall(sink.publish, (delivery,), blocks=sink.blocking)
+        yield StoreCall(sink.publish, (delivery,), blocks=sink.blocking, keep_alive=keep_alive)
     except Exception:
         logger.exception(
             "the sink did not make the events durable; asking the sender to retry trace_id=%s",
@@ -294,7 +298,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         if receiver.sink is None:
             outcome: Outcome = yield Handle(fresh, keep_alive)
         else:
-            outcome = yield from _publish(receiver, receiver.sink, fresh)
+            outcome = yield from _publish(receiver, receiver.sink, fresh, keep_alive)
     except BaseException:
         yield from _abort(store, held)
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)

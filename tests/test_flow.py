@@ -279,6 +279,7 @@ def test_with_a_sink_the_fresh_events_are_published_instead_of_handled_then_comp
     assert isinstance(publish, StoreCall)  # never a Handle: the handler is not called
     assert publish.method == sink.publish
     assert publish.blocks is True
+    assert publish.keep_alive is not None  # the claims are renewed while the engine confirms
     publish.method(*publish.arguments)
     complete = flow.send(None)
     assert isinstance(complete, StoreCall)
@@ -325,6 +326,66 @@ def test_with_a_sink_and_no_store_every_event_is_published() -> None:
     reply = _returned(lambda: flow.send(None))
     assert reply is not None
     assert (reply.status, _ids(reply)) == (200, list(ids))
+
+
+class _SlowSink(_ListSink):
+    """A sink whose engine takes longer than a lease to confirm."""
+
+    def publish(self, delivery: Any) -> None:
+        import time
+
+        time.sleep(0.35)
+        super().publish(delivery)
+
+
+class _CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewals = 0
+
+    def renew(self, keys: Any, lease: float, token: str) -> None:
+        self.renewals += 1
+        super().renew(keys, lease, token)
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_a_publish_slower_than_the_lease_keeps_the_claims_renewed(driver: str) -> None:
+    """Else another receiver could claim, and publish, the same events meanwhile."""
+    import asyncio
+
+    from hubsig import DedupePolicy
+    from hubsig._drive import drive, drive_sync
+
+    store = _CountingStore()
+    sink = _SlowSink()
+    events = make_events(2)
+    request = signed_request(events, SECRET)
+    config = WebhookConfig(secret=SECRET, store=store, sink=sink, dedupe=DedupePolicy(lease=0.3))
+    view = RequestView("POST", "/hook", Headers(request.headers.items()))
+    flow = deliver(Receiver.of(config), view, TRACE, 0.0)
+
+    def read(check: Any) -> bytes:
+        check.feed(request.body)
+        return request.body
+
+    def handle(delivery: Any) -> Outcome:
+        raise AssertionError("with a sink, no handler runs")
+
+    if driver == "blocking":
+        reply = drive_sync(flow, read, handle)
+    else:
+
+        async def read_async(check: Any) -> bytes:
+            return read(check)
+
+        async def handle_async(delivery: Any) -> Outcome:
+            return handle(delivery)
+
+        reply = asyncio.run(drive(flow, read_async, handle_async, store_blocks=False))
+    assert reply is not None
+    assert reply.status == 200
+    assert len(sink.published) == 1
+    assert store.renewals >= 2  # every lease / 3 = 0.1 s of the 0.35 s publish
 
 
 def test_the_flow_module_imports_no_driver_of_its_own() -> None:
