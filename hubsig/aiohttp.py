@@ -122,28 +122,31 @@ async def _guarded(
 
 
 def _guarded_path(guard: kit.PathGuard, request: web.Request) -> bool:
-    """Whether a request must be verified: its path as aiohttp's router matches it
-    (``path_safe``, ``%2F`` kept) below the prefix of the sub-application whose middleware
-    runs (``add_subapp``), and in full. aiohttp has routed the request already, so one that
-    looks exempt passes only if the route it chose is an exempt one (its template)."""
+    """Whether a request must be verified (``kit.must_verify``): its path as aiohttp's
+    router matches it (``path_safe``, ``%2F`` kept) below the prefix of the sub-application
+    whose middleware runs (``add_subapp``), and in full. aiohttp has routed the request
+    already, so one that looks exempt passes only if the route it chose is an exempt one
+    (its template)."""
     if guard.guards_everything:
         return True
     path = request.rel_url.path_safe
     prefix = _prefix_of_current(request)
     relative = path if not prefix else kit.relative_path(path, prefix)
-    if guard.guards(relative, path):
-        return True
-    if guard.exempt is None:
-        return False
+    return kit.must_verify(guard, relative, path, lambda: _routed_to_exempt(guard, request, prefix))
+
+
+def _routed_to_exempt(guard: kit.PathGuard, request: web.Request, prefix: str) -> bool:
+    """Whether the route aiohttp chose is declared at an exempt entry, or below one."""
     resource = request.match_info.route.resource
     if resource is None:  # no route took it: aiohttp answers 404 or 405 itself
-        return False
+        return True
     template = resource.canonical
     if prefix:
         template = kit.relative_path(template, prefix) or template
-    exact = {entry for entry in guard.exempt if entry == "/" or not entry.endswith("/")}
-    prefixes = [entry for entry in guard.exempt if entry != "/" and entry.endswith("/")]
-    return not (template in exact or any(template.startswith(p) for p in prefixes))
+    exempt = guard.exempt or ()
+    exact = {entry for entry in exempt if entry == "/" or not entry.endswith("/")}
+    prefixes = [entry for entry in exempt if entry != "/" and entry.endswith("/")]
+    return template in exact or any(template.startswith(p) for p in prefixes)
 
 
 def _prefix_of_current(request: web.Request) -> str:
