@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 CASES = ("asgi", "asgi-none", "wsgi", "wsgi-none", "webhook")
+FASTAPI = ("fastapi-hand", "fastapi-dependency", "fastapi-middleware")
+"""The FastAPI receivers of ``benchmarks.receivers``, in process (``--fastapi``)."""
 
 
 def run_case(case: str, count: int) -> None:
@@ -42,7 +44,11 @@ def run_case(case: str, count: int) -> None:
             call(app)
         return
     acall = asgi_request(body)
-    if case.startswith("asgi"):
+    if case.startswith("fastapi"):
+        from benchmarks.receivers import build
+
+        asgi_app = build(case)
+    elif case.startswith("asgi"):
         asgi_app = HubSignatureMiddleware(bare_asgi, secret=SECRET, **extra)
     else:
         asgi_app = hubsig.webhook(secret=SECRET)(handler)
@@ -70,13 +76,14 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__)
     options.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout to measure")
     options.add_argument("--run", nargs=2, metavar=("CASE", "COUNT"), help=argparse.SUPPRESS)
+    options.add_argument("--fastapi", action="store_true", help="the FastAPI receivers instead")
     arguments = options.parse_args()
     if arguments.run:
         sys.path.insert(0, os.getcwd())
         run_case(arguments.run[0], int(arguments.run[1]))
         return
     print("| case | instructions per delivery |\n|---|---|")
-    for case in CASES:
+    for case in FASTAPI if arguments.fastapi else CASES:
         few = instructions(arguments.root, case, 50)
         many = instructions(arguments.root, case, 250)
         print(f"| {case} | {(many - few) // 200:,} |")

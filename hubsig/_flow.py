@@ -236,11 +236,17 @@ def _publish(
     receiver: Receiver, sink: Sink, delivery: Delivery, keep_alive: KeepAlive | None = None
 ) -> Generator[Effect, Any, Outcome]:
     """Hand the events to the sink in place of a handler: acknowledged once it has made
-    them durable, 503 (claims given back, the sender retries) when it could not."""
+    them durable, 503 (claims given back, the sender retries) when it could not, and the
+    refusal's own status when the sink raised a ``WebhookError`` (it can never take them:
+    a retry would fail for ever)."""
     try:
         if not receiver.checked.done:
             yield from _checked(receiver)
         yield StoreCall(sink.publish, (delivery,), blocks=sink.blocking, keep_alive=keep_alive)
+    except WebhookError as error:  # the sink can never take this delivery: a 4xx, no retry
+        return Outcome(
+            False, rejection(error, delivery.trace, receiver.config.acknowledge_rejections)
+        )
     except Exception:
         logger.exception(
             "the sink did not make the events durable; asking the sender to retry trace_id=%s",

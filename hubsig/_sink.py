@@ -31,4 +31,6 @@ class Sink(Protocol):
 
     def publish(self, delivery: Delivery) -> Any:
         """Publish ``delivery.payload``'s events (the fresh ones); return (or resolve)
-        only once the engine has confirmed them all durable, raise otherwise."""
+        only once the engine has confirmed them all durable, raise otherwise: a
+        ``WebhookError`` (such as ``BodyTooLarge``) when the engine can never take them,
+        anything else when it may later (the sender is asked to retry)."""

@@ -83,6 +83,7 @@ class HubSignatureMiddleware:
         self._exempt: ExemptRoutes | None = None
         try:
             self.config = config_from(config, settings, ADAPTER)
+            self._receiver = Receiver.of(self.config)  # checks a blocking store and sink
         except ConfigurationError as error:
             if not built_by_a_running_server():
                 raise
@@ -91,8 +92,6 @@ class HubSignatureMiddleware:
             # serve anyway: fail the start-up instead, and refuse every request.
             logger.error("hubsig cannot start: %s", error)
             self._broken = error
-            return
-        self._receiver = Receiver.of(self.config)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI interface (typed loosely, so every framework's ASGI types fit)."""

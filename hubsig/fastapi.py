@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryAcknowledged", "DeliveryRejected", "VerifiedDelivery", "rejected_response"]
 
 ADAPTER = "hubsig.fastapi.VerifiedDelivery"
+_KEPT_HEADERS = frozenset({"retry-after", "allow"})
+"""What a refusal's answer must keep even through FastAPI's own exception handler."""
 
 
 class DeliveryRejected(HTTPException):
@@ -70,7 +72,8 @@ class DeliveryRejected(HTTPException):
 
     def __init__(self, reply: Reply, trace: TraceContext) -> None:
         message = parse_events_response(reply.body).message
-        super().__init__(reply.status, message, {TRACE_HEADER: trace.trace_id})
+        headers = {name: value for name, value in reply.headers if name in _KEPT_HEADERS}
+        super().__init__(reply.status, message, {**headers, TRACE_HEADER: trace.trace_id})
         self.reply = reply
 
 

@@ -318,6 +318,23 @@ def test_a_sink_class_or_a_thing_that_is_no_sink_stops_the_configuration() -> No
         WebhookConfig(secret=SECRET, sink=object())  # type: ignore[arg-type]
 
 
+def test_a_sink_that_can_never_take_the_events_gets_its_4xx_and_the_claims_back() -> None:
+    """A retry would fail for ever (an event too large for the engine): no 503 loop."""
+    from hubsig import BodyTooLarge
+
+    store = MemoryStore()
+    flow, body, _, _ = _sunk(store)
+    claim = _claimed(flow, body)
+    flow.send(claim.method(*claim.arguments))
+    release = flow.throw(BodyTooLarge("an event is larger than the engine takes"))
+    assert isinstance(release, StoreCall)
+    assert release.method.__name__ == "release"
+    release.method(*release.arguments)
+    reply = _returned(lambda: flow.send(None))
+    assert reply is not None
+    assert (reply.status, reply.reason) == (413, "body_too_large")
+
+
 def test_with_a_sink_and_no_store_every_event_is_published() -> None:
     flow, body, ids, sink = _sunk(None)
     publish = _read(flow, body)

@@ -43,7 +43,7 @@ def _example() -> Any:
     assert kit.__doc__ is not None
     code = textwrap.dedent(kit.__doc__.split("::\n", 1)[1])
     namespace: dict[str, Any] = {"Response": Response}
-    exec(compile(code, "hubsig/kit.py", "exec"), namespace)  # noqa: S102 (our own docstring)
+    exec(compile(code, "<hubsig.kit docstring>", "exec"), namespace)  # noqa: S102 (our own docstring)
     return namespace["guarded"]
 
 

@@ -646,15 +646,13 @@ def _sink_for(url: str, store: SQLiteStore) -> PublishedEvents:
 
 
 def hidden_password(url: str) -> str:
-    """``url`` with its password, if any, shown as ``***``."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with everything before its host's ``@`` (a user, a password, a token) shown
+    as ``***``; up to the last ``@``, so a password with an unencoded ``/``, ``#`` or
+    ``?`` is hidden whole too."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 def _outbox_for(url: str, store: SQLiteStore) -> PublishedEvents:

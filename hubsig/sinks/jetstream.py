@@ -2,8 +2,9 @@
 
 Each event is one message on ``subject`` (``<stream>.events`` unless
 given): its data is the ``SinkMessage`` as JSON (``key``, ``event``,
-``operation_id``, ``trace_id``), its headers ``Nats-Msg-Id`` (the event's
-key, so JetStream's duplicate window drops a republish of the same event)
+``operation_id``, ``trace_id``), its headers ``Nats-Msg-Id`` (``message_id``:
+the SHA-256 of the event's key, so JetStream's duplicate window drops a republish of
+the same event and never confuses two keys a header would spell alike)
 and ``X-B3-TraceId``. The receiver answers 200 only once JetStream answered
 every publish with its acknowledgement (the stream stored it); a timeout or
 an error is a 503.
@@ -18,6 +19,7 @@ reconnected to in the background; meanwhile deliveries are answered 503.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import Coroutine, Sequence
@@ -25,13 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from hubsig._hidden import HiddenValue
-from hubsig.errors import ConfigurationError, PublishUnconfirmed
+from hubsig.errors import BodyTooLarge, ConfigurationError, PublishUnconfirmed
 from hubsig.sinks import SinkMessage, messages_of, needs
 
 if TYPE_CHECKING:
     from hubsig._delivery import Delivery
 
-__all__ = ["JetStreamSink", "subject_matches"]
+__all__ = ["JetStreamSink", "message_id", "subject_matches"]
 
 logger = logging.getLogger("hubsig")
 T = TypeVar("T")
@@ -236,6 +238,8 @@ class JetStreamSink:
             return
         try:
             self._run(self._publish(messages), self.timeout + 1.0)
+        except BodyTooLarge:
+            raise
         except Exception as error:
             raise PublishUnconfirmed(
                 f"JetStream did not acknowledge the events for {self.stream}: "
@@ -244,16 +248,26 @@ class JetStreamSink:
 
     async def _publish(self, messages: Sequence[SinkMessage]) -> None:
         client = await self._connected()
+        payloads = [message.to_json() for message in messages]
+        largest = max(map(len, payloads))
+        if largest > client.max_payload:  # before any is sent: all of the delivery, or none
+            raise BodyTooLarge(
+                f"an event of this delivery is {largest} bytes as a message, more than the "
+                f"NATS server's max_payload of {client.max_payload}"
+            )
         js = client.jetstream(timeout=self.timeout)
         await asyncio.gather(
             *(
                 js.publish(
                     self.subject,
-                    message.to_json(),
+                    payload,
                     stream=self.stream,
-                    headers={"Nats-Msg-Id": message.key, "X-B3-TraceId": message.trace_id},
+                    headers={
+                        "Nats-Msg-Id": message_id(message.key),
+                        "X-B3-TraceId": message.trace_id,
+                    },
                 )
-                for message in messages
+                for message, payload in zip(messages, payloads, strict=True)
             )
         )
 
@@ -268,3 +282,14 @@ class JetStreamSink:
             except Exception:
                 logger.warning("could not close the NATS connection cleanly")
         loop.stop()
+
+
+def message_id(key: str) -> str:
+    """The ``Nats-Msg-Id`` of an event: the SHA-256 of its key, in hex.
+
+    Not the key itself: header values are trimmed and their CR and LF made
+    spaces on the way, so ``"jx"`` and ``"jx "`` would meet in JetStream's
+    duplicate window and the second event, answered 200, would be dropped.
+    The digest is the same for the same key, so a republish is still dropped.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

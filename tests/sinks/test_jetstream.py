@@ -112,6 +112,46 @@ def test_events_are_stored_once_and_a_worker_commits_each_once(
     assert traces.count(second.headers["X-B3-TraceId"]) == 2
 
 
+def test_keys_a_header_would_spell_alike_are_two_messages(nats_url: str) -> None:
+    """Header values are trimmed and their CR/LF made spaces on the way: were the key the
+    ``Nats-Msg-Id``, the second event here would be dropped after its 200."""
+    from hubsig import Entity, Event, EventType
+    from hubsig.testing import make_events, signed_request
+    from tests.sinks.conftest import SECRET
+
+    ids = ["jx", "jx ", "cr\rx", "cr\nx"]
+    events = [Event(EventType.STARTED, Entity(id=entity_id)) for entity_id in ids]
+    request = signed_request(make_events(events=events), SECRET)
+    stream = _stream_name()
+    sink = JetStreamSink(nats_url, stream)
+    with receiver(sink) as client:
+        assert post(client, request) == 200
+    sink.close()
+    stored = run(_stored(nats_url, stream))
+    assert sorted(message["key"] for message in stored) == sorted(f"STARTED:{i}" for i in ids)
+
+
+def test_an_event_larger_than_the_servers_max_payload_is_a_413_and_nothing_is_sent(
+    nats_url: str,
+) -> None:
+    """``1E15`` is written back by ``json`` as ``1000000000000000.0``: a 300 KB body whose
+    event becomes a message past NATS's 1 MB. A retry would fail for ever: 413, not 503."""
+    from hubsig.testing import signed_request
+    from tests.sinks.conftest import SECRET
+
+    numbers = ",".join(["1E15"] * 75_000)
+    body = (
+        '{"operationId":"op-1","data":{"entities":[{"event":"STARTED","entity":{"id":"small"}},'
+        f'{{"event":"STARTED","entity":{{"id":"big"}},"extra":[{numbers}]}}]}}}}'
+    ).encode()
+    stream = _stream_name()
+    sink = JetStreamSink(nats_url, stream)
+    with receiver(sink) as client:
+        assert post(client, signed_request(body, SECRET)) == 413
+    sink.close()
+    assert run(_stored(nats_url, stream)) == []  # not even the small one: all, or none
+
+
 def test_jetstream_drops_a_republished_event_by_its_message_id(nats_url: str) -> None:
     stream = _stream_name()
     request = signed(2)
