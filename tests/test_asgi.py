@@ -131,3 +131,47 @@ def test_the_delivery_is_gone_from_the_scope_once_answered() -> None:
 def test_a_mistake_fails_at_construction(settings: dict[str, Any]) -> None:
     with pytest.raises(hubsig.ConfigurationError):
         HubSignatureMiddleware(App(), **settings)
+
+
+class _NeverWorks:
+    """An asyncio store whose ``check()`` says it can never work (a wrong password, say)."""
+
+    blocking = False
+
+    async def claim(self, keys: Any, lease: float, token: str) -> list[Any]:
+        raise AssertionError("never reached: the start-up failed")
+
+    async def complete(self, keys: Any, retention: float, token: str) -> None: ...
+
+    async def release(self, keys: Any, token: str) -> None: ...
+
+    async def renew(self, keys: Any, lease: float, token: str) -> None: ...
+
+    async def check(self) -> None:
+        raise hubsig.ConfigurationError("the store refused hubsig's password")
+
+
+def test_an_async_store_that_can_never_work_fails_the_lifespan_start_up() -> None:
+    """The server exits at start-up (``lifespan.startup.failed``) instead of answering 500
+    to every delivery."""
+    sent: list[dict[str, Any]] = []
+    started: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # the server's lifespan.startup, through hubsig's check
+        started.append(True)
+        await send({"type": "lifespan.startup.complete"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = HubSignatureMiddleware(app, secret=SECRET, store=_NeverWorks())
+    with pytest.raises(hubsig.ConfigurationError, match="can never work"):
+        asyncio.run(middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    assert started == []
+    assert sent == [
+        {"type": "lifespan.startup.failed", "message": "the store refused hubsig's password"}
+    ]

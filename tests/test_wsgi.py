@@ -129,3 +129,64 @@ def test_an_asyncio_store_is_refused_at_construction() -> None:
 def test_a_mistake_fails_at_construction(settings: dict[str, Any]) -> None:
     with pytest.raises(hubsig.ConfigurationError):
         HubSignatureMiddleware(App(), **settings)
+
+
+def test_a_chunked_body_under_a_server_that_cannot_read_it_is_411_not_an_empty_body() -> None:
+    """PEP 3333: without a length and without ``wsgi.input_terminated``, reading past the end
+    is not allowed; a chunked body there would read as empty and fail its signature as if
+    tampered. It is refused saying what to do instead."""
+    request = signed_request(make_events(1), SECRET)
+    sent = Sent([request.body], dict(request.headers), declare_length=False)
+    from tests.harness import wsgi_environ
+
+    environ = wsgi_environ(sent, HTTP_TRANSFER_ENCODING="chunked")
+    del environ["wsgi.input_terminated"]
+    reached: list[bool] = []
+
+    def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+        reached.append(True)
+        start_response("200 OK", [])
+        return [b""]
+
+    answer = call_wsgi(HubSignatureMiddleware(app, secret=SECRET), sent, environ=environ)
+    assert (answer.status, reached) == (411, [])
+    assert json.loads(answer.body)["status"]["message"].startswith("length_required:")
+
+
+def test_an_apps_200_is_replaced_when_its_transaction_cannot_commit() -> None:
+    """With a lent transaction the app's writes go with the completion: if the commit fails
+    the app's answer (not yet sent: WSGI sends nothing before the middleware returns) is
+    replaced by a 500, and its body closed, so the sender retries."""
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from hubsig.stores import SQLiteStore
+
+    class _CommitFails(SQLiteStore):
+        def commit_transaction(self, claims: Any, retention: float) -> None:
+            self.abort_transaction(claims)  # what a failed COMMIT leaves: rolled back
+            raise sqlite3.OperationalError("disk I/O error")
+
+    closed: list[bool] = []
+
+    class _Body(list[bytes]):
+        def close(self) -> None:
+            closed.append(True)
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = _CommitFails(Path(folder) / "events.db")
+
+        def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+            delivery = hubsig.delivery_of(environ)
+            store.transaction(delivery).execute("SELECT 1")
+            start_response("200 OK", [("content-type", "text/plain")])
+            return _Body([b"done"])
+
+        request = signed_request(make_events(1), SECRET)
+        sent = Sent([request.body], dict(request.headers))
+        answer = call_wsgi(HubSignatureMiddleware(app, secret=SECRET, store=store), sent)
+        store.close()
+    assert answer.status == 500
+    assert answer.body != b"done"
+    assert closed == [True]
