@@ -291,22 +291,37 @@ def test_with_a_sink_the_fresh_events_are_published_instead_of_handled_then_comp
     assert sink.published[0].claims is not None  # the fresh delivery, with its claims
 
 
-def test_a_sink_that_fails_releases_the_claims_and_asks_for_a_retry_with_503() -> None:
+def _sink_failed(error: Exception) -> tuple[Reply, MemoryStore, list[str]]:
+    """Run a flow whose sink raised ``error``: its reply, its store, the keys it claimed."""
     store = MemoryStore()
     flow, body, _, _ = _sunk(store)
     claim = _claimed(flow, body)
     flow.send(claim.method(*claim.arguments))
-    release = flow.throw(ConnectionError("engine down"))
+    release = flow.throw(error)
     assert isinstance(release, StoreCall)
     assert release.method.__name__ == "release"
     release.method(*release.arguments)
     reply = _returned(lambda: flow.send(None))
     assert reply is not None
+    return reply, store, list(claim.arguments[0])
+
+
+def test_a_sink_that_fails_releases_the_claims_and_asks_for_a_retry_with_503() -> None:
+    reply, store, keys = _sink_failed(ConnectionError("engine down"))
     assert reply.status == 503
     assert ("retry-after", "5") in reply.headers
     assert b"engine down" not in reply.body  # the cause is logged, not answered
-    again = store.claim(list(claim.arguments[0]), 60, "the-retry")
+    again = store.claim(keys, 60, "the-retry")
     assert again == [Claim.CLAIMED, Claim.CLAIMED]  # the sender's retry can publish them
+
+
+def test_a_sink_that_can_never_take_the_events_gets_its_4xx_and_the_claims_back() -> None:
+    """A retry would fail for ever (an event too large for the engine): no 503 loop."""
+    from hubsig import BodyTooLarge
+
+    reply, store, keys = _sink_failed(BodyTooLarge("an event is larger than the engine takes"))
+    assert (reply.status, reply.reason) == (413, "body_too_large")
+    assert store.claim(keys, 60, "later") == [Claim.CLAIMED, Claim.CLAIMED]
 
 
 def test_a_sink_class_or_a_thing_that_is_no_sink_stops_the_configuration() -> None:
@@ -316,23 +331,6 @@ def test_a_sink_class_or_a_thing_that_is_no_sink_stops_the_configuration() -> No
         WebhookConfig(secret=SECRET, sink=_ListSink)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="check and publish"):
         WebhookConfig(secret=SECRET, sink=object())  # type: ignore[arg-type]
-
-
-def test_a_sink_that_can_never_take_the_events_gets_its_4xx_and_the_claims_back() -> None:
-    """A retry would fail for ever (an event too large for the engine): no 503 loop."""
-    from hubsig import BodyTooLarge
-
-    store = MemoryStore()
-    flow, body, _, _ = _sunk(store)
-    claim = _claimed(flow, body)
-    flow.send(claim.method(*claim.arguments))
-    release = flow.throw(BodyTooLarge("an event is larger than the engine takes"))
-    assert isinstance(release, StoreCall)
-    assert release.method.__name__ == "release"
-    release.method(*release.arguments)
-    reply = _returned(lambda: flow.send(None))
-    assert reply is not None
-    assert (reply.status, reply.reason) == (413, "body_too_large")
 
 
 def test_with_a_sink_and_no_store_every_event_is_published() -> None:
