@@ -11,8 +11,9 @@ Receivers (``python -m benchmarks.receivers serve NAME PORT SERVER`` runs one):
 ``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
 ``json.loads``), ``fastapi-pydantic`` (``model_validate_json``),
 ``fastapi-middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
-(``VerifiedDelivery``), ``webhook`` (``@hubsig.webhook`` with its in-memory
-dedupe: wrk repeats one body, so every request after the first is a
+(``VerifiedDelivery``), ``fastapi-route`` (the documented recipe: a route of
+``hubsig.fastapi.verified_route``'s class on an included ``APIRouter``),
+``webhook`` (``@hubsig.webhook`` with its in-memory dedupe: wrk repeats one body, so every request after the first is a
 duplicate, acknowledged without the handler), ``webhook-fresh`` (the same
 with a store that remembers nothing, so every request is processed as new),
 ``asgi-middleware`` (the middleware around a bare ASGI app); servers
@@ -43,6 +44,7 @@ RECEIVERS = (
     "fastapi-pydantic",
     "fastapi-middleware",
     "fastapi-dependency",
+    "fastapi-route",
     "webhook",
     "webhook-fresh",
     "asgi-middleware",
@@ -134,6 +136,19 @@ def build(name: str) -> Any:
         @app.post("/hook")
         async def depends(delivery: Annotated[hubsig.Delivery, Depends(verified)]) -> Response:
             return JSONResponse(_answer(list(delivery.payload.entity_ids)))
+
+    elif name == "fastapi-route":
+        from fastapi import APIRouter
+
+        from hubsig.fastapi import Verified, verified_route
+
+        webhooks = APIRouter(route_class=verified_route(secret=SECRET))
+
+        @webhooks.post("/hook")
+        async def routed(delivery: Verified) -> Response:
+            return JSONResponse(_answer(list(delivery.payload.entity_ids)))
+
+        app.include_router(webhooks)
 
     else:
         raise SystemExit(f"no receiver {name!r}")

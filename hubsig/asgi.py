@@ -10,25 +10,19 @@ verified ``Delivery`` (it is at ``scope["state"]["hubsig"]``).
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from hubsig.errors import ConfigurationError
 from hubsig.kit import (
-    ANSWERED,
-    STATE_KEY,
     Delivery,
     ExemptRoutes,
     Outcome,
     Receiver,
     WebhookConfig,
     WebhookSettings,
-    answered,
     check_routes,
     config_from,
-    failure,
     find_router,
-    handler_failed,
     logger,
 )
 from hubsig.kit.asgi import (
@@ -42,7 +36,7 @@ from hubsig.kit.asgi import (
     checking_store_at_startup,
     guarded,
     refuse_to_serve,
-    replay,
+    run_app,
     serve,
 )
 
@@ -106,7 +100,7 @@ class HubSignatureMiddleware:
         else:
 
             async def handle(delivery: Delivery, traced: TracedSend) -> Outcome:
-                return await self._run_app(scope, receive, traced, delivery)
+                return await run_app(self.app, scope, receive, traced, delivery)
 
             await serve(self._receiver, scope, receive, send, handle)
 
@@ -121,28 +115,3 @@ class HubSignatureMiddleware:
         except ConfigurationError as error:
             logger.error("hubsig cannot start: %s", error)
             self._broken = error
-
-    async def _run_app(
-        self, scope: Scope, receive: Receive, send: TracedSend, delivery: Delivery
-    ) -> Outcome:
-        """The app, on the verified delivery; 200 is success. An app that fails before it
-        answers gets the 500 ``EventsResponse`` (after, the server sees the exception)."""
-        # A fresh state for this request: a server that shares one dict across
-        # requests must not let another request find this delivery in it.
-        state = scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
-        if delivery.claims is not None:
-            send.hold()  # answered once its events are recorded (see TracedSend)
-        try:
-            await self.app(scope, replay(delivery.fresh_body(), receive), send)
-        except Exception:
-            if send.started:
-                raise
-            logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
-            handler_failed(sys.exc_info()[1] or RuntimeError())
-            return Outcome(False, failure(delivery.trace))
-        finally:
-            # A server keeps the scope until the connection's next request (uvicorn does),
-            # so an idle keep-alive connection would keep the delivery, its body included,
-            # and the collector would walk its records again and again.
-            state[STATE_KEY] = ANSWERED
-        return answered(send.status)

@@ -1,5 +1,11 @@
-"""A FastAPI dependency that verifies one route's deliveries, for apps that guard a single route.
+"""FastAPI's route-level doors: a route class that verifies its routes, and a dependency.
 
+The recipe is the route class: ``APIRouter(route_class=verified_route(secret=...))``
+verifies every request to the router's routes before FastAPI solves their
+parameters, with the middleware's store semantics (see ``verified_route``);
+a route takes its delivery as ``delivery: Verified``.
+
+The dependency guards one route of any router:
 ``delivery: Annotated[Delivery, Depends(VerifiedDelivery(secret=...))]``
 gives the route the verified delivery; the raw body is ``delivery.body``,
 and ``hubsig.delivery_of(request)`` finds it too. A refused delivery raises
@@ -18,18 +24,21 @@ for the sender's retry. The dependency cannot see a response the route
 returns, so a route that fails must raise, not return a 5xx response
 (the middleware, which sees the status, releases on any non-2xx). A
 delivery whose events were all processed is answered 200 with its ids
-(``DeliveryAcknowledged``) without running the route. Needs Starlette
-(``pip install 'hubsig[fastapi]'``), and FastAPI 0.121 or newer with a store.
+(``DeliveryAcknowledged``) without running the route. Needs FastAPI
+(``pip install 'hubsig[fastapi]'``), 0.121 or newer for the dependency with a store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
+from fastapi import Depends
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -52,17 +61,28 @@ from hubsig.kit import (
     WebhookSettings,
     config_from,
     deliver,
+    delivery_of,
     drive,
+    failure,
+    logger,
     read_body,
 )
-from hubsig.kit.asgi import request_view
+from hubsig.kit.asgi import TracedSend, request_view, run_app, serve
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["DeliveryAcknowledged", "DeliveryRejected", "VerifiedDelivery", "rejected_response"]
+__all__ = [
+    "DeliveryAcknowledged",
+    "DeliveryRejected",
+    "Verified",
+    "VerifiedDelivery",
+    "rejected_response",
+    "verified_route",
+]
 
 ADAPTER = "hubsig.fastapi.VerifiedDelivery"
+ROUTE_ADAPTER = "hubsig.fastapi.verified_route"
 _KEPT_HEADERS = frozenset({"retry-after", "allow"})
 """What a refusal's answer must keep even through FastAPI's own exception handler."""
 
@@ -95,13 +115,7 @@ class VerifiedDelivery:
     def __init__(
         self, *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
     ) -> None:
-        self.config = config_from(config, settings, ADAPTER)
-        for name in ("paths", "exempt"):
-            if getattr(self.config, name) is not None:
-                raise ConfigurationError(
-                    f"{ADAPTER}: {name}= cannot apply to one route's dependency: the router "
-                    "has chosen the route, and the dependency guards it whole"
-                )
+        self.config = _one_route_config(config, settings, ADAPTER)
         self._receiver = Receiver.of(self.config)
 
     async def __call__(self, request: Request, response: Response) -> Delivery:
@@ -186,6 +200,20 @@ class VerifiedDelivery:
         return verified.result()
 
 
+def _one_route_config(
+    config: WebhookConfig | None, settings: WebhookSettings, adapter: str
+) -> WebhookConfig:
+    """The configuration of a route-level door: ``paths`` and ``exempt`` cannot apply."""
+    checked = config_from(config, settings, adapter)
+    for name in ("paths", "exempt"):
+        if getattr(checked, name) is not None:
+            raise ConfigurationError(
+                f"{adapter}: {name}= cannot apply to a route-level door: the router has "
+                "chosen the route, and hubsig guards it whole"
+            )
+    return checked
+
+
 async def _read(check: DeliveryCheck, request: Request) -> bytes:
     """The body through Starlette's ``Request.stream`` (so ``request.body()`` still works)."""
     stream = request.stream()
@@ -205,3 +233,105 @@ async def rejected_response(request: Request, error: Exception) -> Response:
     assert isinstance(error, DeliveryRejected)
     reply = error.reply
     return Response(reply.body, reply.status, headers=dict(reply.headers))
+
+
+RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
+"""What ``APIRoute.get_route_handler`` returns: the route's request-to-response function."""
+
+_VERIFIED_BY = "hubsig.verified_by"
+"""The scope key a verified route's ``handle`` sets (to its receiver) while FastAPI runs
+the route; the route's handler refuses a request without it."""
+
+
+def verified_route(
+    *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
+) -> type[APIRoute]:
+    """An ``APIRoute`` class whose routes answer only verified deliveries:
+    ``APIRouter(route_class=verified_route(secret=...))``.
+
+    Every request the router sends to one of its routes is verified before
+    FastAPI reads a parameter; a refusal is answered with its
+    ``EventsResponse`` and the route never runs. The events are claimed
+    before the route runs (in memory unless ``store=`` names another,
+    ``None`` to turn it off), and the route's answer is held until they are
+    settled, as behind the middleware: a 2xx completes them (in the store's
+    transaction, if the route took one), any other status or an exception
+    releases them for the sender's retry (an exception FastAPI does not
+    handle is answered with the 500 ``EventsResponse``). A delivery whose
+    events were all processed is answered 200 with its ids without running
+    the route. The route takes the delivery as ``delivery: Verified`` (or
+    ``hubsig.delivery_of(request)``); ``await request.body()`` is the body
+    with only the events not processed yet.
+
+    The route's ``handle`` verifies, so refusals and repeats cost FastAPI no
+    request and no response object; the route's handler, which FastAPI
+    builds through ``get_route_handler`` for the route in place and for each
+    router that includes it, refuses (500, one ERROR line) any request that
+    did not pass that ``handle``: a FastAPI that reached the route another
+    way fails closed. Takes the middleware's settings except ``paths`` and
+    ``exempt`` (the router has chosen the route). The routes of one class
+    share one receiver: one store and one in-flight budget.
+    """
+    receiver = Receiver.of(_one_route_config(config, settings, ROUTE_ADAPTER))
+
+    class VerifiedRoute(APIRoute):
+        """A FastAPI route whose requests hubsig verifies before the route runs."""
+
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or scope["method"] not in (self.methods or ()):
+                await super().handle(scope, receive, send)  # FastAPI's 405; never the route
+                return
+            route = super().handle
+
+            async def verified(scope: Any, receive: Any, send: Any) -> None:
+                scope[_VERIFIED_BY] = receiver
+                try:
+                    await route(scope, receive, send)
+                finally:
+                    del scope[_VERIFIED_BY]
+
+            async def run(delivery: Delivery, traced: TracedSend) -> Outcome:
+                return await run_app(verified, scope, receive, traced, delivery)
+
+            await serve(receiver, scope, receive, send, run)
+
+        def get_route_handler(self) -> RouteHandler:
+            return _verified_only(receiver, super().get_route_handler())
+
+    return VerifiedRoute
+
+
+def _verified_only(receiver: Receiver, route: RouteHandler) -> RouteHandler:
+    """``route``, refusing any request that did not pass the verifying ``handle``."""
+
+    async def verified_only(request: Request) -> Response:
+        if request.scope.get(_VERIFIED_BY) is receiver:
+            return await route(request)
+        logger.error(
+            "refusing a request that reached a verified route without passing its handle(); "
+            "this FastAPI routes differently from what hubsig knows: report it path=%s",
+            request.scope.get("path"),
+        )
+        reply = failure(TraceContext.from_headers(Headers(request.scope["headers"])))
+        return Response(reply.body, reply.status, headers=dict(reply.headers))
+
+    return verified_only
+
+
+def _keep_for_the_request(scope: Any, delivery: Delivery) -> None:
+    """Where ``delivery_of(request)`` finds the delivery: in a fresh state for this request
+    (a server may share one dict across a connection's requests), until the response and
+    its background tasks are done (FastAPI's request exit stack, when it has one)."""
+    state = scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
+    stack = scope.get("fastapi_inner_astack")
+    if isinstance(stack, AsyncExitStack):
+        stack.callback(state.__setitem__, STATE_KEY, ANSWERED)
+
+
+async def _verified_delivery(request: Request) -> Delivery:
+    """The delivery hubsig verified for this request (``NotVerified``, logged, if none)."""
+    return delivery_of(request)
+
+
+Verified = Annotated[Delivery, Depends(_verified_delivery)]
+"""A route parameter's type for its verified delivery: ``delivery: Verified``."""

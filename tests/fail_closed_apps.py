@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from flask import Flask
 from flask import request as flask_request
 from litestar import Litestar
@@ -39,7 +39,13 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 import hubsig
 from hubsig import Delivery, EventsPayload, WebhookEndpoint
 from hubsig.asgi import ASGIApp, HubSignatureMiddleware, Receive, Scope, Send
-from hubsig.fastapi import DeliveryRejected, VerifiedDelivery, rejected_response
+from hubsig.fastapi import (
+    DeliveryRejected,
+    Verified,
+    VerifiedDelivery,
+    rejected_response,
+    verified_route,
+)
 from hubsig.wsgi import HubSignatureMiddleware as WSGIHubSignatureMiddleware
 from hubsig.wsgi import StartResponse, WSGIApp, WSGIEnvironment
 
@@ -214,6 +220,26 @@ def dependency_mount(recorder: Recorder) -> ASGIApp:
     return app
 
 
+def route(recorder: Recorder) -> ASGIApp:
+    """The route class on an ``APIRouter`` the app includes under a prefix (the recipe)."""
+    app = FastAPI()
+    webhooks = APIRouter(route_class=verified_route(secret=SECRET))
+
+    @webhooks.post(PATH.removeprefix("/webhooks"))
+    async def hook(request: Request, delivery: Verified) -> dict[str, Any]:
+        return _guarded_call(recorder, request.headers.get(TRACE_HEADER, ""), request)
+
+    app.include_router(webhooks, prefix="/webhooks")
+    return app
+
+
+def route_mount(recorder: Recorder) -> ASGIApp:
+    """That app as a FastAPI sub-application under ``/api``."""
+    app = FastAPI()
+    app.mount(MOUNT, route(recorder))
+    return app
+
+
 def _litestar_handlers(recorder: Recorder) -> list[Any]:
     async def handler(request: LitestarRequest[Any, Any, Any]) -> dict[str, Any]:
         return _guarded_call(recorder, request.headers.get(TRACE_HEADER, ""), request)
@@ -264,6 +290,8 @@ ASGI_BUILDERS: dict[str, Callable[[Recorder], ASGIApp]] = {
     "webhook-alone": webhook_alone,
     "dependency": dependency,
     "dependency-mount": dependency_mount,
+    "route": route,
+    "route-mount": route_mount,
     "litestar": litestar,
     "litestar-wrapped": litestar_wrapped,
     "quart": quart,
@@ -460,6 +488,8 @@ SHAPES: dict[str, Shape] = {
     "webhook-alone": Shape("", guard_first=True, unguarded=False, every_path=True),
     "dependency": Shape("", guard_first=False, unguarded=False),
     "dependency-mount": Shape(MOUNT, guard_first=False, unguarded=False),
+    "route": Shape("", guard_first=False, unguarded=False),
+    "route-mount": Shape(MOUNT, guard_first=False, unguarded=False),
     "litestar": Shape("", guard_first=False, unguarded=True),
     "litestar-wrapped": Shape("", guard_first=True, unguarded=True),
     "quart": Shape("", guard_first=True, unguarded=True),

@@ -347,5 +347,6 @@ def test_hubsig_dependency_is_the_fastapi_module_under_its_former_name() -> None
     import hubsig.dependency
     import hubsig.fastapi
 
-    for name in hubsig.fastapi.__all__:
+    assert hubsig.dependency.__all__  # the names it had when it was the dependency's home
+    for name in hubsig.dependency.__all__:
         assert getattr(hubsig.dependency, name) is getattr(hubsig.fastapi, name)

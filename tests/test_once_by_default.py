@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import hubsig
+from hubsig.fastapi import Verified
 from hubsig.testing import make_events, signed_request
 from tests import django_site
 from tests.fail_closed_wire import raw_request
@@ -77,6 +78,23 @@ def fastapi_dependency(runs: list[str], settings: dict[str, Any]) -> Iterator[Se
         runs.append(delivery.trace.trace_id)
         return _answer()
 
+    yield from _loop_send(app)
+
+
+def fastapi_route(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
+    from fastapi import APIRouter, FastAPI
+
+    from hubsig.fastapi import verified_route
+
+    app = FastAPI()
+    webhooks = APIRouter(route_class=verified_route(secret=SECRET, **settings))
+
+    @webhooks.post(PATH)
+    async def hook(delivery: Verified) -> dict[str, Any]:
+        runs.append(delivery.trace.trace_id)
+        return _answer()
+
+    app.include_router(webhooks)
     yield from _loop_send(app)
 
 
@@ -232,6 +250,7 @@ DOORS: dict[str, Door] = {
     "asgi-middleware": asgi_middleware,
     "wsgi-middleware": wsgi_middleware,
     "fastapi-dependency": fastapi_dependency,
+    "fastapi-route": fastapi_route,
     "webhook-asgi": webhook_asgi,
     "webhook-wsgi": webhook_wsgi,
     "flask-native": flask_native,

@@ -9,6 +9,7 @@ and ``@webhook`` are written on it.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -16,14 +17,16 @@ from typing import Any
 from hubsig._body import NextChunk, read_body
 from hubsig._config import RequestView
 from hubsig._delivery import Delivery
+from hubsig._delivery_of import ANSWERED, STATE_KEY
 from hubsig._drive import check_store, drive
-from hubsig._flow import Outcome, deliver
+from hubsig._flow import Outcome, answered, deliver
 from hubsig._headers import Headers
 from hubsig._log_text import hubsig_logger
 from hubsig._paths import PathGuard, application_path, must_verify, relative_path
 from hubsig._receiver import Receiver
 from hubsig._replies import TRACE_HEADER, Reply, failure
 from hubsig._routes import ExemptRoutes
+from hubsig._telemetry import handler_failed
 from hubsig._trace import TraceContext, reset_current, set_current
 from hubsig.errors import ClientDisconnected, ConfigurationError
 
@@ -41,6 +44,7 @@ __all__ = [
     "refuse_to_serve",
     "replay",
     "request_view",
+    "run_app",
     "send_reply",
     "serve",
     "store_ready",
@@ -189,6 +193,34 @@ class TracedSend:
             self._held.append(message)
             return
         await self._send(message)
+
+
+async def run_app(
+    app: ASGIApp, scope: Scope, receive: Receive, send: TracedSend, delivery: Delivery
+) -> Outcome:
+    """Run ``app`` on the verified delivery, for ``serve``'s ``handle``: its body replayed,
+    the delivery where ``delivery_of`` finds it, its answer held while there are claims
+    to settle; a 2xx is success. An app that fails before it answers gets the 500
+    ``EventsResponse`` (after, the server sees the exception)."""
+    # A fresh state for this request: a server that shares one dict across
+    # requests must not let another request find this delivery in it.
+    state = scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
+    if delivery.claims is not None:
+        send.hold()  # answered once its events are recorded (see TracedSend)
+    try:
+        await app(scope, replay(delivery.fresh_body(), receive), send)
+    except Exception:
+        if send.started:
+            raise
+        logger.exception("the app failed on a delivery trace_id=%s", delivery.trace.trace_id)
+        handler_failed(sys.exc_info()[1] or RuntimeError())
+        return Outcome(False, failure(delivery.trace))
+    finally:
+        # A server keeps the scope until the connection's next request (uvicorn does),
+        # so an idle keep-alive connection would keep the delivery, its body included,
+        # and the collector would walk its records again and again.
+        state[STATE_KEY] = ANSWERED
+    return answered(send.status)
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
