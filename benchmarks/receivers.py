@@ -7,17 +7,18 @@ interleaved rounds, the best round of each kept, ratios to the hand-written
 FastAPI receiver of the same run. Prints a Markdown table and writes JSON to
 ``benchmarks/results/receivers.json``.
 
-Receivers (``python -m benchmarks.receivers serve NAME PORT SERVER`` runs one):
-``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
-``json.loads``), ``fastapi-pydantic`` (``model_validate_json``),
-``fastapi-middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
+Receivers (``python -m benchmarks.receivers serve NAME PORT SERVER`` runs
+one): ``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
+``json.loads``), ``fastapi-pydantic`` (``model_validate_json``), ``fastapi-
+middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
 (``VerifiedDelivery``), ``fastapi-route`` (the documented recipe: a route of
 ``hubsig.fastapi.verified_route``'s class on an included ``APIRouter``),
-``webhook`` (``@hubsig.webhook`` with its in-memory dedupe: wrk repeats one body, so every request after the first is a
-duplicate, acknowledged without the handler), ``webhook-fresh`` (the same
-with a store that remembers nothing, so every request is processed as new),
-``asgi-middleware`` (the middleware around a bare ASGI app); servers
-``uvicorn`` (httptools), ``uvicorn-h11`` and ``granian`` when installed.
+``webhook`` (``@hubsig.webhook`` with its in-memory dedupe: wrk repeats one
+body, so every request after the first is a duplicate, acknowledged without
+the handler), ``webhook-fresh`` (the same with a store that remembers nothing,
+so every request is processed as new), ``asgi-middleware`` (the middleware
+around a bare ASGI app); servers ``uvicorn`` (httptools), ``uvicorn-h11`` and
+``granian`` when installed.
 And under gunicorn (one sync worker), compared with each other:
 ``flask-hand`` (the same hand-written check in a Flask view) and
 ``flask-hubsig`` (``hubsig.flask``'s ``webhook_view``).
