@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 
 CASES = ("asgi", "asgi-none", "wsgi", "wsgi-none", "webhook")
-FASTAPI = ("fastapi-hand", "fastapi-dependency", "fastapi-middleware")
+FASTAPI = (
+    "fastapi-hand",
+    "fastapi-hand-router",
+    "fastapi-dependency",
+    "fastapi-middleware",
+    "fastapi-route",
+    "fastapi-route-app",
+)
 """The FastAPI receivers of ``benchmarks.receivers``, in process (``--fastapi``)."""
 
 

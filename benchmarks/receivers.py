@@ -13,15 +13,23 @@ one): ``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
 middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
 (``VerifiedDelivery``), ``fastapi-route`` (the documented recipe: a route of
 ``hubsig.fastapi.verified_route``'s class on an included ``APIRouter``),
+``fastapi-route-app`` (that class for one route on the app itself,
+``route_class_override``), ``fastapi-hand-router`` (the hand-written
+receiver on an included ``APIRouter``, the route recipe's like-for-like),
 ``webhook`` (``@hubsig.webhook`` with its in-memory dedupe: wrk repeats one
 body, so every request after the first is a duplicate, acknowledged without
 the handler), ``webhook-fresh`` (the same with a store that remembers nothing,
 so every request is processed as new), ``asgi-middleware`` (the middleware
 around a bare ASGI app); servers ``uvicorn`` (httptools), ``uvicorn-h11`` and
 ``granian`` when installed.
-And under gunicorn (one sync worker), compared with each other:
-``flask-hand`` (the same hand-written check in a Flask view) and
-``flask-hubsig`` (``hubsig.flask``'s ``webhook_view``).
+And under gunicorn (one sync worker), each framework's receivers compared with
+its own hand-written one: ``flask-hand`` (the same hand-written check in a
+Flask view) and ``flask-hubsig`` (``hubsig.flask``'s ``webhook_view``);
+``django-hand`` (the same check in a plain Django view, ``@csrf_exempt`` and
+``@require_POST``) and ``django-hubsig`` (``hubsig.django``'s
+``webhook_view``), both behind the default middleware of a new Django
+project (``benchmarks/django_receiver.py`` says what it configures). The
+hubsig receivers keep their default in-memory dedupe, as ``webhook`` does.
 """
 
 # No "from __future__ import annotations": FastAPI reads the routes' annotations at run time,
@@ -42,15 +50,17 @@ from benchmarks.bodies import SECRET, events_body
 SIZE = 4096
 RECEIVERS = (
     "fastapi-hand",
+    "fastapi-hand-router",
     "fastapi-pydantic",
     "fastapi-middleware",
     "fastapi-dependency",
     "fastapi-route",
+    "fastapi-route-app",
     "webhook",
     "webhook-fresh",
     "asgi-middleware",
 )
-WSGI_RECEIVERS = ("flask-hand", "flask-hubsig")
+WSGI_RECEIVERS = ("flask-hand", "flask-hubsig", "django-hand", "django-hubsig")
 KEY = SECRET if isinstance(SECRET, bytes) else SECRET.encode()
 
 
@@ -77,9 +87,12 @@ def build(name: str) -> Any:
     from fastapi.responses import JSONResponse, Response
 
     app = FastAPI()
-    if name == "fastapi-hand":
+    if name in ("fastapi-hand", "fastapi-hand-router"):
+        from fastapi import APIRouter
 
-        @app.post("/hook")
+        router = APIRouter() if name == "fastapi-hand-router" else app.router
+
+        @router.post("/hook")
         async def hand(request: Request) -> Response:
             body = await request.body()
             if not _signed(body, request.headers.get("x-hub-signature", "")):
@@ -87,6 +100,9 @@ def build(name: str) -> Any:
             document = json.loads(body)
             ids = [e["entity"]["id"] for e in document["data"]["entities"]]
             return JSONResponse(_answer(ids))
+
+        if router is not app.router:
+            app.include_router(router)
 
     elif name == "fastapi-pydantic":
         from pydantic import BaseModel, Field
@@ -151,13 +167,28 @@ def build(name: str) -> Any:
 
         app.include_router(webhooks)
 
+    elif name == "fastapi-route-app":
+        from hubsig.fastapi import Verified, verified_route
+
+        async def on_the_app(delivery: Verified) -> Response:
+            return JSONResponse(_answer(list(delivery.payload.entity_ids)))
+
+        route_class = verified_route(secret=SECRET)
+        app.router.add_api_route(
+            "/hook", on_the_app, methods=["POST"], route_class_override=route_class
+        )
+
     else:
         raise SystemExit(f"no receiver {name!r}")
     return app
 
 
 def build_wsgi(name: str) -> Any:
-    """The WSGI app of Flask receiver ``name``."""
+    """The WSGI app of Flask or Django receiver ``name``."""
+    if name.startswith("django-"):
+        from benchmarks.django_receiver import build as build_django
+
+        return build_django(name)
     from flask import Flask, request
 
     import hubsig
@@ -187,7 +218,7 @@ def build_wsgi(name: str) -> Any:
 
 
 def wsgi_app(environ: Any, start_response: Any) -> Any:
-    """The Flask receiver named by ``$HUBSIG_RECEIVER``, for gunicorn."""
+    """The WSGI receiver named by ``$HUBSIG_RECEIVER``, for gunicorn."""
     global _WSGI_APP
     if _WSGI_APP is None:
         _WSGI_APP = build_wsgi(os.environ["HUBSIG_RECEIVER"])
@@ -314,7 +345,7 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
                     best[key] = result
     rows = []
     for (server, name), result in best.items():
-        hand = "flask-hand" if server == "gunicorn" else "fastapi-hand"
+        hand = _hand_of(server, name)
         baseline = best[(server, hand)]["rps"]
         rows.append(
             {
@@ -325,6 +356,13 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _hand_of(server: str, name: str) -> str:
+    """The hand-written receiver ``name`` is compared with: its framework's, under ``server``."""
+    if server != "gunicorn":
+        return "fastapi-hand"
+    return "django-hand" if name.startswith("django-") else "flask-hand"
 
 
 def _serving(name: str, server: str, port: int) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import functools
 import io
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,8 +23,8 @@ from flask import Flask, Response, current_app, make_response, request
 
 from hubsig import kit
 from hubsig.errors import ConfigurationError
-from hubsig.kit import SETTING_NAMES, deliver, drive_sync, settings_from_mapping
-from hubsig.kit.wsgi import environ_headers, read_body, refuse_async_store
+from hubsig.kit import SETTING_NAMES, settings_from_mapping
+from hubsig.kit.wsgi import deliver_sync, environ_headers, read_body, refuse_async_store
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -151,15 +150,15 @@ def _guarded(receiver: kit.Receiver, view: Callable[..., Any], args: Any, kwargs
         return kit.answered(status)
 
     view_of = kit.RequestView(current.method, current.path, headers)
-    with kit.use_trace(trace):
-        reply = drive_sync(
-            deliver(receiver, view_of, trace, time.monotonic()),
-            lambda c: read_body(c, environ),
-            handle,
-        )
+    reply = deliver_sync(receiver, view_of, trace, lambda c: read_body(c, environ), handle)
     if reply is None:
         response = answered[0]
         response.headers.setdefault(kit.TRACE_HEADER, trace.trace_id)
         return response
-    sent = [(name, value) for name, value in reply.headers if name != "connection"]
+    # Werkzeug sets Content-Length from the body itself (the reply's would be replaced);
+    # Connection is the server's to decide (PEP 3333 forbids hop-by-hop headers).
+    sent = [(name, value) for name, value in reply.headers if name not in _LEFT_TO_WERKZEUG]
     return Response(reply.body, reply.status, sent)
+
+
+_LEFT_TO_WERKZEUG = frozenset(("content-length", "connection"))

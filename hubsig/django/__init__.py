@@ -23,7 +23,8 @@ from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from hubsig import kit
 from hubsig.errors import BodyTooLarge, ConfigurationError, IncompleteBody
-from hubsig.kit import deliver, drive, drive_sync, settings_from_mapping
+from hubsig.kit import deliver, drive, settings_from_mapping
+from hubsig.kit.wsgi import deliver_sync, environ_headers
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -100,9 +101,7 @@ def _sync_view(receiver: kit.Receiver, view: Callable[..., HttpResponse]) -> Cal
             status = answered[0].status_code
             return kit.answered(status)
 
-        with kit.use_trace(trace):
-            flow = deliver(receiver, view_of, trace, time.monotonic())
-            reply = drive_sync(flow, lambda check: _read(request, check), handle)
+        reply = deliver_sync(receiver, view_of, trace, lambda check: _read(request, check), handle)
         return _answer(reply, answered, trace)
 
     return guarded
@@ -139,7 +138,9 @@ def _hand_over(request: HttpRequest, delivery: kit.Delivery) -> None:
 
 
 def _request(request: HttpRequest) -> tuple[kit.TraceContext, kit.RequestView]:
-    headers = kit.Headers(request.headers.items())
+    # The headers straight from META, as WSGI and ASGI Django both hold them (HTTP_*,
+    # CONTENT_TYPE, CONTENT_LENGTH): request.headers would build a second mapping first.
+    headers = kit.Headers(environ_headers(request.META))
     trace = kit.TraceContext.from_headers(headers)
     return trace, kit.RequestView(request.method or "GET", request.path_info, headers)
 
@@ -164,8 +165,10 @@ def _answer(
         if kit.TRACE_HEADER not in response:
             response[kit.TRACE_HEADER] = trace.trace_id
         return response
-    response = HttpResponse(reply.body, status=reply.status)
-    for name, value in reply.headers:
-        if name not in ("content-length", "connection"):  # Django's own, and hop-by-hop
-            response[name] = value
-    return response
+    # Content-Length is Django's own, Connection hop-by-hop; with its Content-Type given,
+    # Django sets no default one first.
+    headers = {name: value for name, value in reply.headers if name not in _LEFT_TO_DJANGO}
+    return HttpResponse(reply.body, status=reply.status, headers=headers)
+
+
+_LEFT_TO_DJANGO = frozenset(("content-length", "connection"))

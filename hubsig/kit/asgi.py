@@ -97,7 +97,7 @@ async def serve(
             await traced.flush()  # the app's own answer, held until its events were recorded
     else:
         traced.drop()
-        await send_reply(traced, reply)
+        await send_reply(send, reply)  # hubsig's own replies carry the trace id already
 
 
 def guarded(guard: PathGuard, scope: Scope, exempt: ExemptRoutes | None) -> bool:

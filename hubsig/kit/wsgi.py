@@ -37,6 +37,7 @@ __all__ = [
     "TracedStart",
     "WSGIApp",
     "WSGIEnvironment",
+    "deliver_sync",
     "environ_headers",
     "guarded",
     "read_body",
@@ -94,15 +95,13 @@ def serve(
         answered.append(body)
         return outcome
 
-    token = set_current(trace)
-    try:
-        reply = drive_sync(
-            deliver(receiver, request_view(environ, headers), trace, time.monotonic()),
-            lambda check: read_body(check, environ),
-            run,
-        )
-    finally:
-        reset_current(token)
+    reply = deliver_sync(
+        receiver,
+        request_view(environ, headers),
+        trace,
+        lambda check: read_body(check, environ),
+        run,
+    )
     if reply is None:
         return answered[0]
     if not traced.status:
@@ -116,6 +115,23 @@ def serve(
         raise RuntimeError("the app's answer is replaced: its events were not recorded")
     except RuntimeError:
         return send_reply(traced, reply, sys.exc_info())
+
+
+def deliver_sync(
+    receiver: Receiver,
+    request: RequestView,
+    trace: TraceContext,
+    read_body: Callable[[DeliveryCheck], bytes],
+    handle: Callable[[Delivery], Outcome],
+) -> Reply | None:
+    """Run the delivery flow for one request in blocking code, ``trace`` current meanwhile
+    (``deliver`` and ``drive_sync`` under ``use_trace``, without a context manager's cost):
+    the ``Reply`` to send, or ``None`` when ``handle``'s app has answered."""
+    token = set_current(trace)
+    try:
+        return drive_sync(deliver(receiver, request, trace, time.monotonic()), read_body, handle)
+    finally:
+        reset_current(token)
 
 
 def routed_path(environ: Mapping[str, Any], name: str = "PATH_INFO") -> str | None:
@@ -218,9 +234,12 @@ def environ_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
         for name, value in environ.items()
         if name.startswith("HTTP_") and isinstance(value, str)
     ]
-    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(name):
-            pairs.append((name.replace("_", "-"), environ[name]))
+    content_type = environ.get("CONTENT_TYPE")
+    if content_type:
+        pairs.append(("CONTENT-TYPE", content_type))
+    content_length = environ.get("CONTENT_LENGTH")
+    if content_length:
+        pairs.append(("CONTENT-LENGTH", content_length))
     return pairs
 
 
