@@ -1,52 +1,69 @@
-"""Where hubsig's time goes on one delivery: ``python -m benchmarks.breakdown``.
+"""Where hubsig's work goes on one delivery: ``python -m benchmarks.breakdown [--root DIR]``.
 
-Times each part of the ASGI door on the benchmarks' 4 KiB delivery (18
-events, ``X-B3-TraceId`` set, the whole body in one message) in process,
-each part alone in a loop, best of five rounds, and the whole door
-(``hubsig.kit.asgi.serve`` with the default in-memory store, every delivery
-after the first a repeat, as in ``benchmarks.receivers``); what the parts
-do not add up to is the flow's own plumbing (its generator, its effects,
-the awaits between them). The hand-written receiver's own work (``hmac``,
-``compare_digest``, ``json.loads``, the answer's ``json.dumps``) is timed
-the same way, for the comparison the receivers benchmark makes.
+Counts the instructions of each part of the ASGI door (``hubsig.kit.asgi.serve``
+with the default in-memory store) on the benchmarks' 4 KiB delivery (18 events,
+``X-B3-TraceId`` set, the whole body in one message), every delivery a repeat
+of one already processed, as in ``benchmarks.receivers``: each part alone,
+under ``valgrind --tool=callgrind``, 100 and 600 calls, the difference divided
+by 500, with the collector off so that a collection landing in one run and not
+the other cannot skew it. What the parts do not add up to is the flow's own
+plumbing (its generator, its effects, the awaits between them). The
+hand-written receiver's own work (``hmac``, ``compare_digest``, ``json.loads``,
+the answer's ``json.dumps``) is counted the same way. Instructions, not time:
+the same on a quiet machine and a busy one, so two commits compare exactly
+(``--root`` another checkout).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import gc
 import hmac
 import json
+import os
+import re
+import subprocess
+import sys
 import time
-import timeit
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-import hubsig
-from benchmarks.bodies import SECRET, events_body
-from hubsig._attempts import attempt_token
-from hubsig._check import DeliveryCheck
-from hubsig._deadline import Deadline
-from hubsig._dedupe import Claim, admission, event_keys, unique_keys
-from hubsig._headers import Headers
-from hubsig._payload import parse_events
-from hubsig._receiver import Receiver
-from hubsig._replies import acknowledge
-from hubsig._trace import TraceContext
-from hubsig.kit import Outcome, config_from
-from hubsig.kit.asgi import TracedSend, request_view, send_reply, serve
-
 SIZE = 4096
-ROUNDS = 5
-CALLS = 4000
+FEW, MANY = 100, 600
+PARTS = {
+    "head": "request head: headers, trace context, request view",
+    "checks": "checks before the body: method, length, budget, signature header",
+    "verify": "hashing and verifying the body",
+    "parse": "parsing the events into typed records",
+    "keys": "dedupe keys and the attempt token",
+    "claim": "claiming in the in-memory store",
+    "admission": "deciding from the claims (admission)",
+    "acknowledge": "the acknowledgement: its ids and JSON body",
+    "send": "sending the answer (two ASGI messages)",
+    "deadline": "the body deadline (one timer)",
+}
+WHOLE = "door"
+HAND = "hand"
 
 
-def _best(part: Callable[[], Any]) -> float:
-    """µs per call of ``part``, the best of ``ROUNDS``."""
-    return min(timeit.repeat(part, number=CALLS, repeat=ROUNDS)) / CALLS * 1e6
+def _calls() -> dict[str, Callable[[], Any]]:
+    """Each part as a call that does it once (async ones return an awaitable)."""
+    import hubsig
+    from benchmarks.bodies import SECRET, events_body
+    from hubsig._attempts import attempt_token
+    from hubsig._check import DeliveryCheck
+    from hubsig._deadline import Deadline
+    from hubsig._dedupe import Claim, admission, event_keys, unique_keys
+    from hubsig._headers import Headers
+    from hubsig._payload import parse_events
+    from hubsig._receiver import Receiver
+    from hubsig._replies import acknowledge
+    from hubsig._trace import TraceContext
+    from hubsig.kit import Outcome, config_from
+    from hubsig.kit.asgi import request_view, send_reply, serve
 
-
-def parts() -> dict[str, float]:
-    """µs per delivery of each part, the door as a whole, and the hand-written work."""
     body = events_body(SIZE)
     signature = hubsig.sign(body, SECRET)
     raw = [
@@ -66,12 +83,6 @@ def parts() -> dict[str, float]:
         check.use_secrets(check.resolve())
         return check
 
-    def verified() -> None:
-        check = checked()
-        check.feed(body)
-        check._started().verify()
-        check.release()
-
     first = checked()
     first.feed(body)
     delivery = first.finish(body)
@@ -83,12 +94,23 @@ def parts() -> dict[str, float]:
     store.complete(keys, 3600.0, "first")  # processed: every later claim finds them done
     claims = store.claim(keys, 60.0, "again")
     assert all(claim is Claim.DONE for claim in claims), "a repeat's path is measured"
+    reply = acknowledge(None, delivery)
+    message = {"type": "http.request", "body": body, "more_body": False}
+
+    def verified() -> None:  # a check's hashing and verifying, less the check (subtracted)
+        check = checked()
+        check.feed(body)
+        check._started().verify()
+        check.release()
 
     async def sent(message: Any) -> None:
         return None
 
-    async def answered() -> None:
-        await send_reply(TracedSend(sent, trace), acknowledge(None, delivery))
+    async def receive() -> Any:
+        return message
+
+    async def handle(delivery: Any, traced: Any) -> Outcome:
+        raise AssertionError("a repeat never reaches the app")
 
     async def deadline() -> None:
         with Deadline(time.monotonic() + 10):
@@ -97,67 +119,83 @@ def parts() -> dict[str, float]:
     key = SECRET if isinstance(SECRET, bytes) else SECRET.encode()
     ids = [event["entity"]["id"] for event in json.loads(body)["data"]["entities"]]
     answer = {"status": {"code": 0, "message": "OK"}, "data": {"ids": [{"id": i} for i in ids]}}
-    found = {
-        "request head: headers, trace, request view": _best(
-            lambda: request_view(scope, h := Headers(raw)) and TraceContext.from_headers(h)
-        ),
-        "checks before the body (method, length, budget, signature header)": _best(checked),
-        "hashing and verifying the body": _best(verified) - _best(checked),
-        "parsing the events (typed records)": _best(lambda: parse_events(body)),
-        "dedupe keys and attempt token": _best(
-            lambda: unique_keys(event_keys(delivery.payload, body)) and attempt_token()
-        ),
-        "claiming in the in-memory store": _best(lambda: store.claim(keys, 60.0, "again")),
-        "admission and the acknowledgement": _best(
-            lambda: admission(delivery.payload, keys, claims, keys) and acknowledge(None, delivery)
-        ),
-        "sending the answer (ASGI messages)": _loop_best(answered),
-        "the body deadline (one timer)": _loop_best(deadline),
+
+    def hand() -> None:
+        hmac.compare_digest("sha1=" + hmac.new(key, body, "sha1").hexdigest(), signature)
+        json.loads(body)
+        json.dumps(answer).encode()
+
+    return {
+        "head": lambda: TraceContext.from_headers(request_view(scope, Headers(raw)).headers),
+        "checks": checked,
+        "verify": verified,
+        "parse": lambda: parse_events(body),
+        "keys": lambda: (unique_keys(event_keys(delivery.payload, body)), attempt_token()),
+        "claim": lambda: store.claim(keys, 60.0, "again"),
+        "admission": lambda: admission(delivery.payload, keys, claims, keys),
+        "acknowledge": lambda: acknowledge(None, delivery),
+        "send": lambda: send_reply(sent, reply),
+        "deadline": deadline,
+        WHOLE: lambda: serve(receiver, scope, receive, sent, handle),
+        HAND: hand,
     }
-    message = {"type": "http.request", "body": body, "more_body": False}
-
-    async def receive() -> Any:
-        return message
-
-    async def handle(delivery: Any, traced: Any) -> Outcome:
-        raise AssertionError("a repeat never reaches the app")
-
-    async def door() -> None:
-        await serve(receiver, scope, receive, sent, handle)
-
-    whole = _loop_best(door)
-    found["the flow's plumbing (the rest)"] = whole - sum(found.values())
-    found["the whole door, a repeat (serve)"] = whole
-    found["hand-written: hmac + compare_digest + json.loads + json.dumps"] = _best(
-        lambda: (
-            hmac.compare_digest("sha1=" + hmac.new(key, body, "sha1").hexdigest(), signature)
-            and json.loads(body)
-            and json.dumps(answer).encode()
-        )
-    )
-    return found
 
 
-def _loop_best(step: Callable[[], Any]) -> float:
-    """µs per await of ``step()`` inside one task, the best of ``ROUNDS``."""
+def run(part: str, count: int) -> None:
+    """The measured work: ``count`` calls of ``part``, the collector off."""
+    call = _calls()[part]
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    if not asyncio.iscoroutine(probe := call()):
+        for _ in range(count):
+            call()
+        return
+    probe.close()
 
-    async def rounds() -> float:
-        best = float("inf")
-        for _ in range(ROUNDS):
-            started = time.perf_counter()
-            for _ in range(CALLS):
-                await step()
-            best = min(best, (time.perf_counter() - started) / CALLS * 1e6)
-            await asyncio.sleep(0)  # let the loop drop the cancelled timers
-        return best
+    async def calls() -> None:
+        awaited: Callable[[], Awaitable[Any]] = call
+        for _ in range(count):
+            await awaited()
 
-    return asyncio.run(rounds())
+    asyncio.run(calls())
+
+
+def instructions(root: Path, part: str) -> int:
+    """Instructions per call of ``part`` in the checkout at ``root``."""
+
+    def collected(count: int) -> int:
+        command = [
+            "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+            sys.executable, "-m", "benchmarks.breakdown", "--run", part, str(count),
+        ]  # fmt: skip
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise RuntimeError(done.stderr[-2000:])
+        return int(found.group(1))
+
+    return (collected(MANY) - collected(FEW)) // (MANY - FEW)
 
 
 def main() -> None:
-    print("| part | µs per delivery |\n|---|---|")
-    for name, micros in parts().items():
-        print(f"| {name} | {micros:.1f} |")
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout to measure")
+    options.add_argument("--run", nargs=2, metavar=("PART", "COUNT"), help=argparse.SUPPRESS)
+    arguments = options.parse_args()
+    if arguments.run:
+        sys.path.insert(0, os.getcwd())
+        run(arguments.run[0], int(arguments.run[1]))
+        return
+    found = {part: instructions(arguments.root, part) for part in (*PARTS, WHOLE, HAND)}
+    alone = {part: found[part] - (found["checks"] if part == "verify" else 0) for part in PARTS}
+    print("| part | instructions per delivery |\n|---|---|")
+    for part, label in PARTS.items():
+        print(f"| {label} | {alone[part]:,} |")
+    plumbing = found[WHOLE] - sum(alone.values())
+    print(f"| the flow's plumbing (the rest) | {plumbing:,} |")
+    print(f"| **the whole door, a repeat** | **{found[WHOLE]:,}** |")
+    print(f"| the hand-written receiver's own work | {found[HAND]:,} |")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
 
@@ -71,7 +72,6 @@ _KNOWN = msgspec.json.Decoder(_Document)
 _OPEN = msgspec.json.Decoder(_OpenDocument)
 _entity_of = attrgetter("entity")
 _event_of = attrgetter("event")
-_entity_fields = attrgetter("id", "mediaType", "interactionSubtype", "selfUri")
 _make_entity = partial(tuple.__new__, Entity)
 _make_event = partial(tuple.__new__, Event)
 _EVENT_TYPES: dict[Any, Any] = {member.value: member for member in EventType}
@@ -125,7 +125,7 @@ def fast_parse(body: bytes | bytearray | memoryview) -> EventsPayload | None:
     fields = list(map(_entity_of, items))
     if None in fields:  # an event without an entity: rare enough for the general build
         return _with_unknown_values(document)
-    entities = map(_make_entity, map(_entity_fields, fields))
+    entities = map(_make_entity, map(astuple, fields))  # _Entity's fields are Entity's, in order
     events = tuple(map(_make_event, zip(map(_event_of, items), entities, strict=True)))
     return EventsPayload(document.operationId, events)
 

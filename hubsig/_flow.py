@@ -12,6 +12,9 @@ carries out the effects (``drive`` with asyncio, ``drive_sync`` for WSGI
 and other blocking code), the one bridge between sync and async stores,
 resolvers and handlers. An adapter is then only I/O: it builds the request
 view, reads the body its protocol's way, runs the app, and sends the reply.
+
+The effects are made per step of every request and only read after: named
+tuples, immutable as frozen dataclasses are and built in a fifth of the time.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from hubsig import _telemetry
 from hubsig._attempts import attempt_token
@@ -62,15 +65,13 @@ __all__ = [
 logger = hubsig_logger("hubsig")
 
 
-@dataclass(frozen=True, slots=True)
-class Await:
+class Await(NamedTuple):
     """Effect: wait for a secret resolver's answer; send back its value."""
 
     awaitable: Awaitable[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ReadBody:
+class ReadBody(NamedTuple):
     """Effect: read the whole body, passing each chunk to ``check.feed``; send back the bytes.
 
     Raise ``ClientDisconnected`` if the client goes away, or the check's
@@ -80,8 +81,7 @@ class ReadBody:
     check: DeliveryCheck
 
 
-@dataclass(frozen=True, slots=True)
-class StoreCall:
+class StoreCall(NamedTuple):
     """Effect: call a store method (``claim``, ``complete``, ``release``); send back its result.
 
     ``inline`` calls run on the event loop even for a blocking store: ending a
@@ -98,8 +98,7 @@ class StoreCall:
     """Renew the delivery's claims while the call runs (a sink's publish)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(NamedTuple):
     """Effect: wait ``seconds`` (between tries of a store call); send back nothing."""
 
     seconds: float
@@ -109,8 +108,7 @@ COMPLETION_RETRIES = (0.05, 0.2, 0.5)
 """Pauses between tries of recording a handled delivery before acknowledging it anyway."""
 
 
-@dataclass(frozen=True, slots=True)
-class KeepAlive:
+class KeepAlive(NamedTuple):
     """Renew the delivery's claims every ``every`` seconds while its handler runs, so a
     handler slower than the lease keeps them; ``renew`` is ``store.renew`` with ``arguments``."""
 
@@ -119,8 +117,7 @@ class KeepAlive:
     every: float
 
 
-@dataclass(frozen=True, slots=True)
-class Handle:
+class Handle(NamedTuple):
     """Effect: run the app or handler on ``delivery``; send back an ``Outcome``.
 
     With ``keep_alive``, renew the claims while it runs. An exception raised

@@ -51,7 +51,7 @@ def events_json(ids: tuple[str, ...], code: int = 0, message: str = "OK") -> byt
     """
     if code.__class__ is int:
         try:
-            listed = '{"id":' + '},{"id":'.join(map(_json_string, ids)) + "}" if ids else ""
+            listed = _listed_ids(ids)
             text = _json_string(message)
         except TypeError:  # an id or message that is no string: json decides how it looks
             pass
@@ -60,6 +60,18 @@ def events_json(ids: tuple[str, ...], code: int = 0, message: str = "OK") -> byt
             return answer.encode()
     document = EventsResponse(ids=ids, code=code, message=message).to_dict()
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _listed_ids(ids: tuple[str, ...]) -> str:
+    """The ids as the JSON array's items, ``{"id":"a"},{"id":"b"}``: most ids need no escape
+    (three scans of them say so), and are written as they are; others go through the
+    encoder. ``TypeError`` for an id that is no string."""
+    if not ids:
+        return ""
+    joined = "".join(ids)
+    if joined.isprintable() and '"' not in joined and "\\" not in joined:
+        return '{"id":"' + '"},{"id":"'.join(ids) + '"}'
+    return '{"id":' + '},{"id":'.join(map(_json_string, ids)) + "}"
 
 
 def events_response(

@@ -77,13 +77,13 @@ def test_the_kit_example_is_a_complete_adapter() -> None:
 def test_the_flows_effects_stay_frozen() -> None:
     """The effects are the flow's own now (the kit does not publish them), and still immutable:
     nothing the driver hands around may change one."""
-    import dataclasses
-
-    from hubsig._flow import Sleep
+    from hubsig._flow import Sleep, StoreCall
 
     assert Sleep(0.05) == Sleep(0.05)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         Sleep(0.05).seconds = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        StoreCall(print, ()).keep_alive = None  # type: ignore[misc]
 
 
 def test_the_kit_publishes_no_effect_of_the_flow() -> None:

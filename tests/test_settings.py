@@ -77,7 +77,7 @@ def test_a_mistake_is_refused_at_construction_naming_the_adapter_and_setting(
 
 @pytest.mark.parametrize("setting", [{"paths": ["/hook"]}, {"exempt": ["/health"]}])
 def test_the_dependency_refuses_settings_it_cannot_honour(setting: dict[str, Any]) -> None:
-    with pytest.raises(hubsig.ConfigurationError, match="cannot apply to one route"):
+    with pytest.raises(hubsig.ConfigurationError, match="cannot apply to a route-level door"):
         VerifiedDelivery(secret="s", **setting)
 
 
