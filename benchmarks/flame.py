@@ -1,16 +1,19 @@
 """A flame graph of one receiver under load: ``python -m benchmarks.flame [RECEIVER ...]``.
 
-Runs each receiver of ``benchmarks.receivers`` (``fastapi-middleware`` and ``webhook``
-unless named) under uvicorn with httptools, drives it with wrk (32 connections, 4 KiB
-deliveries) and samples the server with py-spy meanwhile; writes
-``docs/_static/flame/<receiver>.svg``. Needs ``apt-get install wrk`` and py-spy (in the
-``bench`` group), and the right to trace a process of one's own.
+Runs each receiver of ``benchmarks.receivers`` (``fastapi-route``, ``fastapi-middleware``
+and ``webhook`` unless named) under uvicorn with httptools, drives it with wrk (32
+connections, 4 KiB deliveries) and samples the server with py-spy meanwhile; writes
+``docs/_static/flame/<receiver>.svg``, with this machine's folders taken out of the frames'
+file names (``site-packages/starlette/routing.py``, ``./hubsig/_flow.py``). Needs
+``apt-get install wrk`` and py-spy (in the ``bench`` group), and the right to trace a
+process of one's own.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from pathlib import Path
@@ -20,7 +23,8 @@ from benchmarks.bodies import SECRET, events_body
 from benchmarks.end_to_end import _free_port, _wrk, wait_until_listening
 from benchmarks.receivers import SIZE
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "_static" / "flame"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "_static" / "flame"
 SECONDS = 10
 
 
@@ -47,14 +51,27 @@ def record(name: str, out: Path, seconds: int = SECONDS) -> Path:
             ]  # fmt: skip
             subprocess.run(sampler, check=True)  # noqa: S603
             load.join()
+        out.write_text(without_machine_paths(out.read_text("utf-8")), "utf-8")
     finally:
         server.terminate()
         server.wait(timeout=30)
     return out
 
 
+def without_machine_paths(svg: str) -> str:
+    """The flame graph with this machine's folders taken out of its frames' file names."""
+    folders = {
+        sysconfig.get_paths()["purelib"]: "site-packages",
+        sysconfig.get_paths()["stdlib"]: "python",
+        str(ROOT): ".",
+    }
+    for folder, label in sorted(folders.items(), key=lambda item: -len(item[0])):
+        svg = svg.replace(folder + "/", label + "/")
+    return svg
+
+
 def main(names: list[str]) -> None:
-    for name in names or ["fastapi-middleware", "webhook"]:
+    for name in names or ["fastapi-route", "fastapi-middleware", "webhook"]:
         print(f"flame graph written to {record(name, OUT / f'{name}.svg')}")
 
 

@@ -3,8 +3,9 @@
 Each receiver verifies the signature over the raw body, parses the events
 and answers their ids in the seed's response shape, in its own process under
 a real server, driven by wrk (``apt-get install wrk``) from another process:
-interleaved rounds, the best round of each kept, ratios to the hand-written
-FastAPI receiver of the same run. Prints a Markdown table and writes JSON to
+interleaved rounds, each receiver's ratio to the hand-written receiver of its
+framework the median of the rounds' ratios (each round against the hand-written
+receiver's own figure in that round). Prints a Markdown table and writes JSON to
 ``benchmarks/results/receivers.json``.
 
 Receivers (``python -m benchmarks.receivers serve NAME PORT SERVER`` runs
@@ -40,6 +41,7 @@ import importlib.util
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -312,8 +314,11 @@ def granian_app(scope: Any, receive: Any, send: Any) -> Any:
 _GRANIAN_APP: Any = None
 
 
-def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
-    """Every receiver under every server available, interleaved rounds; the best of each."""
+def run(seconds: int = 4, rounds: int = 5) -> list[dict[str, Any]]:
+    """Every receiver under every server available, in interleaved rounds (every other
+    round in reverse order, so a drift of the machine cancels out); each receiver's ratio
+    to its hand-written receiver is the median of the rounds' ratios, each round's taken
+    against the hand-written receiver's figure of that same round."""
     import hubsig
     from benchmarks.end_to_end import _free_port, _wrk
 
@@ -331,28 +336,28 @@ def run(seconds: int = 5, rounds: int = 2) -> list[dict[str, Any]]:
         plan += [("gunicorn", name) for name in WSGI_RECEIVERS]
     body = events_body(SIZE)
     signature = hubsig.sign(body, SECRET)
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
     with tempfile.TemporaryDirectory() as folder:
         body_file = Path(folder) / "body.json"
         body_file.write_bytes(body)
-        for _ in range(rounds):
-            for server, name in plan:
+        for round_number in range(rounds):
+            for server, name in plan if round_number % 2 == 0 else reversed(plan):
                 with _serving(name, server, _free_port()) as url:
                     _wrk(url, 1, 32, body_file, signature)  # warm-up
-                    result = _wrk(url, seconds, 32, body_file, signature)
-                key = (server, name)
-                if key not in best or result["rps"] > best[key]["rps"]:
-                    best[key] = result
+                    results[(server, name)].append(_wrk(url, seconds, 32, body_file, signature))
     rows = []
-    for (server, name), result in best.items():
-        hand = _hand_of(server, name)
-        baseline = best[(server, hand)]["rps"]
+    for (server, name), measured in results.items():
+        hand = results[(server, _hand_of(server, name))]
+        ratios = [mine["rps"] / theirs["rps"] for mine, theirs in zip(measured, hand, strict=True)]
+        best = max(measured, key=lambda result: result["rps"])
         rows.append(
             {
                 "server": server,
                 "receiver": name,
-                **result,
-                "ratio_to_hand": result["rps"] / baseline,
+                **best,
+                "rps_median": statistics.median(result["rps"] for result in measured),
+                "ratios": [round(ratio, 3) for ratio in ratios],
+                "ratio_to_hand": statistics.median(ratios),
             }
         )
     return rows

@@ -69,7 +69,7 @@ def _end_to_end(quick: bool) -> list[dict[str, Any]]:
 def _receivers(quick: bool) -> list[dict[str, Any]]:
     from benchmarks import receivers
 
-    return receivers.run(seconds=2 if quick else 5, rounds=1 if quick else 2)
+    return receivers.run(seconds=2 if quick else 4, rounds=1 if quick else 5)
 
 
 RUNNERS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {

@@ -52,9 +52,15 @@ SERVERS = {
     "uvicorn": "uvicorn (httptools)",
     "uvicorn-h11": "uvicorn (h11)",
     "granian": "granian",
-    "gunicorn": "gunicorn (Flask)",
+    "gunicorn": "gunicorn (Flask, Django)",
 }
-TARGETS = {"fastapi-middleware": 1.0, "webhook": 1.3}
+TARGETS = {
+    "fastapi-route": 1.0,
+    "fastapi-middleware": 0.95,
+    "webhook": 1.3,
+    "flask-hubsig": 1.0,
+    "django-hubsig": 1.0,
+}
 PARSERS = {
     "parse_events": "parse_events\n(with msgspec)",
     "parse_events strict": "parse_events strict",
