@@ -13,7 +13,7 @@ one): ``fastapi-hand`` (``hmac.new(...).hexdigest()``, ``compare_digest``,
 ``json.loads``), ``fastapi-pydantic`` (``model_validate_json``), ``fastapi-
 middleware`` (``HubSignatureMiddleware``), ``fastapi-dependency``
 (``VerifiedDelivery``), ``fastapi-route`` (the documented recipe: a route of
-``hubsig.fastapi.verified_route``'s class on an included ``APIRouter``),
+``hubsig.fastapi.verified_router``, included in the app),
 ``fastapi-route-app`` (that class for one route on the app itself,
 ``route_class_override``), ``fastapi-hand-router`` (the hand-written
 receiver on an included ``APIRouter``, the route recipe's like-for-like),
@@ -157,11 +157,9 @@ def build(name: str) -> Any:
             return JSONResponse(_answer(list(delivery.payload.entity_ids)))
 
     elif name == "fastapi-route":
-        from fastapi import APIRouter
+        from hubsig.fastapi import Verified, verified_router
 
-        from hubsig.fastapi import Verified, verified_route
-
-        webhooks = APIRouter(route_class=verified_route(secret=SECRET))
+        webhooks = verified_router(secret=SECRET)
 
         @webhooks.post("/hook")
         async def routed(delivery: Verified) -> Response:

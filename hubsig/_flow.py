@@ -44,7 +44,7 @@ from hubsig._receiver import Receiver
 from hubsig._replies import Reply, acknowledge, failure, in_progress, rejection, unavailable
 from hubsig._sink import Sink
 from hubsig._trace import TraceContext
-from hubsig.errors import ClientDisconnected, ConfigurationError, WebhookError
+from hubsig.errors import ClientDisconnected, ConfigurationError, ReceiveFailed, WebhookError
 
 __all__ = [
     "Await",
@@ -206,6 +206,13 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now:
     except WebhookError as error:
         return rejection(error, trace, config.acknowledge_rejections)
     except ClientDisconnected:
+        raise
+    except ReceiveFailed as failed:
+        logger.info(
+            "the body could not be read (%s); the framework answers trace_id=%s",
+            type(failed.__cause__).__name__,
+            trace.trace_id,
+        )
         raise
     except Exception:
         logger.exception("could not check the delivery trace_id=%s", trace.trace_id)

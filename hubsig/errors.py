@@ -62,6 +62,7 @@ __all__ = [
     "NoSecret",
     "NotVerified",
     "PublishUnconfirmed",
+    "ReceiveFailed",
     "ReceiverBusy",
     "SecretWhitespaceWarning",
     "SignatureMismatch",
@@ -256,6 +257,12 @@ class PublishUnconfirmed(Exception):
 
 class ClientDisconnected(Exception):
     """The client went away before the whole body arrived; nothing is left to answer."""
+
+
+class ReceiveFailed(Exception):
+    """The server's or the framework's own read of the body raised (its ``__cause__``), as
+    a framework's body limit does: not a check of hubsig's that failed, so the adapter
+    raises the cause again for the framework to answer (its 413), never hubsig's 500."""
 
 
 class JournalMismatch(Exception):

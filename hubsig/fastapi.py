@@ -35,16 +35,16 @@ import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-from fastapi import Depends
+from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hubsig import parse_events_response
-from hubsig.errors import ClientDisconnected, ConfigurationError
+from hubsig.errors import ClientDisconnected, ConfigurationError, ReceiveFailed
 from hubsig.kit import (
     ANSWERED,
     STATE_KEY,
@@ -79,10 +79,12 @@ __all__ = [
     "VerifiedDelivery",
     "rejected_response",
     "verified_route",
+    "verified_router",
 ]
 
 ADAPTER = "hubsig.fastapi.VerifiedDelivery"
 ROUTE_ADAPTER = "hubsig.fastapi.verified_route"
+ROUTER_ADAPTER = "hubsig.fastapi.verified_router"
 _KEPT_HEADERS = frozenset({"retry-after", "allow"})
 """What a refusal's answer must keep even through FastAPI's own exception handler."""
 
@@ -143,6 +145,8 @@ class VerifiedDelivery:
             # Nobody is left to answer (read_body said so at INFO); FastAPI needs an
             # exception to stop the route, and the server drops its answer.
             raise HTTPException(400, "the client disconnected mid-body") from None
+        except ReceiveFailed as failed:  # FastAPI's to answer (its 413), as without hubsig
+            raise failed.__cause__ or failed from None
         # Where delivery_of(request) finds it, as after the middleware, until the response
         # and its background tasks are done: a server may keep the scope longer (uvicorn
         # until the connection's next request), and with it the delivery and its body.
@@ -223,6 +227,8 @@ async def _read(check: DeliveryCheck, request: Request) -> bytes:
             chunk = await anext(stream, None)
         except ClientDisconnect:
             raise ClientDisconnected from None
+        except Exception as error:  # the framework's own refusal (its body limit)
+            raise ReceiveFailed from error
         return (b"", True) if chunk is None else (chunk, False)
 
     return await read_body(check, next_chunk)
@@ -301,6 +307,49 @@ def verified_route(
     return VerifiedRoute
 
 
+def verified_router(
+    *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
+) -> APIRouter:
+    """An ``APIRouter`` whose every route answers only verified deliveries: its path
+    operations are made by ``verified_route``'s class, and whatever that class cannot
+    guard (a Starlette route, a websocket, a mount, another router included, a path
+    operation of another class) is refused when it is added (``ConfigurationError``).
+    Give it a prefix, tags or dependencies where the app includes it."""
+    return _VerifiedRouter(route_class=verified_route(config=config, **settings))
+
+
+class _VerifiedRouter(APIRouter):
+    """An ``APIRouter`` that takes only routes of its own verifying class."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        override = options.get("route_class_override")
+        if override is not None and not issubclass(override, self.route_class):
+            _unverifiable(f"{path!r} with route_class_override={override.__name__}")
+        super().add_api_route(path, endpoint, **options)
+
+    def add_route(self, path: str, *arguments: Any, **options: Any) -> None:
+        _unverifiable(f"the Starlette route {path!r}")
+
+    def add_websocket_route(self, path: str, *arguments: Any, **options: Any) -> None:
+        _unverifiable(f"the websocket route {path!r}")
+
+    def add_api_websocket_route(self, path: str, *arguments: Any, **options: Any) -> None:
+        _unverifiable(f"the websocket route {path!r}")
+
+    def mount(self, path: str, *arguments: Any, **options: Any) -> None:
+        _unverifiable(f"the mount {path!r}")
+
+    def include_router(self, router: APIRouter, *arguments: Any, **options: Any) -> None:
+        _unverifiable("another router (include it beside this one, in the app)")
+
+
+def _unverifiable(what: str) -> NoReturn:
+    raise ConfigurationError(
+        f"{ROUTER_ADAPTER}: {what} cannot be added to a verified router: hubsig could not "
+        "verify its requests. Put it on another router."
+    )
+
+
 def _verified_only(receiver: Receiver, route: RouteHandler) -> RouteHandler:
     """``route``, refusing any request that did not pass the verifying ``handle``."""
 
@@ -316,16 +365,6 @@ def _verified_only(receiver: Receiver, route: RouteHandler) -> RouteHandler:
         return Response(reply.body, reply.status, headers=dict(reply.headers))
 
     return verified_only
-
-
-def _keep_for_the_request(scope: Any, delivery: Delivery) -> None:
-    """Where ``delivery_of(request)`` finds the delivery: in a fresh state for this request
-    (a server may share one dict across a connection's requests), until the response and
-    its background tasks are done (FastAPI's request exit stack, when it has one)."""
-    state = scope["state"] = {**scope.get("state", {}), STATE_KEY: delivery}
-    stack = scope.get("fastapi_inner_astack")
-    if isinstance(stack, AsyncExitStack):
-        stack.callback(state.__setitem__, STATE_KEY, ANSWERED)
 
 
 async def _verified_delivery(request: Request) -> Delivery:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from flask import Flask
 from flask import request as flask_request
 from litestar import Litestar
@@ -44,7 +44,7 @@ from hubsig.fastapi import (
     Verified,
     VerifiedDelivery,
     rejected_response,
-    verified_route,
+    verified_router,
 )
 from hubsig.wsgi import HubSignatureMiddleware as WSGIHubSignatureMiddleware
 from hubsig.wsgi import StartResponse, WSGIApp, WSGIEnvironment
@@ -221,9 +221,9 @@ def dependency_mount(recorder: Recorder) -> ASGIApp:
 
 
 def route(recorder: Recorder) -> ASGIApp:
-    """The route class on an ``APIRouter`` the app includes under a prefix (the recipe)."""
+    """``verified_router``, included by the app under a prefix (the recipe)."""
     app = FastAPI()
-    webhooks = APIRouter(route_class=verified_route(secret=SECRET))
+    webhooks = verified_router(secret=SECRET)
 
     @webhooks.post(PATH.removeprefix("/webhooks"))
     async def hook(request: Request, delivery: Verified) -> dict[str, Any]:

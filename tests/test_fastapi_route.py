@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 import hubsig
 from hubsig.errors import ConfigurationError
-from hubsig.fastapi import Verified, verified_route
+from hubsig.fastapi import Verified, verified_route, verified_router
 from hubsig.stores.sqlite import SQLiteStore
 from hubsig.testing import make_events, signed_request
 
@@ -215,3 +216,107 @@ def test_no_unsigned_request_reaches_a_guarded_route_whatever_the_path(
         headers = signed_request(body, SECRET).headers
         client.request(method, url, content=body, headers=headers)
     assert len(ran.runs) <= 1
+
+
+def _refused_addition(router: APIRouter, add: str) -> None:
+    async def endpoint() -> dict[str, str]:
+        return {"open": "yes"}
+
+    other = APIRouter()
+    other.post("/other")(endpoint)
+    additions = {
+        "starlette-route": lambda: router.add_route("/legacy", endpoint, methods=["POST"]),
+        "websocket": lambda: router.add_api_websocket_route("/stream", endpoint),
+        "mount": lambda: router.mount("/static", FastAPI()),
+        "include-router": lambda: router.include_router(other, prefix="/events"),
+        "other-route-class": lambda: router.add_api_route(
+            "/plain", endpoint, methods=["POST"], route_class_override=APIRoute
+        ),
+    }
+    with pytest.raises(ConfigurationError, match="cannot be added to a verified router"):
+        additions[add]()
+
+
+@pytest.mark.parametrize(
+    "add", ["starlette-route", "websocket", "mount", "include-router", "other-route-class"]
+)
+def test_a_verified_router_refuses_a_route_it_could_not_verify(add: str) -> None:
+    """Every route of ``verified_router`` is verified: one hubsig could not guard is
+    refused when it is added, never left open on the webhook router."""
+    _refused_addition(verified_router(secret=SECRET), add)
+
+
+def test_a_verified_routers_path_operations_are_verified() -> None:
+    ran = Ran()
+    webhooks = verified_router(secret=SECRET)
+
+    @webhooks.api_route("/a", methods=["POST"])
+    async def first(delivery: Verified) -> dict[str, str]:
+        ran.runs.append(delivery.payload.entity_ids)
+        return {}
+
+    @webhooks.post("/b")
+    async def second(delivery: Verified) -> dict[str, str]:
+        ran.runs.append(delivery.payload.entity_ids)
+        return {}
+
+    app = FastAPI()
+    app.include_router(webhooks, prefix="/hooks")
+    body = make_events(1).to_json()
+    with TestClient(app) as client:
+        assert client.post("/hooks/a", content=body).status_code == 401
+        assert client.post("/hooks/b", content=body).status_code == 401
+        assert post(client, "/hooks/a", body).status_code == 200
+    assert len(ran.runs) == 1
+
+
+def _chunked(body: bytes) -> Any:
+    yield body[: len(body) // 2]
+    yield body[len(body) // 2 :]
+
+
+@pytest.mark.parametrize("door", ["route", "middleware", "dependency"])
+def test_fastapis_own_body_limit_answers_413_not_500(
+    door: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body past FastAPI's ``max_body_size`` is FastAPI's refusal to answer (413), sent
+    chunked so that only the read can tell: never hubsig's 500 with an ERROR line."""
+    from hubsig.asgi import HubSignatureMiddleware
+    from hubsig.fastapi import VerifiedDelivery
+
+    ran = Ran()
+    app = FastAPI(max_body_size=256)
+    if door == "route":
+        webhooks = verified_router(secret=SECRET)
+
+        @webhooks.post("/hook")
+        async def routed(delivery: Verified) -> dict[str, str]:
+            ran.runs.append(delivery.payload.entity_ids)
+            return {}
+
+        app.include_router(webhooks)
+    elif door == "middleware":
+        app.add_middleware(HubSignatureMiddleware, secret=SECRET)
+
+        @app.post("/hook")
+        async def behind(request: Request) -> dict[str, str]:
+            ran.runs.append(hubsig.delivery_of(request).payload.entity_ids)
+            return {}
+
+    else:
+        from fastapi import Depends
+
+        verified = VerifiedDelivery(secret=SECRET)
+
+        @app.post("/hook")
+        async def depends(delivery: hubsig.Delivery = Depends(verified)) -> dict[str, str]:  # noqa: B008
+            ran.runs.append(delivery.payload.entity_ids)
+            return {}
+
+    body = make_events(20).to_json()
+    headers = {"x-hub-signature": "sha1=" + "0" * 40, "x-b3-traceid": TRACE_ID}
+    with caplog.at_level(logging.INFO), TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/hook", content=_chunked(body), headers=headers)
+    assert answer.status_code == 413
+    assert ran.runs == []
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -82,12 +82,12 @@ def fastapi_dependency(runs: list[str], settings: dict[str, Any]) -> Iterator[Se
 
 
 def fastapi_route(runs: list[str], settings: dict[str, Any]) -> Iterator[Send]:
-    from fastapi import APIRouter, FastAPI
+    from fastapi import FastAPI
 
-    from hubsig.fastapi import verified_route
+    from hubsig.fastapi import verified_router
 
     app = FastAPI()
-    webhooks = APIRouter(route_class=verified_route(secret=SECRET, **settings))
+    webhooks = verified_router(secret=SECRET, **settings)
 
     @webhooks.post(PATH)
     async def hook(delivery: Verified) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from hubsig._replies import TRACE_HEADER, Reply, failure
 from hubsig._routes import ExemptRoutes
 from hubsig._telemetry import handler_failed
 from hubsig._trace import TraceContext, reset_current, set_current
-from hubsig.errors import ClientDisconnected, ConfigurationError
+from hubsig.errors import ClientDisconnected, ConfigurationError, ReceiveFailed
 
 __all__ = [
     "ASGIApp",
@@ -90,6 +90,8 @@ async def serve(
         )
     except ClientDisconnected:
         return  # nobody is left to answer (read_body said so in the log)
+    except ReceiveFailed as failed:  # the framework's to answer, as without hubsig
+        raise failed.__cause__ or failed from None
     finally:
         reset_current(token)
     if reply is None:
@@ -124,10 +126,14 @@ def request_view(scope: Scope, headers: Headers) -> RequestView:
 
 def asgi_chunks(receive: Receive) -> NextChunk:
     """The body's chunks as ASGI ``http.request`` messages bring them, for ``read_body``;
-    an ``http.disconnect`` raises ``ClientDisconnected``."""
+    an ``http.disconnect`` raises ``ClientDisconnected``, and whatever ``receive`` raises
+    itself (a framework's body limit) ``ReceiveFailed``, for ``serve`` to raise again."""
 
     async def next_chunk() -> tuple[bytes, bool]:
-        message = await receive()
+        try:
+            message = await receive()
+        except Exception as error:  # the server's or framework's own refusal (a body limit)
+            raise ReceiveFailed from error
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         return message.get("body", b""), not message.get("more_body", False)
