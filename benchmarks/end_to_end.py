@@ -47,9 +47,9 @@ def served(command: list[str], port: int) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def wait_until_listening(process: subprocess.Popen[bytes], port: int) -> str:
-    """Wait (30 s at most) until ``process`` listens on ``port``; the URL of its hook."""
-    deadline = time.monotonic() + 30
+def wait_until_listening(process: subprocess.Popen[Any], port: int, timeout: float = 30) -> str:
+    """Wait (``timeout`` seconds at most) until ``process`` listens on ``port``; its hook's URL."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

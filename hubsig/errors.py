@@ -29,6 +29,7 @@ expected digest, or the raw value of a hostile header. The tree::
     ├── ClaimLost                    another attempt took a transaction's claims: roll back
     ├── PublishUnconfirmed           a sink's engine did not confirm the events durable: 503
     ├── ClientDisconnected           the client went away mid-body: nothing to answer
+    ├── ReceiveFailed                the framework refused to read the body: its answer
     ├── JournalMismatch              hubsig serve's --out holds lines its store never wrote
     ├── UsageError                   the hubsig command was called wrongly (exit status 2)
     ├── ConfigurationError (ValueError)      a setting that can never work: raised at start-up
