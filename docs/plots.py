@@ -87,7 +87,7 @@ def receivers(rows: list[dict[str, Any]], machine: str) -> Path:
             top, bottom = index - height / 2, index + 0.8 - height / 2
             axes.plot([target, target], [top, bottom], color="black", linestyle="--")
     axes.set_xlabel("requests per second / the hand-written receiver's (higher is better)")
-    axes.set_title("Receivers doing the same job, wrk, 4 KiB deliveries (dashes: targets)")
+    axes.set_title("Receivers doing the same job, wrk, 4 KiB: median of 5 rounds (dashes: targets)")
     return _finish(figure, axes, machine, "receivers.png")
 
 
