@@ -22,13 +22,13 @@ import gc
 import hmac
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from benchmarks.instructions import collected
 
 SIZE = 4096
 FEW, MANY = 100, 600
@@ -163,19 +163,10 @@ def run(part: str, count: int) -> None:
 
 def instructions(root: Path, part: str) -> int:
     """Instructions per call of ``part`` in the checkout at ``root``."""
-
-    def collected(count: int) -> int:
-        command = [
-            "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-            sys.executable, "-m", "benchmarks.breakdown", "--run", part, str(count),
-        ]  # fmt: skip
-        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise RuntimeError(done.stderr[-2000:])
-        return int(found.group(1))
-
-    return (collected(MANY) - collected(FEW)) // (MANY - FEW)
+    few, many = (
+        collected(root, "benchmarks.breakdown", "--run", part, str(n)) for n in (FEW, MANY)
+    )
+    return (many - few) // (MANY - FEW)
 
 
 def main() -> None:

@@ -68,9 +68,15 @@ def run_case(case: str, count: int) -> None:
 
 
 def instructions(root: Path, case: str, count: int) -> int:
+    return collected(root, "benchmarks.instructions", "--run", case, str(count))
+
+
+def collected(root: Path, module: str, *arguments: str) -> int:
+    """The instructions callgrind collects running ``python -m module arguments`` in the
+    checkout at ``root``, from start to exit."""
     command = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, "-m", "benchmarks.instructions", "--run", case, str(count),
+        sys.executable, "-m", module, *arguments,
     ]  # fmt: skip
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
     found = re.search(r"Collected : (\d+)", done.stderr)
