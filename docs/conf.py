@@ -52,6 +52,8 @@ nitpick_ignore_regex = [
         r"(psycopg|redis|starlette|fastapi|django|flask|werkzeug|aiohttp|_pytest|pytest|opentelemetry)(\..*)?",
     ),
     (r"py:.*", r"hubsig\._[a-z_]+\..*"),
+    (r"py:.*", r"hubsig\.[a-z_.]+\._[a-z_]+"),  # a private helper named in a public alias
+    (r"py:.*", r"(APIRoute|APIRouter)"),  # FastAPI's, shown by name in signatures
     (r"py:.*", r"(Any|Awaitable|Callable|Iterable|Iterator|Mapping|Sequence|AsyncIterator)"),
     (r"py:.*", r"(Path|Enum|TracebackType|Logger|LogRecord|Token|Message|Scope|Receive|Send)"),
     (r"py:.*", r"(ASGIApp|WSGIApp|WSGIEnvironment|StartResponse|NoReturn|Self|Unpack|TypeAlias)"),
