@@ -1,9 +1,10 @@
-"""FastAPI's route-level doors: a route class that verifies its routes, and a dependency.
+"""FastAPI's route-level doors: a router whose routes verify, their route class, a dependency.
 
-The recipe is the route class: ``APIRouter(route_class=verified_route(secret=...))``
-verifies every request to the router's routes before FastAPI solves their
-parameters, with the middleware's store semantics (see ``verified_route``);
-a route takes its delivery as ``delivery: Verified``.
+The recipe is the router: ``webhooks = verified_router(secret=...)`` verifies
+every request to its routes before FastAPI solves their parameters, with the
+middleware's store semantics (see ``verified_route``, its route class, which
+also serves one route on the app through ``route_class_override``); a route
+takes its delivery as ``delivery: Verified``.
 
 The dependency guards one route of any router:
 ``delivery: Annotated[Delivery, Depends(VerifiedDelivery(secret=...))]``
@@ -252,8 +253,9 @@ the route; the route's handler refuses a request without it."""
 def verified_route(
     *, config: WebhookConfig | None = None, **settings: Unpack[WebhookSettings]
 ) -> type[APIRoute]:
-    """An ``APIRoute`` class whose routes answer only verified deliveries:
-    ``APIRouter(route_class=verified_route(secret=...))``.
+    """An ``APIRoute`` class whose routes answer only verified deliveries: the route
+    class of ``verified_router``, and one route's on the app
+    (``add_api_route(..., route_class_override=verified_route(secret=...))``).
 
     Every request the router sends to one of its routes is verified before
     FastAPI reads a parameter; a refusal is answered with its
