@@ -190,8 +190,9 @@ def test_a_route_reached_without_its_handle_refuses(caplog: pytest.LogCaptureFix
 
 @pytest.mark.parametrize("name", ["paths", "exempt"])
 def test_path_settings_cannot_apply_to_a_route(name: str) -> None:
+    settings: dict[str, Any] = {name: ["/hook"]}
     with pytest.raises(ConfigurationError, match=f"{name}= cannot apply"):
-        verified_route(secret=SECRET, **{name: ["/hook"]})
+        verified_route(secret=SECRET, **settings)
 
 
 PATHS = st.lists(
@@ -222,10 +223,13 @@ def _refused_addition(router: APIRouter, add: str) -> None:
     async def endpoint() -> dict[str, str]:
         return {"open": "yes"}
 
+    async def plain(request: Request) -> JSONResponse:
+        return JSONResponse({"open": "yes"})
+
     other = APIRouter()
     other.post("/other")(endpoint)
     additions = {
-        "starlette-route": lambda: router.add_route("/legacy", endpoint, methods=["POST"]),
+        "starlette-route": lambda: router.add_route("/legacy", plain, methods=["POST"]),
         "websocket": lambda: router.add_api_websocket_route("/stream", endpoint),
         "mount": lambda: router.mount("/static", FastAPI()),
         "include-router": lambda: router.include_router(other, prefix="/events"),
