@@ -77,13 +77,7 @@ async def drive(
                 value = await read_body(effect.check)
             elif isinstance(effect, StoreCall):
                 if effect.keep_alive is None:
-                    blocks = store_blocks if effect.blocks is None else effect.blocks
-                    if blocks or effect.inline:
-                        value = await _store_call(effect, store_blocks, shielded=True)
-                        continue
-                    value = effect.method(*effect.arguments)  # never waits: no coroutine
-                    if inspect.isawaitable(value):
-                        value = await asyncio.shield(value)
+                    value = await _store_call(effect, store_blocks, shielded=True)
                     continue
                 renewing = _Renewal(effect.keep_alive, store_blocks)
                 try:  # a sink's publish: the claims are kept while it waits for the engine
