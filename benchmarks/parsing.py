@@ -22,7 +22,7 @@ from hubsig import _payload
 @contextmanager
 def _standard_path() -> Iterator[None]:
     """``parse_events`` without its msgspec path, as without ``hubsig[fast]``."""
-    _payload._fast_parser()  # loaded (or found missing) before it is set aside
+    _payload._fast_parsers()  # loaded (or found missing) before it is set aside
     kept = list(_payload._fast)
     _payload._fast[:] = [None]
     try:
@@ -33,7 +33,7 @@ def _standard_path() -> Iterator[None]:
 
 def rows(sizes: tuple[int, ...] = (4096, 64 * 1024)) -> list[dict[str, Any]]:
     result = []
-    fast = _payload._fast_parser() is not None
+    fast = _payload._fast_parsers() is not None
     for size in sizes:
         body = events_body(size)
         candidates: dict[str, Callable[[], Any]] = {

@@ -3,8 +3,9 @@
 Each protocol only says how to get the next chunk and whether it is the last
 (``ClientDisconnected`` when the client goes away); the reader feeds every
 chunk to the ``DeliveryCheck`` (hash, size limit, in-flight budget) and
-keeps the deadline. A client that goes away mid-body gets one answer
-everywhere: nothing more is sent to it, and one INFO line says so.
+keeps the deadline, with a timer only once a read has to wait. A client
+that goes away mid-body gets one answer everywhere: nothing more is sent
+to it, and one INFO line says so.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from hubsig._check import DeliveryCheck
-from hubsig._deadline import Deadline
+from hubsig._deadline import Deadline, Started
 from hubsig._log_text import hubsig_logger
 from hubsig.errors import ClientDisconnected
 
@@ -35,11 +36,20 @@ async def read_body(check: DeliveryCheck, next_chunk: NextChunk) -> bytes:
     chunks: list[bytes] = []
     last = False
     try:
-        with Deadline(check.deadline):
-            while not last:
-                chunk, last = await next_chunk()
-                check.feed(chunk)
-                chunks.append(chunk)
+        started = Started(next_chunk())
+        first: Started[tuple[bytes, bool]] | None = started
+        if started.done:  # it was there already: nothing waited, so no timer was needed
+            chunk, last = started.result
+            check.feed(chunk)
+            chunks.append(chunk)
+            first = None
+        if not last:
+            with Deadline(check.deadline):
+                while not last:
+                    chunk, last = await (first or next_chunk())
+                    first = None
+                    check.feed(chunk)
+                    chunks.append(chunk)
     except TimeoutError:
         raise check.timed_out() from None
     except ClientDisconnected:

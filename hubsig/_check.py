@@ -19,7 +19,8 @@ from hubsig._config import RequestView, WebhookConfig
 from hubsig._delivery import Delivery
 from hubsig._headers import Headers
 from hubsig._models import EventsPayload
-from hubsig._payload import parse_events
+from hubsig._parsed import ParsedEvents
+from hubsig._payload import parse
 from hubsig._receiver import Receiver, Resolved
 from hubsig._secrets import Secrets
 from hubsig._trace import TraceContext
@@ -143,6 +144,12 @@ class DeliveryCheck:
 
     def finish(self, body: bytes) -> Delivery:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
+        verification, parsed = self.verified(body)
+        return Delivery(parsed.payload, self.trace, verification, body)
+
+    def verified(self, body: bytes) -> tuple[Verification, ParsedEvents]:
+        """``finish`` as the flow takes it: the events with their records built on first
+        read, so a repeat never builds them (``hubsig._parsed``)."""
         hashing = self._started()
         observer = self.observer
         if observer is not None:
@@ -155,15 +162,15 @@ class DeliveryCheck:
             raise
         if observer is not None:
             observer.verified(verification)
-        payload = parse_events(body, strict=self._config.strict)
+        parsed = parse(body, strict=self._config.strict)
         if observer is not None:
-            observer.parsed(payload)
-        if len(payload.events) > self._config.max_events:
+            observer.parsed(parsed.payload)
+        if parsed.count > self._config.max_events:
             raise TooManyEvents(
-                f"the delivery holds {len(payload.events)} events, more than this receiver's "
+                f"the delivery holds {parsed.count} events, more than this receiver's "
                 f"limit of {self._config.max_events}"
             )
-        return Delivery(payload, self.trace, verification, body)
+        return verification, parsed
 
     def release(self) -> None:
         """Give this request's bytes back to the in-flight budget (idempotent)."""

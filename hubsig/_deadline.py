@@ -8,14 +8,23 @@ timer per read and nothing shared between reads or event loops.
 Leaving the ``with`` block turns the timer's cancellation, and only that
 one, into ``TimeoutError``; a cancellation from elsewhere (the client went
 away, the server shuts down) passes through as ``CancelledError``.
+
+A timer is only needed for a read that waits: ``Started`` runs a read up to
+its first wait, so a body already in the server's buffer when the app
+starts (most of them) is read with no timer at all, and only a read that
+must wait is awaited under the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Generator
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "Started"]
+
+_T = TypeVar("_T")
 
 
 class Deadline:
@@ -60,3 +69,44 @@ class Deadline:
     def _expire(self) -> None:
         self._expired = True
         self._task.cancel()
+
+
+class Started(Generic[_T]):
+    """``awaitable`` run up to its first wait: ``done`` with its ``result`` when it ended
+    without waiting; else awaiting this carries on from there, as awaiting it would have.
+
+    What it raises before its first wait is raised here."""
+
+    __slots__ = ("_steps", "_waiting_on", "done", "result")
+
+    def __init__(self, awaitable: Awaitable[_T]) -> None:
+        steps = awaitable.__await__()
+        try:
+            self._waiting_on = steps.send(None)
+        except StopIteration as ended:
+            self.done = True
+            self.result: _T = ended.value
+            return
+        self.done = False
+        self._steps = steps
+
+    def __await__(self) -> Generator[Any, Any, _T]:
+        if self.done:
+            return self.result
+        steps, waiting_on = self._steps, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as error:  # a cancellation, the deadline's included
+                try:
+                    waiting_on = steps.throw(error)
+                except StopIteration as ended:
+                    return ended.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    waiting_on = steps.send(sent)
+                except StopIteration as ended:
+                    return ended.value  # type: ignore[no-any-return]

@@ -37,10 +37,13 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from hubsig._models import EventsPayload, EventType
 from hubsig.errors import ClaimLost, StoreUnavailable
+
+if TYPE_CHECKING:
+    from hubsig._parsed import ParsedEvents
 
 __all__ = [
     "Admission",
@@ -260,18 +263,20 @@ class Admission:
 
 
 def admission(
-    payload: EventsPayload,
+    events: EventsPayload | ParsedEvents,
     keys: Sequence[str],
     claims: Sequence[Claim],
     unique: Sequence[str] | None = None,
 ) -> Admission:
     """Decide from the claims of ``unique_keys(keys)`` (``unique``, if already made)
-    which events are new.
+    which of ``events`` (one per key) are new.
 
     A delivery with no events is new by definition: there is nothing to repeat.
+    A repeat is decided without reading the events' records, so parsed events
+    whose records are built on first read (``ParsedEvents``) never build them.
     """
-    if not payload.events:
-        return Admission(payload, (), busy=False)
+    if not keys:
+        return Admission(_records(events), (), busy=False)
     if unique is None:
         unique = unique_keys(keys)
     if len(claims) != len(unique):
@@ -280,7 +285,7 @@ def admission(
     # delivery), or every one done. Members are compared by identity: hashing one runs
     # Python code.
     if len(unique) == len(keys) and claims.count(Claim.CLAIMED) == len(claims):
-        return Admission(payload, tuple(unique), False)
+        return Admission(_records(events), tuple(unique), False)
     if claims.count(Claim.DONE) == len(claims):
         return Admission(None, (), busy=False)
     verdict = dict(zip(unique, claims, strict=True))
@@ -288,6 +293,7 @@ def admission(
     if any(claim is Claim.BUSY for claim in claims):
         return Admission(None, claimed, busy=True)
     redelivered = any(claim is Claim.RECLAIMED for claim in claims)
+    payload = _records(events)
     seen: set[str] = set()
     fresh_events = []
     for event, key in zip(payload.events, keys, strict=True):
@@ -300,6 +306,10 @@ def admission(
         return Admission(payload, claimed, False, redelivered)
     fresh = EventsPayload(payload.operation_id, tuple(fresh_events))
     return Admission(fresh, claimed, False, redelivered)
+
+
+def _records(events: EventsPayload | ParsedEvents) -> EventsPayload:
+    return events if isinstance(events, EventsPayload) else events.payload
 
 
 def _won(claim: Claim) -> bool:

@@ -7,6 +7,8 @@ per event. Anything it does not accept, and anything the standard parser
 judges by a rule of its own (escaped surrogates, very long integers), goes
 to the standard path, which gives the one answer and error message hubsig
 has always given; a differential test holds both paths to identical results.
+``fast_parsed`` is the flow's form: the events' kinds and ids at once, the
+records only when something reads them (``hubsig._parsed``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import msgspec
 from msgspec.structs import astuple
 
 from hubsig._models import Entity, Event, EventsPayload, EventType, InteractionSubtype, MediaType
+from hubsig._parsed import ParsedEvents
 
-__all__ = ["fast_parse", "maybe_long_digit_run"]
+__all__ = ["fast_parse", "fast_parsed", "maybe_long_digit_run"]
 
 
 class _Entity(msgspec.Struct, gc=False):
@@ -72,6 +75,8 @@ _KNOWN = msgspec.json.Decoder(_Document)
 _OPEN = msgspec.json.Decoder(_OpenDocument)
 _entity_of = attrgetter("entity")
 _event_of = attrgetter("event")
+_id_of = attrgetter("id")
+_value_of = attrgetter("_value_")  # a member's value without running Python code
 _make_entity = partial(tuple.__new__, Entity)
 _make_event = partial(tuple.__new__, Event)
 _EVENT_TYPES: dict[Any, Any] = {member.value: member for member in EventType}
@@ -107,27 +112,67 @@ def _for_the_standard_path(body: bytes) -> bool:
 
 def fast_parse(body: bytes | bytearray | memoryview) -> EventsPayload | None:
     """The payload, or ``None`` when the standard path must decide (not strict mode)."""
+    document = _decoded(body)
+    if document is None or isinstance(document, EventsPayload):
+        return document
+    items = _items(document)
+    if not items:
+        return EventsPayload(document.operationId, ())
+    fields = list(map(_entity_of, items))
+    if None in fields:  # an event without an entity: rare enough for the general build
+        return _with_unknown_values(document)
+    return _records(document.operationId, items, fields)
+
+
+def fast_parsed(body: bytes | bytearray | memoryview) -> ParsedEvents | None:
+    """``fast_parse`` for the flow: the kinds and ids now, the records when first read."""
+    document = _decoded(body)
+    if document is None:
+        return None
+    if isinstance(document, EventsPayload):
+        return ParsedEvents.of(document)
+    items = _items(document)
+    operation_id = document.operationId
+    if not items:
+        return ParsedEvents.of(EventsPayload(operation_id, ()))
+    fields = list(map(_entity_of, items))
+    kinds = list(map(_event_of, items))
+    if None in fields or None in kinds:
+        return ParsedEvents.of(_with_unknown_values(document))
+    ids = tuple(map(_id_of, fields))
+    if None in ids:  # keyed by the operation id and the body's digest: the general way
+        return ParsedEvents.of(_records(operation_id, items, fields))
+    return ParsedEvents(
+        list(map(_value_of, kinds)), ids, partial(_records, operation_id, items, fields)
+    )
+
+
+def _decoded(body: bytes | bytearray | memoryview) -> _Document | EventsPayload | None:
+    """The decoded document; the payload when it holds values hubsig does not know;
+    ``None`` when the standard path must decide."""
     raw = bytes(body)
     if _for_the_standard_path(raw):
         return None
     try:
         raw.decode()  # msgspec does not check the UTF-8 of what it skips; the standard path does
         try:
-            document = _KNOWN.decode(raw)
+            return _KNOWN.decode(raw)
         except msgspec.ValidationError:  # maybe a value hubsig does not know yet
             return _with_unknown_values(_OPEN.decode(raw))
     except (msgspec.MsgspecError, ValueError, RecursionError):  # bad UTF-8 is a ValueError
         return None
+
+
+def _items(document: _Document) -> list[_Item] | None:
     data = document.data
-    items = data.entities if data is not None else None
-    if not items:
-        return EventsPayload(document.operationId, ())
-    fields = list(map(_entity_of, items))
-    if None in fields:  # an event without an entity: rare enough for the general build
-        return _with_unknown_values(document)
+    return data.entities if data is not None else None
+
+
+def _records(operation_id: str | None, items: list[_Item], fields: list[_Entity]) -> EventsPayload:
+    """The records of events that all have an entity, built in C."""
     entities = map(_make_entity, map(astuple, fields))  # _Entity's fields are Entity's, in order
     events = tuple(map(_make_event, zip(map(_event_of, items), entities, strict=True)))
-    return EventsPayload(document.operationId, events)
+    return EventsPayload(operation_id, events)
 
 
 def _with_unknown_values(document: _Document | _OpenDocument) -> EventsPayload:

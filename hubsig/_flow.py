@@ -35,15 +35,24 @@ from hubsig._dedupe import (
     ClaimLost,
     Claims,
     admission,
-    event_keys,
     unique_keys,
 )
 from hubsig._delivery import Delivery
 from hubsig._log_text import hubsig_logger
+from hubsig._parsed import ParsedEvents
 from hubsig._receiver import Receiver
-from hubsig._replies import Reply, acknowledge, failure, in_progress, rejection, unavailable
+from hubsig._replies import (
+    Reply,
+    acknowledge,
+    acknowledged,
+    failure,
+    in_progress,
+    rejection,
+    unavailable,
+)
 from hubsig._sink import Sink
 from hubsig._trace import TraceContext
+from hubsig._verifier import Verification
 from hubsig.errors import ClientDisconnected, ConfigurationError, ReceiveFailed, WebhookError
 
 __all__ = [
@@ -202,7 +211,7 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now:
             resolved = yield Await(resolved)
         check.use_secrets(resolved)
         body = yield ReadBody(check)
-        delivery = check.finish(body)
+        verification, parsed = check.verified(body)
     except WebhookError as error:
         return rejection(error, trace, config.acknowledge_rejections)
     except ClientDisconnected:
@@ -221,12 +230,14 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now:
         if check is not None:
             check.release()
     if receiver.store is None:
+        delivery = Delivery(parsed.payload, trace, verification, body)
         if receiver.sink is None:
             outcome: Outcome = yield Handle(delivery)
         else:
             outcome = yield from _publish(receiver, receiver.sink, delivery)
         return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
-    return (yield from _once(receiver, receiver.store, delivery))
+    arrived = _Arrived(parsed, trace, verification, body)
+    return (yield from _once(receiver, receiver.store, arrived))
 
 
 def _checked(receiver: Receiver) -> Generator[Effect, Any, None]:
@@ -260,10 +271,21 @@ def _publish(
     return _PUBLISHED
 
 
-def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
-    """Claim every event, handle only the fresh ones, then complete or release the claims."""
-    trace = delivery.trace
-    keys = event_keys(delivery.payload, delivery.body)
+class _Arrived(NamedTuple):
+    """A verified delivery as it arrived, before claiming decides what of it is processed."""
+
+    parsed: ParsedEvents
+    trace: TraceContext
+    verification: Verification
+    body: bytes
+
+
+def _once(receiver: Receiver, store: AnyStore, arrived: _Arrived) -> Flow:
+    """Claim every event, handle only the fresh ones, then complete or release the claims.
+
+    A repeat is answered from the events' keys and ids: its records are never built."""
+    parsed, trace, verification, body = arrived
+    keys = parsed.keys(body)
     unique = unique_keys(keys)
     token = attempt_token()  # this attempt's own: fences its claims from stale workers
     try:
@@ -285,25 +307,18 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         )
         yield from _settle(receiver, store, unique, token, succeeded=False)
         return failure(trace)
-    admitted = admission(delivery.payload, keys, claims, unique)
+    admitted = admission(parsed, keys, claims, unique)
     if admitted.busy:
         # Give back what this worker did claim, so the sender's retry can take it.
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         return in_progress(trace)
     if admitted.fresh is None:
         logger.info("duplicate delivery acknowledged trace_id=%s", trace.trace_id)
-        return acknowledge(None, delivery)
+        return acknowledged(parsed.entity_ids, trace)
     lease = receiver.policy.lease
     keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
     held = Claims(admitted.keys, token, admitted.redelivered, store)
-    fresh = Delivery(
-        admitted.fresh,
-        delivery.trace,
-        delivery.verification,
-        delivery.body,
-        claims=held,
-        arrived=delivery.payload,
-    )
+    fresh = Delivery(admitted.fresh, trace, verification, body, claims=held, arrived=parsed.payload)
     try:
         if receiver.sink is None:
             outcome: Outcome = yield Handle(fresh, keep_alive)
@@ -318,7 +333,7 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
         yield from _settle(receiver, store, admitted.keys, token, succeeded=False)
         return outcome.reply
     if held.transaction is not None:
-        return (yield from _commit(receiver, store, held, delivery, outcome))
+        return (yield from _commit(receiver, store, held, arrived, outcome))
     for pause in (*COMPLETION_RETRIES, None):
         try:
             yield from _settle(receiver, store, admitted.keys, token, succeeded=True)
@@ -336,18 +351,18 @@ def _once(receiver: Receiver, store: AnyStore, delivery: Delivery) -> Flow:
                 len(COMPLETION_RETRIES) + 1,
                 trace.trace_id,
             )
-    return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+    return acknowledged(parsed.entity_ids, trace) if outcome.acknowledge else outcome.reply
 
 
 def _commit(
-    receiver: Receiver, store: AnyStore, held: Claims, delivery: Delivery, outcome: Outcome
+    receiver: Receiver, store: AnyStore, held: Claims, arrived: _Arrived, outcome: Outcome
 ) -> Flow:
     """Commit the handler's transaction with its events' completion: both or neither.
 
     Unlike a plain completion, a failed commit cannot be acknowledged: the
     handler's writes are gone with it, so the sender must retry.
     """
-    trace = delivery.trace
+    trace = arrived.trace
     try:
         commit = store.commit_transaction  # type: ignore[union-attr]
         yield StoreCall(commit, (held, receiver.policy.retention), _holds_the_lock(store))
@@ -364,7 +379,8 @@ def _commit(
         )
         yield from _settle(receiver, store, held.keys, held.token, succeeded=False)
         return failure(trace)
-    return acknowledge(None, delivery) if outcome.acknowledge else outcome.reply
+    ids = arrived.parsed.entity_ids
+    return acknowledged(ids, trace) if outcome.acknowledge else outcome.reply
 
 
 def _abort(store: AnyStore, held: Claims) -> Generator[Effect, Any, None]:

@@ -22,25 +22,29 @@ from hubsig._models import (
     InteractionSubtype,
     MediaType,
 )
+from hubsig._parsed import ParsedEvents
 from hubsig.errors import MalformedPayload
 
 __all__ = ["parse_events", "parse_json_object"]
 
 _EnumT = TypeVar("_EnumT", bound=Enum)
 
-_FastParse = Callable[[bytes | bytearray | memoryview], "EventsPayload | None"]
-_fast: list[_FastParse | None] = []  # loaded on first use, so `import hubsig` stays light
+_Body = bytes | bytearray | memoryview
+_FastParsers = tuple[
+    Callable[[_Body], "EventsPayload | None"], Callable[[_Body], "ParsedEvents | None"]
+]
+_fast: list[_FastParsers | None] = []  # loaded on first use, so `import hubsig` stays light
 
 
-def _fast_parser() -> _FastParse | None:
+def _fast_parsers() -> _FastParsers | None:
     """``msgspec``'s typed decoding when ``hubsig[fast]`` is installed, else ``None``."""
     if not _fast:
         try:
-            from hubsig._fast_payload import fast_parse
+            from hubsig._fast_payload import fast_parse, fast_parsed
         except ImportError:  # pragma: no cover - the standard path alone
             _fast.append(None)
         else:
-            _fast.append(fast_parse)
+            _fast.append((fast_parse, fast_parsed))
     return _fast[0]
 
 
@@ -57,11 +61,27 @@ def parse_events(body: bytes | bytearray | memoryview, *, strict: bool = False) 
     ``strict=True``, unknown values, a missing operation id or entity id, and
     repeated keys are refused too. Raises ``MalformedPayload`` otherwise.
     """
-    fast_parse = _fast[0] if _fast else _fast_parser()
-    if not strict and fast_parse is not None:
-        fast = fast_parse(body)
-        if fast is not None:
-            return fast
+    fast = _fast[0] if _fast else _fast_parsers()
+    if not strict and fast is not None:
+        payload = fast[0](body)
+        if payload is not None:
+            return payload
+    return _standard(body, strict)
+
+
+def parse(body: bytes | bytearray | memoryview, *, strict: bool = False) -> ParsedEvents:
+    """``parse_events`` as the flow takes it: the same checks and errors, and the records
+    built only when read (see ``hubsig._parsed``)."""
+    fast = _fast[0] if _fast else _fast_parsers()
+    if not strict and fast is not None:
+        parsed = fast[1](body)
+        if parsed is not None:
+            return parsed
+    return ParsedEvents.of(_standard(body, strict))
+
+
+def _standard(body: bytes | bytearray | memoryview, strict: bool) -> EventsPayload:
+    """The standard library's parse, which also says what is wrong with a body."""
     document = parse_json_object(body, refuse_duplicate_keys=strict)
     payload = _build(document, strict)
     if payload is None:

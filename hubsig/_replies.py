@@ -22,6 +22,7 @@ __all__ = [
     "TRACE_HEADER",
     "Reply",
     "acknowledge",
+    "acknowledged",
     "failure",
     "in_progress",
     "json_reply",
@@ -98,7 +99,12 @@ def unavailable(trace: TraceContext) -> Reply:
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:
     """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
     chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return json_reply(200, events_json(chosen, 0, message), delivery.trace)
+    return acknowledged(chosen, delivery.trace, message)
+
+
+def acknowledged(ids: tuple[str, ...], trace: TraceContext, message: str = "OK") -> Reply:
+    """200 with ``ids``: ``acknowledge`` for a delivery the flow answers without one."""
+    return json_reply(200, events_json(ids, 0, message), trace)
 
 
 def json_reply(

@@ -1,4 +1,5 @@
-"""``within``: the body read's deadline, a lighter ``asyncio.timeout_at`` with its semantics."""
+"""The body read's deadline: ``Deadline``, a lighter ``asyncio.timeout_at`` with its
+semantics, armed only for a read that has to wait (``Started``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import asyncio
 import gc
 import time
 import weakref
+from typing import Any
 
 import pytest
 
-from hubsig._deadline import Deadline
+from hubsig._body import read_body
+from hubsig._deadline import Deadline, Started
+from hubsig.errors import BodyTimeout, ClientDisconnected
 
 within = Deadline  # what the body readers build around each read
 
@@ -160,3 +164,124 @@ def test_the_kit_keeps_asyncios_timeout() -> None:
             assert abs(timeout.when() - (asyncio.get_running_loop().time() + 5)) < 0.5  # type: ignore[operator]
 
     asyncio.run(main())
+
+
+# ``read_body`` runs the first read up to its first wait (``Started``): a body the server
+# already holds is read with no timer; a read that waits carries on under the deadline.
+
+
+def _reader(pieces: list[tuple[float, bytes, bool]]) -> Any:
+    """A ``next_chunk`` that gives each piece after its delay (0: at once, no wait)."""
+    queue = list(pieces)
+
+    async def next_chunk() -> tuple[bytes, bool]:
+        delay, chunk, last = queue.pop(0)
+        if delay:
+            await asyncio.sleep(delay)
+        return chunk, last
+
+    return next_chunk
+
+
+class _Fed:
+    """The parts of a ``DeliveryCheck`` that ``read_body`` uses."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.fed: list[bytes] = []
+        self.trace = None
+
+    def feed(self, chunk: bytes) -> None:
+        self.fed.append(chunk)
+
+    def timed_out(self) -> Exception:
+        return BodyTimeout("late")
+
+
+def _read(pieces: list[tuple[float, bytes, bool]], timeout: float) -> tuple[bytes, list[bytes]]:
+    check = _Fed(timeout)
+
+    async def main() -> bytes:
+        return await read_body(check, _reader(pieces))  # type: ignore[arg-type]
+
+    return asyncio.run(main()), check.fed
+
+
+def test_a_body_already_there_is_read_without_a_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    armed: list[float] = []  # the deadlines' timers (asyncio.sleep's own are not counted)
+    call_at = asyncio.BaseEventLoop.call_at
+
+    def counted(loop: Any, when: float, callback: Any, *arguments: Any, **options: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), Deadline):
+            armed.append(when)
+        return call_at(loop, when, callback, *arguments, **options)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_at", counted)
+    assert _read([(0, b"whole", True)], timeout=5) == (b"whole", [b"whole"])
+    assert armed == []
+    assert _read([(0.01, b"late", True)], timeout=5) == (b"late", [b"late"])
+    assert len(armed) == 1  # a read that waits is under the deadline
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [(10, b"a", True)],  # the first read waits past the deadline
+        [(0, b"a", False), (10, b"b", True)],  # the first piece at once, the rest never
+        [(0, b"a", False), (0.02, b"b", False), (10, b"c", True)],
+    ],
+    ids=["first-waits", "first-at-once-rest-stalls", "drip-then-stall"],
+)
+def test_a_body_that_does_not_arrive_in_time_times_out(
+    pieces: list[tuple[float, bytes, bool]],
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(BodyTimeout):
+        _read(pieces, timeout=0.1)
+    assert time.monotonic() - started < 2
+
+
+def test_every_piece_is_fed_in_order_whichever_waited() -> None:
+    pieces = [(0, b"a", False), (0.01, b"b", False), (0, b"c", False), (0.01, b"", True)]
+    assert _read(pieces, timeout=5) == (b"abc", [b"a", b"b", b"c", b""])
+
+
+def test_a_started_read_passes_cancellation_and_closing_through() -> None:
+    """Awaiting a ``Started`` read is awaiting the read: a cancellation reaches it (its own
+    clean-up runs), and what it returns or raises after waiting comes out unchanged."""
+    cleaned: list[str] = []
+
+    async def waits(result: str) -> str:
+        try:
+            await asyncio.sleep(0.01)
+            if result == "raise":
+                raise ClientDisconnected
+            return result
+        finally:
+            cleaned.append(result)
+
+    async def main() -> None:
+        started = Started(waits("value"))
+        assert not started.done
+        assert await started == "value"
+        with pytest.raises(ClientDisconnected):
+            await Started(waits("raise"))
+        task = asyncio.create_task(_awaits(Started(waits("cancelled"))))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert cleaned == ["value", "raise", "cancelled"]
+    ready = Started(_at_once())
+    assert ready.done
+    assert ready.result == "ready"
+
+
+async def _awaits(started: Started[str]) -> str:
+    return await started
+
+
+async def _at_once() -> str:
+    return "ready"
