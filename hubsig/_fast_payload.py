@@ -126,7 +126,8 @@ def fast_parse(body: bytes | bytearray | memoryview) -> EventsPayload | None:
 
 def fast_parsed(body: bytes | bytearray | memoryview) -> ParsedEvents | None:
     """``fast_parse`` for the flow: the kinds and ids now, the records when first read."""
-    document = _decoded(body)
+    raw = bytes(body)
+    document = _decoded(raw)
     if document is None:
         return None
     if isinstance(document, EventsPayload):
@@ -142,9 +143,11 @@ def fast_parsed(body: bytes | bytearray | memoryview) -> ParsedEvents | None:
     ids = tuple(map(_id_of, fields))
     if None in ids:  # keyed by the operation id and the body's digest: the general way
         return ParsedEvents.of(_records(operation_id, items, fields))
-    return ParsedEvents(
-        list(map(_value_of, kinds)), ids, partial(_records, operation_id, items, fields)
-    )
+    # JSON strings cannot hold a quote, a backslash or a control character unescaped, and
+    # msgspec refuses one that does: in a body without a backslash, no id needs escaping.
+    plain = b"\\" not in raw
+    build = partial(_records, operation_id, items, fields)
+    return ParsedEvents(list(map(_value_of, kinds)), ids, build, plain_ids=plain)
 
 
 def _decoded(body: bytes | bytearray | memoryview) -> _Document | EventsPayload | None:

@@ -314,7 +314,7 @@ def _once(receiver: Receiver, store: AnyStore, arrived: _Arrived) -> Flow:
         return in_progress(trace)
     if admitted.fresh is None:
         logger.info("duplicate delivery acknowledged trace_id=%s", trace.trace_id)
-        return acknowledged(parsed.entity_ids, trace)
+        return acknowledged(parsed.entity_ids, trace, plain_ids=parsed.plain_ids)
     lease = receiver.policy.lease
     keep_alive = KeepAlive(store.renew, (admitted.keys, lease, token), lease / 3)
     held = Claims(admitted.keys, token, admitted.redelivered, store)
@@ -351,7 +351,9 @@ def _once(receiver: Receiver, store: AnyStore, arrived: _Arrived) -> Flow:
                 len(COMPLETION_RETRIES) + 1,
                 trace.trace_id,
             )
-    return acknowledged(parsed.entity_ids, trace) if outcome.acknowledge else outcome.reply
+    if outcome.acknowledge:
+        return acknowledged(parsed.entity_ids, trace, plain_ids=parsed.plain_ids)
+    return outcome.reply
 
 
 def _commit(
@@ -379,8 +381,10 @@ def _commit(
         )
         yield from _settle(receiver, store, held.keys, held.token, succeeded=False)
         return failure(trace)
-    ids = arrived.parsed.entity_ids
-    return acknowledged(ids, trace) if outcome.acknowledge else outcome.reply
+    if outcome.acknowledge:
+        parsed = arrived.parsed
+        return acknowledged(parsed.entity_ids, trace, plain_ids=parsed.plain_ids)
+    return outcome.reply
 
 
 def _abort(store: AnyStore, held: Claims) -> Generator[Effect, Any, None]:

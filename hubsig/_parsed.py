@@ -28,17 +28,21 @@ class ParsedEvents:
     the records, called at most once.
     """
 
-    __slots__ = ("_build", "_kinds", "_payload", "count", "entity_ids")
+    __slots__ = ("_build", "_kinds", "_payload", "count", "entity_ids", "plain_ids")
 
     def __init__(
         self,
         kinds: list[str],
         entity_ids: tuple[str, ...],
         build: Callable[[], EventsPayload],
+        *,
+        plain_ids: bool = False,
     ) -> None:
         self._kinds: list[str] | None = kinds
         self.entity_ids = entity_ids
         """Every entity id, in order: what a 200 acknowledges (``EventsPayload.entity_ids``)."""
+        self.plain_ids = plain_ids
+        """True when the parser knows no id needs escaping in JSON (``events_json``)."""
         self.count = len(entity_ids)
         self._build: Callable[[], EventsPayload] | None = build
         self._payload: EventsPayload | None = None
@@ -51,6 +55,7 @@ class ParsedEvents:
         parsed._build = None
         parsed._payload = payload
         parsed.entity_ids = payload.entity_ids
+        parsed.plain_ids = False
         parsed.count = len(payload.events)
         return parsed
 

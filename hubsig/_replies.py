@@ -99,12 +99,13 @@ def unavailable(trace: TraceContext) -> Reply:
 def acknowledge(ids: Iterable[str] | None, delivery: Delivery, message: str = "OK") -> Reply:
     """200 with ``ids``, or every entity id of the delivery when ``ids`` is ``None``."""
     chosen = delivery.payload.entity_ids if ids is None else tuple(ids)
-    return acknowledged(chosen, delivery.trace, message)
+    return json_reply(200, events_json(chosen, 0, message), delivery.trace)
 
 
-def acknowledged(ids: tuple[str, ...], trace: TraceContext, message: str = "OK") -> Reply:
-    """200 with ``ids``: ``acknowledge`` for a delivery the flow answers without one."""
-    return json_reply(200, events_json(ids, 0, message), trace)
+def acknowledged(ids: tuple[str, ...], trace: TraceContext, *, plain_ids: bool = False) -> Reply:
+    """200 with ``ids``: ``acknowledge`` for a delivery the flow answers without one
+    (``plain_ids``: no id needs escaping, see ``events_json``)."""
+    return json_reply(200, events_json(ids, plain_ids=plain_ids), trace)
 
 
 def json_reply(
