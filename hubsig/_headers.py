@@ -24,9 +24,22 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_first", "_more")
 
     def __init__(self, source: HeaderSource = ()) -> None:
+        if source.__class__ is list:  # ASGI's raw byte pairs, on every request: one pass
+            try:
+                each: dict[str, str] = {
+                    name.decode("latin-1").lower(): value.decode("latin-1")
+                    for name, value in source
+                }
+            except (AttributeError, TypeError, ValueError):  # not byte pairs: the general way
+                pass
+            else:
+                if len(each) == len(source):  # no name repeated: each value is the first
+                    self._first: dict[str, str] = each
+                    self._more: dict[str, list[str]] = {}
+                    return
         if isinstance(source, Headers):
-            self._first: dict[str, str] = source._first
-            self._more: dict[str, list[str]] = source._more
+            self._first = source._first
+            self._more = source._more
             return
         pairs: Iterable[tuple[_Text, _Text]] = (
             source.items() if isinstance(source, Mapping) else source
