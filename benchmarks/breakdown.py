@@ -36,13 +36,13 @@ PARTS = {
     "head": "request head: headers, trace context, request view",
     "checks": "checks before the body: method, length, budget, signature header",
     "verify": "hashing and verifying the body",
-    "parse": "parsing the events into typed records",
+    "parse": "parsing the events (records only when read; a repeat reads none)",
     "keys": "dedupe keys and the attempt token",
     "claim": "claiming in the in-memory store",
     "admission": "deciding from the claims (admission)",
     "acknowledge": "the acknowledgement: its ids and JSON body",
     "send": "sending the answer (two ASGI messages)",
-    "deadline": "the body deadline (one timer)",
+    "deadline": "the body deadline (a timer only for a read that waits)",
 }
 WHOLE = "door"
 HAND = "hand"
@@ -55,11 +55,14 @@ def _calls() -> dict[str, Callable[[], Any]]:
     from hubsig._attempts import attempt_token
     from hubsig._check import DeliveryCheck
     from hubsig._deadline import Deadline
-    from hubsig._dedupe import Claim, admission, event_keys, unique_keys
+
+    try:
+        from hubsig._deadline import Started
+    except ImportError:  # an older checkout (--root): one timer for every read
+        Started = None  # noqa: N806
+    from hubsig._dedupe import Claim, admission, unique_keys
     from hubsig._headers import Headers
-    from hubsig._payload import parse_events
     from hubsig._receiver import Receiver
-    from hubsig._replies import acknowledge
     from hubsig._trace import TraceContext
     from hubsig.kit import Outcome, config_from
     from hubsig.kit.asgi import request_view, send_reply, serve
@@ -83,18 +86,20 @@ def _calls() -> dict[str, Callable[[], Any]]:
         check.use_secrets(check.resolve())
         return check
 
+    parse, keys_of, acknowledge = _flow_parts()
     first = checked()
     first.feed(body)
     delivery = first.finish(body)
     first.release()
-    keys = event_keys(delivery.payload, body)
+    parsed = parse(body)
+    keys = keys_of(parsed, body)
     store = receiver.store
     assert store is not None
     store.claim(keys, 60.0, "first")
     store.complete(keys, 3600.0, "first")  # processed: every later claim finds them done
     claims = store.claim(keys, 60.0, "again")
     assert all(claim is Claim.DONE for claim in claims), "a repeat's path is measured"
-    reply = acknowledge(None, delivery)
+    reply = acknowledge(parsed, delivery)
     message = {"type": "http.request", "body": body, "more_body": False}
 
     def verified() -> None:  # a check's hashing and verifying, less the check (subtracted)
@@ -113,6 +118,9 @@ def _calls() -> dict[str, Callable[[], Any]]:
         raise AssertionError("a repeat never reaches the app")
 
     async def deadline() -> None:
+        if Started is not None:  # a timer only for a read that waits: this one does not
+            Started(receive())
+            return
         with Deadline(time.monotonic() + 10):
             pass
 
@@ -129,16 +137,41 @@ def _calls() -> dict[str, Callable[[], Any]]:
         "head": lambda: TraceContext.from_headers(request_view(scope, Headers(raw)).headers),
         "checks": checked,
         "verify": verified,
-        "parse": lambda: parse_events(body),
-        "keys": lambda: (unique_keys(event_keys(delivery.payload, body)), attempt_token()),
+        "parse": lambda: parse(body),
+        "keys": lambda: (unique_keys(keys_of(parsed, body)), attempt_token()),
         "claim": lambda: store.claim(keys, 60.0, "again"),
-        "admission": lambda: admission(delivery.payload, keys, claims, keys),
-        "acknowledge": lambda: acknowledge(None, delivery),
+        "admission": lambda: admission(parsed, keys, claims, keys),
+        "acknowledge": lambda: acknowledge(parsed, delivery),
         "send": lambda: send_reply(sent, reply),
         "deadline": deadline,
         WHOLE: lambda: serve(receiver, scope, receive, sent, handle),
         HAND: hand,
     }
+
+
+def _flow_parts() -> tuple[Any, Any, Any]:
+    """How the flow parses, keys and acknowledges, in this checkout or an older one
+    (``--root``), which built every record and keyed and acknowledged from them."""
+    try:
+        from hubsig._payload import parse
+        from hubsig._replies import acknowledged
+    except ImportError:
+        from hubsig._dedupe import event_keys
+        from hubsig._payload import parse_events
+        from hubsig._replies import acknowledge as acknowledge_delivery
+
+        return (
+            parse_events,
+            event_keys,
+            lambda payload, delivery: acknowledge_delivery(None, delivery),
+        )
+    return (
+        parse,
+        lambda parsed, body: parsed.keys(body),
+        lambda parsed, delivery: acknowledged(
+            parsed.entity_ids, delivery.trace, plain_ids=parsed.plain_ids
+        ),
+    )
 
 
 def run(part: str, count: int) -> None:
