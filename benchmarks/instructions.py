@@ -2,7 +2,9 @@
 
 ``python -m benchmarks.instructions`` runs each case under ``valgrind --tool=callgrind`` twice
 (50 and 250 deliveries of the same 4 KiB body) and prints the difference divided by 200, so
-imports and set-up cancel out. Run it in another checkout (``--root``) to compare two commits.
+imports and set-up cancel out. Run it in another checkout (``--root``) to compare two commits;
+``--fastapi`` and ``--wsgi`` count the FastAPI, Flask and Django receivers of
+``benchmarks.receivers`` instead (the WSGI ones without gunicorn).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ FASTAPI = (
     "fastapi-route-app",
 )
 """The FastAPI receivers of ``benchmarks.receivers``, in process (``--fastapi``)."""
+WSGI_FRAMEWORKS = ("flask-hand", "flask-hubsig", "django-hand", "django-hubsig")
+"""The Flask and Django receivers of ``benchmarks.receivers``, in process (``--wsgi``)."""
 
 
 def run_case(case: str, count: int) -> None:
@@ -44,9 +48,14 @@ def run_case(case: str, count: int) -> None:
 
     body = events_body(4096)
     extra = {"store": None} if case.endswith("-none") else {}
-    if case.startswith("wsgi"):
+    if case.startswith(("wsgi", "flask", "django")):
         call = wsgi_request(body)
-        app = WSGIMiddleware(bare_wsgi, secret=SECRET, **extra)
+        if case.startswith("wsgi"):
+            app = WSGIMiddleware(bare_wsgi, secret=SECRET, **extra)
+        else:
+            from benchmarks.receivers import build_wsgi
+
+            app = build_wsgi(case)
         for _ in range(count):
             call(app)
         return
@@ -90,13 +99,15 @@ def main() -> None:
     options.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout to measure")
     options.add_argument("--run", nargs=2, metavar=("CASE", "COUNT"), help=argparse.SUPPRESS)
     options.add_argument("--fastapi", action="store_true", help="the FastAPI receivers instead")
+    options.add_argument("--wsgi", action="store_true", help="the Flask and Django receivers")
     arguments = options.parse_args()
     if arguments.run:
         sys.path.insert(0, os.getcwd())
         run_case(arguments.run[0], int(arguments.run[1]))
         return
     print("| case | instructions per delivery |\n|---|---|")
-    for case in FASTAPI if arguments.fastapi else CASES:
+    chosen = FASTAPI if arguments.fastapi else WSGI_FRAMEWORKS if arguments.wsgi else CASES
+    for case in chosen:
         few = instructions(arguments.root, case, 50)
         many = instructions(arguments.root, case, 250)
         print(f"| {case} | {(many - few) // 200:,} |")

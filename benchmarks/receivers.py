@@ -278,7 +278,7 @@ def serve(name: str, port: int, server: str) -> None:
     if server == "gunicorn":
         os.environ["HUBSIG_RECEIVER"] = name
         command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
-        command += ["--log-level", "warning", "benchmarks.receivers:wsgi_app"]
+        command += ["--log-level", "warning", "--timeout", "600", "benchmarks.receivers:wsgi_app"]
         os.execv(command[0], command)  # noqa: S606
     if server == "granian":
         from granian import Granian

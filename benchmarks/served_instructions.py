@@ -1,14 +1,16 @@
-"""Instructions per request of each receiver under uvicorn, the server's own work included:
+"""Instructions per request of each receiver under its server, the server's own work included:
 ``python -m benchmarks.served_instructions [RECEIVER ...]``.
 
 The deterministic twin of ``benchmarks.receivers`` for a machine whose throughput swings
 from one second to the next: each receiver of ``benchmarks.receivers`` runs under uvicorn
-(httptools) inside ``valgrind --tool=callgrind``, a client on one keep-alive connection
-sends it the same signed 4 KiB delivery 60 and then (in a second run) 300 times, and the
-difference of the server's instruction counts divided by 240 is one request's cost, start-up
-and shut-down cancelled out. The ratio to ``fastapi-hand`` of the same run stands in for the
-ratio of requests per second (fewer instructions: more requests a second), without the
-machine's noise; it leaves out what instructions do not show (cache misses, system calls).
+(httptools), the Flask and Django ones under gunicorn (one sync worker; every process it
+starts is counted), inside ``valgrind --tool=callgrind``; a client sends it the same signed
+4 KiB delivery 60 and then (in a second run) 300 times, on one keep-alive connection where
+the server keeps one, and the difference of the instruction counts divided by 240 is one
+request's cost, start-up and shut-down cancelled out. The ratio to the hand-written receiver
+of the same framework stands in for the ratio of requests per second (fewer instructions:
+more requests a second), without the machine's noise; it leaves out what instructions do not
+show (cache misses, system calls).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ RECEIVERS = (
     "fastapi-route-app",
     "webhook",
     "webhook-fresh",
+    "flask-hand",
+    "flask-hubsig",
+    "django-hand",
+    "django-hubsig",
 )
 FEW, MANY = 60, 300
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def served(name: str, requests: int) -> int:
     """The instructions the server of ``name`` ran, from start to exit, for ``requests``."""
     port = _free_port()
+    server_name = "gunicorn" if name.startswith(("flask-", "django-")) else "uvicorn"
     command = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, "-m", "benchmarks.receivers", "serve", name, str(port), "uvicorn",
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--trace-children=yes",
+        sys.executable, "-m", "benchmarks.receivers", "serve", name, str(port), server_name,
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)  # noqa: S603
     try:
@@ -62,10 +69,10 @@ def served(name: str, requests: int) -> int:
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=300)
-    found = re.search(r"Collected : (\d+)", errors)
-    if found is None:
+    found = re.findall(r"Collected : (\d+)", errors)  # gunicorn: its master's and worker's
+    if not found:
         raise RuntimeError(errors[-2000:])
-    return int(found.group(1))
+    return sum(map(int, found))
 
 
 def per_request(name: str) -> int:
@@ -76,11 +83,17 @@ def per_request(name: str) -> int:
 
 def main(names: list[str]) -> None:
     found = {name: per_request(name) for name in names or RECEIVERS}
-    hand = found.get("fastapi-hand")
     print("| receiver | instructions per request | hand-written / receiver |\n|---|---|---|")
     for name, count in found.items():
+        hand = found.get(_hand_of(name))
         ratio = f"{hand / count:.2f}" if hand else "-"
         print(f"| {name} | {count:,} | {ratio} |")
+
+
+def _hand_of(name: str) -> str:
+    """The hand-written receiver of ``name``'s framework, its baseline."""
+    framework = name.split("-", 1)[0]
+    return f"{framework}-hand" if framework in ("flask", "django") else "fastapi-hand"
 
 
 if __name__ == "__main__":

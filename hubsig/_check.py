@@ -76,11 +76,11 @@ class DeliveryCheck:
 
     __slots__ = (
         "_config",
-        "_declared",
         "_hashing",
         "_receiver",
         "_reserved",
         "deadline",
+        "declared",
         "observer",
         "request",
         "trace",
@@ -107,7 +107,8 @@ class DeliveryCheck:
         declared = declared_length(request.headers)
         if declared is not None and declared > config.max_body_size:
             raise BodyTooLarge(_too_large(config.max_body_size))
-        self._declared = declared
+        self.declared = declared
+        """The ``Content-Length`` the client declared, or ``None`` (``declared_length``)."""
         if declared is not None and declared > FREE_BYTES:
             self._reserve(declared - FREE_BYTES)
         self.deadline = now + config.body_timeout
@@ -134,7 +135,7 @@ class DeliveryCheck:
         size = hashing.size + len(chunk)
         if size > self._config.max_body_size:
             raise BodyTooLarge(_too_large(self._config.max_body_size))
-        if self._declared is None and size > FREE_BYTES:
+        if self.declared is None and size > FREE_BYTES:
             self._reserve(size - FREE_BYTES - self._reserved)
         hashing.update(chunk)
 

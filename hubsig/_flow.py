@@ -52,7 +52,7 @@ from hubsig._replies import (
 )
 from hubsig._sink import Sink
 from hubsig._trace import TraceContext
-from hubsig._verifier import Verification
+from hubsig._verifier import Verification, Verifier
 from hubsig.errors import ClientDisconnected, ConfigurationError, ReceiveFailed, WebhookError
 
 __all__ = [
@@ -207,7 +207,7 @@ def _deliver(receiver: Receiver, request: RequestView, trace: TraceContext, now:
     try:
         check = DeliveryCheck(receiver, request, trace, now)
         resolved = check.resolve()
-        if inspect.isawaitable(resolved):
+        if resolved.__class__ is not Verifier and inspect.isawaitable(resolved):  # static first
             resolved = yield Await(resolved)
         check.use_secrets(resolved)
         body = yield ReadBody(check)

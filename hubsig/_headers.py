@@ -24,19 +24,12 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_first", "_more")
 
     def __init__(self, source: HeaderSource = ()) -> None:
-        if source.__class__ is list:  # ASGI's raw byte pairs, on every request: one pass
-            try:
-                each: dict[str, str] = {
-                    name.decode("latin-1").lower(): value.decode("latin-1")
-                    for name, value in source
-                }
-            except (AttributeError, TypeError, ValueError):  # not byte pairs: the general way
-                pass
-            else:
-                if len(each) == len(source):  # no name repeated: each value is the first
-                    self._first: dict[str, str] = each
-                    self._more: dict[str, list[str]] = {}
-                    return
+        if source.__class__ is list and source:  # a server's pairs, on every request
+            each = _distinct_pairs(source)
+            if each is not None:
+                self._first: dict[str, str] = each
+                self._more: dict[str, list[str]] = {}
+                return
         if isinstance(source, Headers):
             self._first = source._first
             self._more = source._more
@@ -92,6 +85,26 @@ class Headers(Mapping[str, str]):
         return f"Headers({sorted(self._first)})"
 
 
+def _distinct_pairs(pairs: list[tuple[_Text, _Text]]) -> dict[str, str] | None:
+    """The values by lower-case name of ASGI's byte pairs or a WSGI server's text pairs, in
+    one pass; ``None`` (the general way decides) if a name repeats or the pairs are mixed."""
+    try:
+        if pairs[0][0].__class__ is bytes:
+            each = {
+                name.decode("latin-1").lower(): value.decode("latin-1")  # type: ignore[union-attr]
+                for name, value in pairs
+            }
+        else:
+            each = {
+                name.lower(): value
+                for name, value in pairs
+                if name.__class__ is str and value.__class__ is str
+            }
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    return each if len(each) == len(pairs) else None
+
+
 def _text(value: _Text) -> str:
     """A header name or value as text: bytes (and bytes-like) as Latin-1, as HTTP/1.1 has it."""
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return value if isinstance(value, str) else bytes(value).decode("latin-1")

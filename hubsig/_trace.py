@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from hubsig._headers import Headers, HeaderSource
 
@@ -49,7 +49,9 @@ class TraceContext:
         cls, sampled: bool | None = None, debug: bool = False, *, discarded: str | None = None
     ) -> TraceContext:
         """A fresh 128-bit trace with a fresh span id."""
-        return cls(_random_id(16), _random_id(8), None, sampled, debug, True, discarded)
+        if cls is not TraceContext:  # a subclass may have fields of its own
+            return cls(_random_id(16), _random_id(8), None, sampled, debug, True, discarded)
+        return _trace(_random_id(16), _random_id(8), None, sampled, debug, True, discarded)
 
     @classmethod
     def from_headers(cls, headers: HeaderSource) -> TraceContext:
@@ -134,7 +136,7 @@ def _from_single_header(value: str) -> TraceContext | None:
     parent = parts[3] if len(parts) == 4 else None
     if parent is not None and not _valid_id(parent, (16,)):
         return None
-    return TraceContext(trace_id, span_id, parent, sampled, debug)
+    return _trace(trace_id, span_id, parent, sampled, debug)
 
 
 def _single_sampling(flag: str) -> tuple[bool, bool] | None:
@@ -152,14 +154,14 @@ def _from_multi_headers(headers: Headers) -> TraceContext | None:
     sampled, debug = _multi_sampling(headers)
     span_id = get("x-b3-spanid")
     if span_id is None:  # the Genesys sender's way: a trace id alone
-        return TraceContext(trace_id, _random_id(8), None, sampled, debug)
+        return _trace(trace_id, _random_id(8), None, sampled, debug)
     span_id = span_id.strip().lower()
     parent: str | None = (get("x-b3-parentspanid") or "").strip().lower()
     if not _valid_id(span_id, (16,)):
         span_id, parent = _random_id(8), None
     elif not _valid_id(parent or "", (16,)):
         parent = None
-    return TraceContext(trace_id, span_id, parent, sampled, debug)
+    return _trace(trace_id, span_id, parent, sampled, debug)
 
 
 def _multi_sampling(headers: Headers) -> tuple[bool | None, bool]:
@@ -179,6 +181,41 @@ _SAMPLED = {"1": True, "true": True, "0": False, "false": False}
 def _valid_id(value: str, lengths: tuple[int, ...]) -> bool:
     # strip() of every hex digit empties a string only if it holds nothing else.
     return len(value) in lengths and not value.strip(_HEX_DIGITS) and value.strip("0") != ""
+
+
+(
+    _set_trace_id,
+    _set_span_id,
+    _set_parent_span_id,
+    _set_sampled,
+    _set_debug,
+    _set_generated,
+    _set_discarded,
+) = (getattr(TraceContext, field.name).__set__ for field in fields(TraceContext))
+_new = object.__new__
+
+
+def _trace(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    sampled: bool | None,
+    debug: bool,
+    generated: bool = False,
+    discarded: str | None = None,
+) -> TraceContext:
+    """``TraceContext(...)``, every field in order, made as the generated ``__init__`` makes
+    it but through the slots directly: a frozen dataclass's ``__init__`` sets each field with
+    ``object.__setattr__``, and every request makes one."""
+    made: TraceContext = _new(TraceContext)
+    _set_trace_id(made, trace_id)
+    _set_span_id(made, span_id)
+    _set_parent_span_id(made, parent_span_id)
+    _set_sampled(made, sampled)
+    _set_debug(made, debug)
+    _set_generated(made, generated)
+    _set_discarded(made, discarded)
+    return made
 
 
 def _random_id(size: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,3 +58,24 @@ def test_every_value_is_kept_in_order_under_its_name(
 def test_repr_names_the_headers_but_never_shows_a_value() -> None:
     headers = Headers([("X-Api-Key", "k-123"), ("x-api-key", "k-456"), ("B3", "0")])
     assert repr(headers) == "Headers(['b3', 'x-api-key'])"
+
+
+texts = st.one_of(st.sampled_from(["A", "a", "x-b3-traceid", "Length"]), st.text(max_size=3))
+either = st.one_of(
+    texts,
+    texts.map(lambda text: text.encode("utf-8")),
+    texts.map(lambda text: bytearray(text.encode("utf-8"))),
+)
+
+
+@given(st.lists(st.tuples(either, either), max_size=6))
+def test_a_list_of_pairs_reads_as_the_same_pairs_one_at_a_time(
+    pairs: list[tuple[str | bytes | bytearray, str | bytes | bytearray]],
+) -> None:
+    """A server's list (ASGI's bytes, a WSGI server's text, or a mix) is read in one pass
+    when it can be; the answer is the one reading pair by pair gives, repeats included."""
+    loose: Any = pairs  # bytearray is read as bytes are, though the types name bytes only
+    fast, one_by_one = Headers(loose), Headers(iter(loose))
+    assert list(fast) == list(one_by_one)
+    for name in one_by_one:
+        assert fast.get_all(name) == one_by_one.get_all(name)

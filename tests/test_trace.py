@@ -172,3 +172,28 @@ def test_a_sampling_decision_sent_without_ids_is_kept_and_forwarded(
     else:
         assert "X-B3-Sampled" not in outgoing
         assert "X-B3-Flags" not in outgoing
+
+
+@given(
+    st.tuples(
+        st.text(max_size=4),
+        st.text(max_size=4),
+        st.none() | st.text(max_size=4),
+        st.none() | st.booleans(),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.text(max_size=4),
+    )
+)
+def test_the_hot_paths_maker_makes_what_the_constructor_makes(values: tuple[Any, ...]) -> None:
+    """Every request's trace is made through its slots, without the generated ``__init__``:
+    the same object, field for field, as ``TraceContext(...)`` (a field added to the class
+    and not to the maker fails at import, since the maker unpacks one setter per field)."""
+    from hubsig._trace import _trace
+
+    made, constructed = _trace(*values), TraceContext(*values)
+    assert made == constructed
+    assert repr(made) == repr(constructed)
+    assert type(made) is TraceContext
+    with pytest.raises(AttributeError):
+        made.trace_id = "changed"  # type: ignore[misc]

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
 from hubsig._body import NextChunkSync, read_body_sync
-from hubsig._check import DeliveryCheck, declared_length
+from hubsig._check import DeliveryCheck
 from hubsig._config import RequestView
 from hubsig._delivery import Delivery
 from hubsig._drive import drive_sync
@@ -191,7 +191,7 @@ def wsgi_chunks(check: DeliveryCheck, environ: WSGIEnvironment) -> NextChunkSync
     server that does not is refused with 411 rather than read as empty.
     """
     stream = environ["wsgi.input"]
-    remaining = declared_length(check.request.headers)
+    remaining = check.declared
     if remaining is None and not environ.get("wsgi.input_terminated"):
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             raise LengthRequired("this server cannot read a chunked body: send Content-Length")
