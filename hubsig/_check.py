@@ -145,12 +145,12 @@ class DeliveryCheck:
 
     def finish(self, body: bytes) -> Delivery:
         """Verify the signature over everything fed, then parse ``body`` (the same bytes)."""
-        verification, parsed = self.verified(body)
+        verification, parsed = self.verified(body, records=True)
         return Delivery(parsed.payload, self.trace, verification, body)
 
-    def verified(self, body: bytes) -> tuple[Verification, ParsedEvents]:
+    def verified(self, body: bytes, *, records: bool = False) -> tuple[Verification, ParsedEvents]:
         """``finish`` as the flow takes it: the events with their records built on first
-        read, so a repeat never builds them (``hubsig._parsed``)."""
+        read, so a repeat never builds them (``hubsig._parsed``); ``records``, at once."""
         hashing = self._started()
         observer = self.observer
         if observer is not None:
@@ -163,7 +163,7 @@ class DeliveryCheck:
             raise
         if observer is not None:
             observer.verified(verification)
-        parsed = parse(body, strict=self._config.strict)
+        parsed = parse(body, strict=self._config.strict, records=records)
         if observer is not None:
             observer.parsed(parsed.payload)
         if parsed.count > self._config.max_events:

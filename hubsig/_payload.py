@@ -69,9 +69,14 @@ def parse_events(body: bytes | bytearray | memoryview, *, strict: bool = False) 
     return _standard(body, strict)
 
 
-def parse(body: bytes | bytearray | memoryview, *, strict: bool = False) -> ParsedEvents:
+def parse(
+    body: bytes | bytearray | memoryview, *, strict: bool = False, records: bool = False
+) -> ParsedEvents:
     """``parse_events`` as the flow takes it: the same checks and errors, and the records
-    built only when read (see ``hubsig._parsed``)."""
+    built only when read (see ``hubsig._parsed``); ``records`` builds them at once, for a
+    flow that hands every delivery to its handler (no store: nothing is a repeat)."""
+    if records:
+        return ParsedEvents.of(parse_events(body, strict=strict))
     fast = _fast[0] if _fast else _fast_parsers()
     if not strict and fast is not None:
         parsed = fast[1](body)
