@@ -28,7 +28,7 @@ class ParsedEvents:
     the records, called at most once.
     """
 
-    __slots__ = ("_build", "_kinds", "_payload", "count", "entity_ids", "plain_ids")
+    __slots__ = ("_build", "_ids", "_kinds", "_payload", "count", "plain_ids")
 
     def __init__(
         self,
@@ -39,8 +39,7 @@ class ParsedEvents:
         plain_ids: bool = False,
     ) -> None:
         self._kinds: list[str] | None = kinds
-        self.entity_ids = entity_ids
-        """Every entity id, in order: what a 200 acknowledges (``EventsPayload.entity_ids``)."""
+        self._ids: tuple[str, ...] | None = entity_ids
         self.plain_ids = plain_ids
         """True when the parser knows no id needs escaping in JSON (``events_json``)."""
         self.count = len(entity_ids)
@@ -54,10 +53,18 @@ class ParsedEvents:
         parsed._kinds = None
         parsed._build = None
         parsed._payload = payload
-        parsed.entity_ids = payload.entity_ids
+        parsed._ids = None  # read from the records if asked for
         parsed.plain_ids = False
         parsed.count = len(payload.events)
         return parsed
+
+    @property
+    def entity_ids(self) -> tuple[str, ...]:
+        """Every entity id, in order: what a 200 acknowledges (``EventsPayload.entity_ids``)."""
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = self.payload.entity_ids
+        return ids
 
     @property
     def payload(self) -> EventsPayload:
@@ -73,8 +80,7 @@ class ParsedEvents:
     def keys(self, body: bytes) -> list[str]:
         """Each event's dedupe key, in order: ``event_keys(self.payload, body)``, the same
         keys (a property test holds the two to it), without the records when it can."""
-        kinds = self._kinds
-        if kinds is None:
+        kinds, ids = self._kinds, self._ids
+        if kinds is None or ids is None:
             return event_keys(self.payload, body)
-        ids = self.entity_ids
         return holdable_keys([f"{kind}:{key}" for kind, key in zip(kinds, ids, strict=True)])
