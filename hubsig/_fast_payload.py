@@ -14,6 +14,7 @@ records only when something reads them (``hubsig._parsed``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from functools import partial
 from operator import attrgetter
 from typing import Any
@@ -121,7 +122,7 @@ def fast_parse(body: bytes | bytearray | memoryview) -> EventsPayload | None:
     fields = list(map(_entity_of, items))
     if None in fields:  # an event without an entity: rare enough for the general build
         return _with_unknown_values(document)
-    return _records(document.operationId, items, fields)
+    return _records(document.operationId, map(_event_of, items), fields)
 
 
 def fast_parsed(body: bytes | bytearray | memoryview) -> ParsedEvents | None:
@@ -142,11 +143,11 @@ def fast_parsed(body: bytes | bytearray | memoryview) -> ParsedEvents | None:
         return ParsedEvents.of(_with_unknown_values(document))
     ids = tuple(map(_id_of, fields))
     if None in ids:  # keyed by the operation id and the body's digest: the general way
-        return ParsedEvents.of(_records(operation_id, items, fields))
+        return ParsedEvents.of(_records(operation_id, kinds, fields))
     # JSON strings cannot hold a quote, a backslash or a control character unescaped, and
     # msgspec refuses one that does: in a body without a backslash, no id needs escaping.
     plain = b"\\" not in raw
-    build = partial(_records, operation_id, items, fields)
+    build = partial(_records, operation_id, kinds, fields)  # the kinds read once, not again
     return ParsedEvents(list(map(_value_of, kinds)), ids, build, plain_ids=plain)
 
 
@@ -171,10 +172,12 @@ def _items(document: _Document) -> list[_Item] | None:
     return data.entities if data is not None else None
 
 
-def _records(operation_id: str | None, items: list[_Item], fields: list[_Entity]) -> EventsPayload:
+def _records(
+    operation_id: str | None, kinds: Iterable[EventType | None], fields: list[_Entity]
+) -> EventsPayload:
     """The records of events that all have an entity, built in C."""
     entities = map(_make_entity, map(astuple, fields))  # _Entity's fields are Entity's, in order
-    events = tuple(map(_make_event, zip(map(_event_of, items), entities, strict=True)))
+    events = tuple(map(_make_event, zip(kinds, entities, strict=True)))
     return EventsPayload(operation_id, events)
 
 
